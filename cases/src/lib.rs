@@ -1,0 +1,1 @@
+//! The IP_LOCAL_PORT_RANGE cases.

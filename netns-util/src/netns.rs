@@ -1,0 +1,107 @@
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::thread;
+
+use nix::sched::{CloneFlags, setns, unshare};
+
+use crate::Error;
+use crate::netlink::Netlink;
+use crate::sysctl;
+
+/// A network namespace created by this process, alive while this value is.
+///
+/// The namespace has only a loopback device, down, and the kernel's default
+/// sysctls. Dropping the value closes the last reference this process holds;
+/// sockets still open inside keep the kernel object alive until they close.
+#[derive(Debug)]
+pub struct Netns {
+    fd: OwnedFd,
+}
+
+impl Netns {
+    /// Creates a fresh network namespace.
+    ///
+    /// The namespace is made on a short-lived thread so that no thread of
+    /// the caller ever leaves the namespace it runs in.
+    pub fn new() -> Result<Self, Error> {
+        let fd = thread::spawn(|| -> Result<OwnedFd, Error> {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(Error::Unshare)?;
+            let path = "/proc/thread-self/ns/net";
+            let file = File::open(path).map_err(|source| Error::Proc {
+                what: "open",
+                path: path.to_owned(),
+                source,
+            })?;
+            Ok(OwnedFd::from(file))
+        })
+        .join()
+        .map_err(panic_message)??;
+        Ok(Self { fd })
+    }
+
+    /// Moves the calling thread into this namespace for the rest of its life.
+    ///
+    /// Meant for threads dedicated to one namespace (a test case's thread);
+    /// use [`Netns::run`] for anything else.
+    pub fn enter_current_thread(&self) -> Result<(), Error> {
+        setns(&self.fd, CloneFlags::CLONE_NEWNET).map_err(Error::Setns)
+    }
+
+    /// Runs `f` on a new thread inside this namespace and returns its result.
+    pub fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send,
+        F: FnOnce() -> T + Send,
+    {
+        thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    self.enter_current_thread()?;
+                    Ok(f())
+                })
+                .join()
+                .map_err(panic_message)?
+        })
+    }
+
+    /// Writes a sysctl of this namespace, `key` in dotted form
+    /// (`net.ipv4.ip_local_port_range`).
+    pub fn sysctl_write(&self, key: &str, value: &str) -> Result<(), Error> {
+        self.run(|| sysctl::write(key, value))?
+    }
+
+    /// Reads a sysctl of this namespace, without the trailing newline.
+    pub fn sysctl_read(&self, key: &str) -> Result<String, Error> {
+        self.run(|| sysctl::read(key))?
+    }
+
+    /// Opens an rtnetlink connection inside this namespace and runs `f` with
+    /// it on a current-thread tokio runtime.
+    pub fn netlink<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send,
+        F: AsyncFnOnce(&Netlink) -> Result<T, Error> + Send,
+    {
+        self.run(|| Netlink::block_on(f))?
+    }
+
+    /// Brings the loopback device up.
+    pub fn loopback_up(&self) -> Result<(), Error> {
+        self.netlink(async |nl| nl.link_up("lo").await)
+    }
+}
+
+impl AsFd for Netns {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> Error {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    Error::Panicked(text)
+}

@@ -1,0 +1,57 @@
+//! Namespaces against the running kernel. Needs root (or user namespaces);
+//! without either each test says why and returns early.
+
+use netns_util::Netns;
+
+fn netns_or_skip() -> Option<Netns> {
+    match Netns::new() {
+        Ok(ns) => Some(ns),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn sysctls_are_private_to_the_namespace() {
+    let Some(ns) = netns_or_skip() else { return };
+    let key = "net.ipv4.ip_local_port_range";
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    ns.sysctl_write(key, "40000 40009").unwrap();
+    assert_eq!(ns.sysctl_read(key).unwrap(), "40000\t40009");
+    let other = Netns::new().unwrap();
+    assert_ne!(other.sysctl_read(key).unwrap(), "40000\t40009");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap(),
+        host
+    );
+}
+
+#[test]
+fn loopback_comes_up_over_netlink() {
+    let Some(ns) = netns_or_skip() else { return };
+    ns.loopback_up().unwrap();
+    let flags = ns
+        .run(|| std::fs::read_to_string("/sys/class/net/lo/flags"))
+        .unwrap();
+    let listener = ns
+        .run(|| std::net::TcpListener::bind("127.0.0.1:0").map(|l| l.local_addr().unwrap()))
+        .unwrap();
+    assert!(
+        listener.is_ok(),
+        "bind on 127.0.0.1 after lo up: {listener:?} (flags {flags:?})"
+    );
+}
+
+#[test]
+fn missing_link_is_named_in_the_error() {
+    let Some(ns) = netns_or_skip() else { return };
+    let err = ns
+        .netlink(async |nl| nl.link_up("nonexistent0").await)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no link named \"nonexistent0\" in the namespace"
+    );
+}

@@ -1,0 +1,1 @@
+//! Kernel images and virtual machines for running the suite under another kernel.
