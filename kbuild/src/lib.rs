@@ -1,0 +1,1 @@
+//! Kernel builds driven by Android build.config files.
