@@ -1,1 +1,29 @@
-//! The IP_LOCAL_PORT_RANGE cases.
+//! The IP_LOCAL_PORT_RANGE conformance cases.
+//!
+//! Each module holds the cases for one group of properties from SPEC.md as
+//! a table of [`CaseDef`]s; [`catalogue`] expands all of them over the
+//! protocol x family matrix.
+
+mod autobind;
+mod clamping;
+mod exhaustion;
+mod ports;
+mod sockopt;
+
+use harness::{Case, CaseDef, expand};
+
+/// Every case definition, in report order.
+pub fn definitions() -> Vec<CaseDef> {
+    [
+        sockopt::CASES,
+        clamping::CASES,
+        exhaustion::CASES,
+        autobind::CASES,
+    ]
+    .concat()
+}
+
+/// Every case, expanded over the variants each applies to.
+pub fn catalogue() -> Vec<Case> {
+    expand(&definitions())
+}

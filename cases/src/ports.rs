@@ -1,0 +1,148 @@
+//! Socket steps the cases share: binding to port 0, filling a range,
+//! connecting clients, each returning the ports the kernel picked.
+
+use std::collections::BTreeSet;
+use std::io;
+
+use harness::{CaseError, Ctx, OrFail, Proto, describe, sockopt};
+use socket2::Socket;
+
+/// A port the cases listen on: below every range they configure.
+pub const SERVER_PORT: u16 = 30000;
+
+/// More sockets than any case's range holds: a fill that reaches it has
+/// found a range that is not enforced.
+const FILL_LIMIT: usize = 64;
+
+/// A socket of the variant with its port range set to `lo..=hi`.
+pub fn socket_with_range(ctx: &Ctx, lo: u16, hi: u16) -> Result<Socket, CaseError> {
+    let socket = ctx.socket()?;
+    sockopt::set_port_range(&socket, lo, hi)
+        .or_fail(&format!("setsockopt(IP_LOCAL_PORT_RANGE, {lo}-{hi})"))?;
+    Ok(socket)
+}
+
+/// Binds `socket` to loopback port 0 and returns the port picked.
+pub fn bind_zero(ctx: &Ctx, socket: &Socket) -> io::Result<u16> {
+    socket.bind(&ctx.loopback(0).into())?;
+    socket
+        .local_addr()?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("bound socket has a non-IP address"))
+}
+
+/// Keeps making sockets with `make` and binding them to port 0 until a
+/// bind fails; returns the ports picked (sockets held open until the end)
+/// and the error that stopped the fill.
+pub fn fill_by_bind(
+    ctx: &Ctx,
+    make: impl Fn() -> Result<Socket, CaseError>,
+) -> Result<(BTreeSet<u16>, io::Error), CaseError> {
+    let mut held = Vec::new();
+    let mut ports = BTreeSet::new();
+    while held.len() < FILL_LIMIT {
+        let socket = make()?;
+        match bind_zero(ctx, &socket) {
+            Ok(port) => {
+                if !ports.insert(port) {
+                    return Err(CaseError::Fail(format!(
+                        "bind(0) gave port {port} twice while other sockets held it"
+                    )));
+                }
+                held.push(socket);
+            }
+            Err(e) => return Ok((ports, e)),
+        }
+    }
+    Err(CaseError::Fail(format!(
+        "{FILL_LIMIT} binds to port 0 all succeeded ({}..={}): the range was not enforced",
+        ports.first().unwrap_or(&0),
+        ports.last().unwrap_or(&0)
+    )))
+}
+
+/// Checks a fill ended with `errno` after picking exactly `lo..=hi`.
+pub fn check_fill(
+    fill: (BTreeSet<u16>, io::Error),
+    lo: u16,
+    hi: u16,
+    errno: nix::errno::Errno,
+) -> Result<(), CaseError> {
+    let (ports, error) = fill;
+    let expected: BTreeSet<u16> = (lo..=hi).collect();
+    if ports != expected {
+        return Err(CaseError::Fail(format!(
+            "expected the ports {lo}..={hi} to be picked, got {}",
+            show(&ports)
+        )));
+    }
+    if error.raw_os_error() != Some(errno as i32) {
+        return Err(CaseError::Fail(format!(
+            "after {lo}..={hi} were taken the next pick should fail with {errno:?}, got {}",
+            describe(&error)
+        )));
+    }
+    Ok(())
+}
+
+/// A listening (or, for UDP, bound) server on loopback `SERVER_PORT`.
+pub fn server(ctx: &Ctx) -> Result<Socket, CaseError> {
+    let socket = ctx.socket()?;
+    socket
+        .set_reuse_address(true)
+        .or_fail("SO_REUSEADDR on the server")?;
+    socket
+        .bind(&ctx.loopback(SERVER_PORT).into())
+        .or_fail("bind() of the server")?;
+    if ctx.variant.proto != Proto::Udp {
+        socket.listen(128).or_fail("listen() of the server")?;
+    }
+    Ok(socket)
+}
+
+/// Connects `socket` to the server and returns the local port picked.
+pub fn connect_to_server(ctx: &Ctx, socket: &Socket) -> io::Result<u16> {
+    socket.connect(&ctx.loopback(SERVER_PORT).into())?;
+    socket
+        .local_addr()?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("connected socket has a non-IP address"))
+}
+
+/// A port set as `a..=b` runs, for messages.
+pub fn show(ports: &BTreeSet<u16>) -> String {
+    if ports.is_empty() {
+        return "none".into();
+    }
+    let mut runs: Vec<(u16, u16)> = Vec::new();
+    for &port in ports {
+        match runs.last_mut() {
+            Some((_, end)) if u32::from(*end) + 1 == u32::from(port) => *end = port,
+            _ => runs.push((port, port)),
+        }
+    }
+    runs.iter()
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..={b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_sets_print_as_runs() {
+        let ports: BTreeSet<u16> = [1, 2, 3, 5, 7, 8].into_iter().collect();
+        assert_eq!(show(&ports), "1..=3, 5, 7..=8");
+        assert_eq!(show(&BTreeSet::new()), "none");
+    }
+}

@@ -1,0 +1,189 @@
+//! Encoding and validation of the option value.
+
+use harness::sockopt::{self, IP_LOCAL_PORT_RANGE, pack};
+use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check_eq, expect_errno};
+use nix::errno::Errno;
+
+use crate::ports::{check_fill, fill_by_bind, socket_with_range};
+
+const NETNS: Setup = Setup {
+    port_range: Some((40000, 40007)),
+    reserved_ports: None,
+};
+
+/// The cases of this module.
+pub const CASES: &[CaseDef] = &[
+    CaseDef {
+        name: "sockopt/round_trip",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: round_trip,
+    },
+    CaseDef {
+        name: "sockopt/value_is_hi_shl_16_or_lo",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: packing,
+    },
+    CaseDef {
+        name: "sockopt/lo_above_hi_is_einval",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: lo_above_hi,
+    },
+    CaseDef {
+        name: "sockopt/optlen_not_4_is_einval",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: optlen_not_4,
+    },
+    CaseDef {
+        name: "sockopt/zero_lo_means_netns_lo",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: zero_lo,
+    },
+    CaseDef {
+        name: "sockopt/zero_hi_means_netns_hi",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: zero_hi,
+    },
+    CaseDef {
+        name: "sockopt/zero_clears",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: zero_clears,
+    },
+];
+
+/// What was set comes back, unclamped, even outside the netns range.
+fn round_trip(ctx: &Ctx) -> Result<(), CaseError> {
+    let socket = ctx.socket()?;
+    check_eq!(
+        sockopt::get_port_range_raw(&socket).or_fail("getsockopt on a fresh socket")?,
+        0,
+        "a fresh socket's stored range"
+    );
+    // Rows: (lo, hi) to store; the raw value must come back unchanged.
+    for (lo, hi) in [
+        (40002, 40005), // inside the netns range
+        (10000, 20000), // wholly outside it: stored, only ignored at pick time
+        (40003, 40003), // a single port
+        (1, u16::MAX),  // the widest value
+    ] {
+        sockopt::set_port_range(&socket, lo, hi).or_fail(&format!("setsockopt {lo}-{hi}"))?;
+        let got = sockopt::get_port_range_raw(&socket).or_fail("getsockopt")?;
+        check_eq!(got, pack(lo, hi), "getsockopt after setting {lo}-{hi}");
+    }
+    Ok(())
+}
+
+/// The value is one host-order u32 with `lo` in the low half: a range
+/// written that way is obeyed, and 1-3 byte reads give its low bytes.
+fn packing(ctx: &Ctx) -> Result<(), CaseError> {
+    let (lo, hi) = (40001u16, 40002u16);
+    let raw = (u32::from(hi) << 16) | u32::from(lo);
+    let socket = ctx.socket()?;
+    sockopt::set_raw(&socket, IP_LOCAL_PORT_RANGE, &raw.to_ne_bytes())
+        .or_fail("setsockopt with a hand-packed u32")?;
+    let bytes = raw.to_ne_bytes();
+    for len in 1..=4 {
+        let got = sockopt::get_raw(&socket, IP_LOCAL_PORT_RANGE, len)
+            .or_fail(&format!("getsockopt with optlen {len}"))?;
+        check_eq!(
+            got.as_slice(),
+            &bytes[..len],
+            "getsockopt with optlen {len}"
+        );
+    }
+    drop(socket);
+    let fill = fill_by_bind(ctx, || {
+        let socket = ctx.socket()?;
+        sockopt::set_raw(&socket, IP_LOCAL_PORT_RANGE, &raw.to_ne_bytes()).or_fail("setsockopt")?;
+        Ok(socket)
+    })?;
+    check_fill(fill, lo, hi, Errno::EADDRINUSE)
+}
+
+/// `lo > hi` with both set is refused and leaves the stored value alone.
+fn lo_above_hi(ctx: &Ctx) -> Result<(), CaseError> {
+    let socket = socket_with_range(ctx, 40001, 40004)?;
+    // Rows: (lo, hi) pairs with lo > hi, both non-zero.
+    for (lo, hi) in [(40005, 40004), (u16::MAX, 1), (2, 1)] {
+        expect_errno(
+            sockopt::set_port_range(&socket, lo, hi),
+            Errno::EINVAL,
+            &format!("setsockopt {lo}-{hi}"),
+        )?;
+    }
+    check_eq!(
+        sockopt::get_port_range_raw(&socket).or_fail("getsockopt")?,
+        pack(40001, 40004),
+        "stored range after refused writes"
+    );
+    Ok(())
+}
+
+/// Only an optlen of exactly 4 is accepted.
+fn optlen_not_4(ctx: &Ctx) -> Result<(), CaseError> {
+    let socket = ctx.socket()?;
+    let value = pack(40001, 40004).to_ne_bytes();
+    let long = [value.as_slice(), &[0u8; 4]].concat();
+    // Rows: option bytes of every wrong length around 4.
+    for bytes in [
+        &value[..0],
+        &value[..1],
+        &value[..2],
+        &value[..3],
+        &long[..5],
+        &long[..8],
+    ] {
+        expect_errno(
+            sockopt::set_raw(&socket, IP_LOCAL_PORT_RANGE, bytes),
+            Errno::EINVAL,
+            &format!("setsockopt with optlen {}", bytes.len()),
+        )?;
+    }
+    check_eq!(
+        sockopt::get_port_range_raw(&socket).or_fail("getsockopt")?,
+        0,
+        "stored range after refused writes"
+    );
+    Ok(())
+}
+
+/// `lo = 0` leaves the low bound to the netns: ports 40000..=hi.
+fn zero_lo(ctx: &Ctx) -> Result<(), CaseError> {
+    let fill = fill_by_bind(ctx, || socket_with_range(ctx, 0, 40003))?;
+    check_fill(fill, 40000, 40003, Errno::EADDRINUSE)
+}
+
+/// `hi = 0` leaves the high bound to the netns: ports lo..=40007.
+fn zero_hi(ctx: &Ctx) -> Result<(), CaseError> {
+    let fill = fill_by_bind(ctx, || socket_with_range(ctx, 40004, 0))?;
+    check_fill(fill, 40004, 40007, Errno::EADDRINUSE)
+}
+
+/// Writing 0 clears the option: reads back 0, and the whole netns range
+/// is used again.
+fn zero_clears(ctx: &Ctx) -> Result<(), CaseError> {
+    let fill = fill_by_bind(ctx, || {
+        let socket = socket_with_range(ctx, 40006, 40007)?;
+        sockopt::set_port_range_raw(&socket, 0).or_fail("setsockopt 0")?;
+        check_eq!(
+            sockopt::get_port_range_raw(&socket).or_fail("getsockopt")?,
+            0,
+            "stored range after clearing"
+        );
+        Ok(socket)
+    })?;
+    check_fill(fill, 40000, 40007, Errno::EADDRINUSE)
+}

@@ -1,0 +1,240 @@
+//! Cases: how they are declared, expanded over the matrix, and what a case
+//! body gets to work with.
+
+use std::io;
+use std::net::SocketAddr;
+
+use netns_util::Netns;
+use nix::errno::Errno;
+use socket2::Socket;
+
+use crate::variant::{Family, Proto, Variant};
+
+/// The namespace settings a case starts from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup {
+    /// `net.ipv4.ip_local_port_range` as `(low, high)`; the kernel's
+    /// default (32768 60999) when `None`.
+    pub port_range: Option<(u16, u16)>,
+    /// `net.ipv4.ip_local_reserved_ports` (the sysctl's own syntax, e.g.
+    /// `"40001,40003-40004"`); none when `None`.
+    pub reserved_ports: Option<&'static str>,
+}
+
+/// The body of a case: runs on a thread inside the case's own namespace.
+pub type Body = fn(&Ctx) -> Result<(), CaseError>;
+
+/// A case as written: one property, checked for each variant it applies to.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseDef {
+    /// The property, as a path (`bind_zero/exhausts_with_eaddrinuse`).
+    pub name: &'static str,
+    /// Protocols the property applies to.
+    pub protos: &'static [Proto],
+    /// Families the property applies to.
+    pub families: &'static [Family],
+    /// Namespace settings applied before the body runs.
+    pub setup: Setup,
+    /// The checks.
+    pub body: Body,
+}
+
+/// A case expanded for one variant: what the runner schedules.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// `<variant>/<property>`, the name used in every report and filter.
+    pub name: String,
+    /// The variant the body runs for.
+    pub variant: Variant,
+    /// Namespace settings.
+    pub setup: Setup,
+    /// The checks.
+    pub body: Body,
+}
+
+/// Expands definitions over their variants: variant-major, so a report
+/// groups one protocol's cases together, definition order within.
+pub fn expand(defs: &[CaseDef]) -> Vec<Case> {
+    Variant::matrix(Proto::ALL, Family::BOTH)
+        .into_iter()
+        .flat_map(|variant| {
+            defs.iter()
+                .filter(move |def| {
+                    def.protos.contains(&variant.proto) && def.families.contains(&variant.family)
+                })
+                .map(move |def| Case {
+                    name: format!("{variant}/{}", def.name),
+                    variant,
+                    setup: def.setup,
+                    body: def.body,
+                })
+        })
+        .collect()
+}
+
+/// Why a case body stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseError {
+    /// A check did not hold.
+    Fail(String),
+    /// The property cannot be checked on this kernel.
+    Skip(String),
+    /// The harness could not set the case up.
+    Harness(String),
+}
+
+/// What a case body works with.
+pub struct Ctx<'a> {
+    /// The variant under test.
+    pub variant: Variant,
+    netns: &'a Netns,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for `variant` in `netns` (which the calling thread has
+    /// entered).
+    pub fn new(variant: Variant, netns: &'a Netns) -> Self {
+        Ctx { variant, netns }
+    }
+
+    /// Opens a socket of the variant under test.
+    pub fn socket(&self) -> Result<Socket, CaseError> {
+        self.variant
+            .socket()
+            .or_fail(&format!("socket() for {}", self.variant))
+    }
+
+    /// The loopback address of the variant's family with `port`.
+    pub fn loopback(&self, port: u16) -> SocketAddr {
+        self.variant.loopback(port)
+    }
+
+    /// Changes the namespace's `net.ipv4.ip_local_port_range` mid-case.
+    pub fn set_netns_port_range(&self, lo: u16, hi: u16) -> Result<(), CaseError> {
+        self.netns
+            .sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))
+            .map_err(|e| CaseError::Harness(e.to_string()))
+    }
+}
+
+/// Turns an I/O error into a failure that names the operation.
+pub trait OrFail<T> {
+    /// Maps `Err(e)` to `CaseError::Fail("<what>: <e>")`.
+    fn or_fail(self, what: &str) -> Result<T, CaseError>;
+}
+
+impl<T> OrFail<T> for io::Result<T> {
+    fn or_fail(self, what: &str) -> Result<T, CaseError> {
+        self.map_err(|e| CaseError::Fail(format!("{what}: {}", describe(&e))))
+    }
+}
+
+/// An I/O error as `EINVAL (Invalid argument)`, so messages name the errno.
+pub fn describe(error: &io::Error) -> String {
+    match error.raw_os_error() {
+        Some(code) => {
+            let errno = Errno::from_raw(code);
+            format!("{errno:?} ({})", errno.desc())
+        }
+        None => error.to_string(),
+    }
+}
+
+/// Checks that `result` failed with exactly `expected`.
+pub fn expect_errno<T: std::fmt::Debug>(
+    result: io::Result<T>,
+    expected: Errno,
+    what: &str,
+) -> Result<(), CaseError> {
+    match result {
+        Err(e) if e.raw_os_error() == Some(expected as i32) => Ok(()),
+        Err(e) => Err(CaseError::Fail(format!(
+            "{what}: expected {expected:?}, got {}",
+            describe(&e)
+        ))),
+        Ok(value) => Err(CaseError::Fail(format!(
+            "{what}: expected {expected:?}, but it succeeded ({value:?})"
+        ))),
+    }
+}
+
+/// Fails the case with a formatted message unless the condition holds.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::CaseError::Fail(format!($($msg)+)));
+        }
+    };
+}
+
+/// Fails the case unless `actual == expected`, naming both.
+#[macro_export]
+macro_rules! check_eq {
+    ($actual:expr, $expected:expr, $($msg:tt)+) => {
+        match (&$actual, &$expected) {
+            (actual, expected) => {
+                if actual != expected {
+                    return Err($crate::CaseError::Fail(format!(
+                        "{}: expected {:?}, got {:?}",
+                        format!($($msg)+),
+                        expected,
+                        actual
+                    )));
+                }
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: &Ctx) -> Result<(), CaseError> {
+        Ok(())
+    }
+
+    #[test]
+    fn expansion_names_cases_variant_first_and_respects_applicability() {
+        let defs = [
+            CaseDef {
+                name: "a/every",
+                protos: Proto::ALL,
+                families: Family::BOTH,
+                setup: Setup::default(),
+                body: noop,
+            },
+            CaseDef {
+                name: "b/stream_v6",
+                protos: Proto::STREAM,
+                families: &[Family::V6],
+                setup: Setup::default(),
+                body: noop,
+            },
+        ];
+        let names: Vec<String> = expand(&defs).into_iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), 8 + 3);
+        assert_eq!(
+            &names[..3],
+            ["tcp4/a/every", "tcp6/a/every", "tcp6/b/stream_v6"]
+        );
+        assert!(!names.contains(&"udp6/b/stream_v6".to_owned()));
+    }
+
+    #[test]
+    fn errno_mismatch_names_both_errnos() {
+        let got: io::Result<()> = Err(io::Error::from_raw_os_error(libc::EADDRINUSE));
+        let err = expect_errno(got, Errno::EINVAL, "setsockopt").unwrap_err();
+        assert_eq!(
+            err,
+            CaseError::Fail(
+                "setsockopt: expected EINVAL, got EADDRINUSE (Address already in use)".into()
+            )
+        );
+        assert_eq!(
+            expect_errno(Ok(5), Errno::EINVAL, "bind").unwrap_err(),
+            CaseError::Fail("bind: expected EINVAL, but it succeeded (5)".into())
+        );
+    }
+}

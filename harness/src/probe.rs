@@ -1,0 +1,156 @@
+//! What the kernel under test offers, decided once before any case runs.
+//!
+//! libtest-mimic has no skip decided from inside a running trial that
+//! reports can rely on before the run, so skips are decided here, up front,
+//! and carried with their reasons into every report.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use netns_util::Netns;
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::case::describe;
+use crate::sockopt;
+use crate::variant::{Family, Proto, Variant};
+
+/// Whether the kernel offers something the cases need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Availability {
+    /// It is there.
+    Available,
+    /// It is not there; the reason names the probe and its errno.
+    Missing(String),
+    /// The probe failed in a way that says nothing about the kernel's
+    /// features; cases depending on it are harness errors, not skips.
+    Broken(String),
+}
+
+/// What the probes say about running one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Run it.
+    Run,
+    /// Skip it, for this reason.
+    Skip(String),
+    /// Report a harness error, for this reason.
+    Error(String),
+}
+
+/// The kernel under test, as the probes saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probes {
+    /// `uname -r` of the kernel.
+    pub kernel: String,
+    /// Whether `IP_LOCAL_PORT_RANGE` exists at all.
+    pub option: Availability,
+    /// Whether each variant's sockets can be made.
+    pub variants: BTreeMap<String, Availability>,
+}
+
+impl Probes {
+    /// Probes the running kernel from inside a fresh namespace.
+    pub fn run() -> Result<Probes, netns_util::Error> {
+        let netns = Netns::new()?;
+        netns.loopback_up()?;
+        netns.run(|| Probes {
+            kernel: nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_else(|e| format!("unknown ({e})")),
+            option: probe_option(),
+            variants: Variant::matrix(Proto::ALL, Family::BOTH)
+                .into_iter()
+                .map(|v| (v.to_string(), probe_variant(v)))
+                .collect(),
+        })
+    }
+
+    /// Whether the cases of `variant` can run.
+    pub fn gate(&self, variant: Variant) -> Gate {
+        let missing = Availability::Missing(format!("{variant} was not probed"));
+        let availability = match &self.option {
+            Availability::Available => self.variants.get(&variant.to_string()).unwrap_or(&missing),
+            unavailable => unavailable,
+        };
+        match availability {
+            Availability::Available => Gate::Run,
+            Availability::Missing(reason) => Gate::Skip(reason.clone()),
+            Availability::Broken(reason) => Gate::Error(reason.clone()),
+        }
+    }
+
+    /// One line per missing feature, for report headers.
+    pub fn notes(&self) -> Vec<String> {
+        let option = match &self.option {
+            Availability::Missing(reason) | Availability::Broken(reason) => Some(reason.clone()),
+            Availability::Available => None,
+        };
+        option
+            .into_iter()
+            .chain(self.variants.iter().filter_map(|(name, a)| match a {
+                Availability::Missing(reason) | Availability::Broken(reason) => {
+                    Some(format!("{name}: {reason}"))
+                }
+                Availability::Available => None,
+            }))
+            .collect()
+    }
+}
+
+fn probe_option() -> Availability {
+    let variant = Variant {
+        proto: Proto::Tcp,
+        family: Family::V4,
+    };
+    let result = variant
+        .socket()
+        .and_then(|socket| sockopt::set_port_range(&socket, 0, 0));
+    match result {
+        Ok(()) => Availability::Available,
+        Err(e) if e.raw_os_error() != Some(Errno::ENOPROTOOPT as i32) => {
+            Availability::Broken(format!(
+                "probing IP_LOCAL_PORT_RANGE on a TCP socket failed: {}",
+                describe(&e)
+            ))
+        }
+        Err(e) => Availability::Missing(format!(
+            "IP_LOCAL_PORT_RANGE is not supported by this kernel (setsockopt on a TCP socket: {})",
+            describe(&e)
+        )),
+    }
+}
+
+fn probe_variant(variant: Variant) -> Availability {
+    let result = variant
+        .socket()
+        .and_then(|socket| socket.bind(&variant.loopback(0).into()));
+    match result {
+        Ok(()) => Availability::Available,
+        Err(e) if is_unsupported(&e) => Availability::Missing(format!(
+            "{} over {} is not available in this kernel (socket/bind: {})",
+            variant.proto.name().to_uppercase(),
+            match variant.family {
+                Family::V4 => "IPv4",
+                Family::V6 => "IPv6",
+            },
+            describe(&e)
+        )),
+        Err(e) => Availability::Broken(format!(
+            "{variant}: probing socket+bind on loopback failed unexpectedly: {}",
+            describe(&e)
+        )),
+    }
+}
+
+fn is_unsupported(error: &io::Error) -> bool {
+    [
+        Errno::EPROTONOSUPPORT,
+        Errno::EAFNOSUPPORT,
+        Errno::ESOCKTNOSUPPORT,
+        Errno::ENOPROTOOPT,
+        Errno::EADDRNOTAVAIL,
+    ]
+    .iter()
+    .any(|&e| error.raw_os_error() == Some(e as i32))
+}

@@ -1,0 +1,76 @@
+//! KTAP version 1 (Documentation/dev-tools/ktap.rst), with kselftest's
+//! totals line so its tooling reads the counts.
+
+use std::fmt::Write;
+
+use super::{RunReport, one_line};
+use crate::outcome::Outcome;
+
+/// The report as a KTAP document: version, header diagnostics, plan, one
+/// result line per case (failure details as diagnostics before it), totals.
+pub fn ktap(report: &RunReport) -> String {
+    let mut out = String::from("KTAP version 1\n");
+    let _ = writeln!(
+        out,
+        "# portrange: IP_LOCAL_PORT_RANGE conformance on {}",
+        report.target
+    );
+    let _ = writeln!(out, "# kernel: {}", report.probes.kernel);
+    for note in report.probes.notes() {
+        let _ = writeln!(out, "# probe: {}", one_line(&note));
+    }
+    let _ = writeln!(out, "1..{}", report.results.len());
+    for (number, result) in (1..).zip(&report.results) {
+        let name = result.name.replace('#', "_");
+        let _ = match &result.outcome {
+            Outcome::Pass => writeln!(out, "ok {number} {name}"),
+            Outcome::Skip(reason) => {
+                writeln!(out, "ok {number} {name} # SKIP {}", one_line(reason))
+            }
+            Outcome::Fail(message) => {
+                writeln!(
+                    out,
+                    "# {name}: {}\nnot ok {number} {name}",
+                    one_line(message)
+                )
+            }
+            Outcome::Error(message) => writeln!(
+                out,
+                "# {name}: harness error: {}\nnot ok {number} {name}",
+                one_line(message)
+            ),
+        };
+    }
+    let totals = report.totals();
+    let _ = writeln!(
+        out,
+        "# Totals: pass:{} fail:{} xfail:0 xpass:0 skip:{} error:{}",
+        totals.pass, totals.fail, totals.skip, totals.error
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::fake_report;
+
+    #[test]
+    fn ktap_output_is_pinned() {
+        let expected = "\
+KTAP version 1
+# portrange: IP_LOCAL_PORT_RANGE conformance on running kernel
+# kernel: 6.18.0-test
+# probe: sctp4: SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
+1..4
+ok 1 tcp4/sockopt/round_trip
+# tcp4/bind_zero/exhausts_with_eaddrinuse: 9th bind(): expected EADDRINUSE, but it succeeded
+not ok 2 tcp4/bind_zero/exhausts_with_eaddrinuse
+ok 3 sctp4/sockopt/round_trip # SKIP SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
+# tcp4/connect/autobind_in_range: harness error: timed out after 20 s
+not ok 4 tcp4/connect/autobind_in_range
+# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:1
+";
+        assert_eq!(ktap(&fake_report()), expected);
+    }
+}

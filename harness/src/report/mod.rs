@@ -1,0 +1,104 @@
+//! Reporters: sinks that turn a run's results into text for people and
+//! files for CI. Running never prints; reporters never run anything.
+
+mod junit;
+mod ktap;
+mod text;
+
+pub use junit::junit;
+pub use ktap::ktap;
+pub use text::{progress_line, summary};
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{CaseResult, Totals, Verdict};
+use crate::probe::Probes;
+
+/// Everything a reporter needs about one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Where the cases ran (`running kernel`, `vm debian-6.12`, ...).
+    pub target: String,
+    /// What the probes found on that kernel.
+    pub probes: Probes,
+    /// One result per case, in catalogue order.
+    pub results: Vec<CaseResult>,
+}
+
+impl RunReport {
+    /// Outcome counts.
+    pub fn totals(&self) -> Totals {
+        Totals::of(&self.results)
+    }
+
+    /// The run's verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.totals().verdict()
+    }
+}
+
+/// Output formats of `portrange run` and `portrange vm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// libtest-style lines as cases end, then a table and a verdict.
+    Text,
+    /// KTAP version 1, as kernel CI parses it.
+    Ktap,
+    /// JUnit XML.
+    Junit,
+}
+
+/// Renders the whole report in a file format (`Text` gives the summary).
+pub fn render(format: Format, report: &RunReport) -> String {
+    match format {
+        Format::Text => summary(report),
+        Format::Ktap => ktap(report),
+        Format::Junit => junit(report),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    use std::collections::BTreeMap;
+
+    use super::RunReport;
+    use crate::outcome::{CaseResult, Outcome};
+    use crate::probe::{Availability, Probes};
+
+    /// A small hand-made report (no kernel involved) for pinning reporter output.
+    pub fn fake_report() -> RunReport {
+        let result = |name: &str, outcome| CaseResult {
+            name: name.into(),
+            outcome,
+            micros: 1500,
+        };
+        let missing = "SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))";
+        RunReport {
+            target: "running kernel".into(),
+            probes: Probes {
+                kernel: "6.18.0-test".into(),
+                option: Availability::Available,
+                variants: BTreeMap::from([
+                    ("tcp4".into(), Availability::Available),
+                    ("sctp4".into(), Availability::Missing(missing.into())),
+                ]),
+            },
+            results: vec![
+                result("tcp4/sockopt/round_trip", Outcome::Pass),
+                result(
+                    "tcp4/bind_zero/exhausts_with_eaddrinuse",
+                    Outcome::Fail("9th bind(): expected EADDRINUSE,\nbut it succeeded".into()),
+                ),
+                result("sctp4/sockopt/round_trip", Outcome::Skip(missing.into())),
+                result(
+                    "tcp4/connect/autobind_in_range",
+                    Outcome::Error("timed out after 20 s".into()),
+                ),
+            ],
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Running cases: each in a fresh namespace on a thread of its own, many at
+//! once on libtest-mimic's thread pool.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use netns_util::Netns;
+
+use crate::case::{Case, CaseError, Ctx};
+use crate::outcome::{CaseResult, Outcome};
+use crate::probe::{Gate, Probes};
+
+/// How long one case may take before it is reported as a harness error.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How cases are scheduled.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Cases run at once; libtest-mimic's default (one per CPU) when `None`.
+    pub threads: Option<usize>,
+    /// Per-case timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: None,
+            timeout: CASE_TIMEOUT,
+        }
+    }
+}
+
+/// Runs one case to an outcome; never panics, never hangs past `timeout`.
+///
+/// The case's body runs on a new thread that enters a new namespace, brings
+/// `lo` up and applies the case's sysctls first. A case still running at
+/// the timeout is left behind (its namespace dies with the process) and
+/// reported as a harness error.
+pub fn run_case(case: &Case, probes: &Probes, timeout: Duration) -> CaseResult {
+    let start = Instant::now();
+    let outcome = match probes.gate(case.variant) {
+        Gate::Skip(reason) => Outcome::Skip(reason),
+        Gate::Error(reason) => Outcome::Error(reason),
+        Gate::Run => run_isolated(case, timeout),
+    };
+    CaseResult {
+        name: case.name.clone(),
+        outcome,
+        micros: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+    }
+}
+
+fn run_isolated(case: &Case, timeout: Duration) -> Outcome {
+    let (sender, receiver) = mpsc::channel();
+    let owned = case.clone();
+    let spawned = thread::Builder::new()
+        .name(case.name.clone())
+        .spawn(move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_in_fresh_netns(&owned)))
+                .unwrap_or_else(|payload| {
+                    Outcome::Fail(format!("case panicked: {}", panic_text(&*payload)))
+                });
+            // The receiver is gone only after a timeout was reported.
+            let _ = sender.send(outcome);
+        });
+    if let Err(e) = spawned {
+        return Outcome::Error(format!("cannot start the case's thread: {e}"));
+    }
+    match receiver.recv_timeout(timeout) {
+        Ok(outcome) => outcome,
+        Err(mpsc::RecvTimeoutError::Timeout) => Outcome::Error(format!(
+            "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
+            timeout.as_secs()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Outcome::Error("the case's thread ended without an outcome".into())
+        }
+    }
+}
+
+fn run_in_fresh_netns(case: &Case) -> Outcome {
+    let netns = match prepare(case) {
+        Ok(netns) => netns,
+        Err(e) => return Outcome::Error(format!("setting up the namespace: {e}")),
+    };
+    match (case.body)(&Ctx::new(case.variant, &netns)) {
+        Ok(()) => Outcome::Pass,
+        Err(CaseError::Fail(message)) => Outcome::Fail(message),
+        Err(CaseError::Skip(reason)) => Outcome::Skip(reason),
+        Err(CaseError::Harness(message)) => Outcome::Error(message),
+    }
+}
+
+fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
+    let netns = Netns::new()?;
+    netns.loopback_up()?;
+    if let Some((lo, hi)) = case.setup.port_range {
+        netns.sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))?;
+    }
+    if let Some(ports) = case.setup.reserved_ports {
+        netns.sysctl_write("net.ipv4.ip_local_reserved_ports", ports)?;
+    }
+    netns.enter_current_thread()?;
+    Ok(netns)
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Runs `cases` on libtest-mimic's pool, calling `on_result` as each ends,
+/// and returns the results in the order of `cases`.
+///
+/// libtest-mimic's own printing goes to /dev/null: the caller's reporters
+/// own the output.
+pub fn run_all(
+    cases: &[Case],
+    probes: &Probes,
+    options: &RunOptions,
+    on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
+) -> Vec<CaseResult> {
+    let probes = Arc::new(probes.clone());
+    let on_result = Arc::new(on_result);
+    let slots: Arc<Mutex<Vec<Option<CaseResult>>>> = Arc::new(Mutex::new(vec![None; cases.len()]));
+    let trials = cases
+        .iter()
+        .enumerate()
+        .map(|(index, case)| {
+            let (case, probes, on_result, slots) = (
+                case.clone(),
+                Arc::clone(&probes),
+                Arc::clone(&on_result),
+                Arc::clone(&slots),
+            );
+            let timeout = options.timeout;
+            Trial::test(case.name.clone(), move || {
+                let result = run_case(&case, &probes, timeout);
+                on_result(&result);
+                slots.lock().expect("results lock")[index] = Some(result);
+                Ok(())
+            })
+        })
+        .collect();
+    let arguments = Arguments {
+        test_threads: options.threads,
+        logfile: Some("/dev/null".into()),
+        ..Arguments::default()
+    };
+    // The outcomes are read from the slots; libtest-mimic's summary is not needed.
+    let _ = libtest_mimic::run(&arguments, trials);
+    let slots = std::mem::take(&mut *slots.lock().expect("results lock"));
+    slots
+        .into_iter()
+        .zip(cases)
+        .map(|(slot, case)| {
+            slot.unwrap_or_else(|| CaseResult {
+                name: case.name.clone(),
+                outcome: Outcome::Error("the runner never reported this case".into()),
+                micros: 0,
+            })
+        })
+        .collect()
+}
+
+/// Entry point of a `harness = false` test target: the libtest command line
+/// and output, one trial per case, skips shown as ignored with their reason.
+pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
+    let arguments = Arguments::from_args();
+    let setup = netns_util::ensure_privileges()
+        .and_then(|_| Probes::run())
+        .map_err(|e| e.to_string());
+    let timeout = CASE_TIMEOUT;
+    let trials = cases
+        .into_iter()
+        .map(|case| {
+            let setup = setup.clone();
+            Trial::ignorable_test(case.name.clone(), move || match setup {
+                Err(reason) => Ok(Completion::ignored_with(format!(
+                    "needs root or user namespaces: {reason}"
+                ))),
+                Ok(probes) => match run_case(&case, &probes, timeout).outcome {
+                    Outcome::Pass => Ok(Completion::Completed),
+                    Outcome::Skip(reason) => Ok(Completion::ignored_with(reason)),
+                    Outcome::Fail(message) => Err(Failed::from(message)),
+                    Outcome::Error(message) => {
+                        Err(Failed::from(format!("harness error: {message}")))
+                    }
+                },
+            })
+        })
+        .collect();
+    libtest_mimic::run(&arguments, trials).exit_code()
+}
