@@ -1,1 +1,22 @@
 //! Kernel builds driven by Android build.config files.
+//!
+//! [`config::evaluate`] sources a build.config with bash the way Android's
+//! build.sh does and reads the variables back; [`build::build`] builds that
+//! kernel out of tree with the project's own fragment merged in and checked;
+//! [`source::fetch_debian`] brings Debian's linux-source trees, for which
+//! [`shipped`] has ACK-format build.config files.
+
+pub mod build;
+pub mod cmds;
+pub mod config;
+pub mod error;
+pub mod kconfig;
+pub mod progress;
+mod session;
+pub mod shipped;
+pub mod source;
+pub mod toolchain;
+
+pub use build::{BuildOptions, Built, build};
+pub use config::{BuildConfig, Location, evaluate, print};
+pub use error::{BuildError, ConfigError, SourceError};

@@ -1,0 +1,268 @@
+//! The kernel build: out of tree, DEFCONFIG, the config's defconfig
+//! commands, fragments merged (the config's and the project's), olddefconfig,
+//! a check of every option the project needs, then MAKE_GOALS.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::cmds::{self, Stage};
+use crate::config::BuildConfig;
+use crate::error::BuildError;
+use crate::kconfig;
+use crate::session;
+use crate::shipped;
+use crate::toolchain::{self, Toolchain};
+
+/// Where the x86 kernel image lands, relative to the output directory.
+pub const BZIMAGE: &str = "arch/x86/boot/bzImage";
+
+/// How to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// Output directory (make's O=); reused for incremental rebuilds.
+    pub out_dir: PathBuf,
+    /// Parallel make jobs.
+    pub jobs: usize,
+    /// Fragments merged after the config's FRAGMENT_CONFIG and before the
+    /// project fragment.
+    pub extra_fragments: Vec<PathBuf>,
+}
+
+impl BuildOptions {
+    /// Building into `out_dir` with one job per CPU and no extra fragments.
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            jobs: std::thread::available_parallelism().map_or(1, usize::from),
+            extra_fragments: Vec::new(),
+        }
+    }
+}
+
+/// A finished build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The kernel image, `<out_dir>/arch/x86/boot/bzImage`.
+    pub bzimage: PathBuf,
+    /// The output directory, absolute.
+    pub out_dir: PathBuf,
+    /// The toolchain used.
+    pub toolchain: Toolchain,
+    /// Commands the config or its defconfig commands called that nothing
+    /// defines (skipped, with a warning each).
+    pub skipped: Vec<String>,
+}
+
+/// One make invocation's fixed parts.
+struct Make<'a> {
+    source_dir: PathBuf,
+    out_dir: &'a Path,
+    args: Vec<String>,
+    path: &'a OsStr,
+}
+
+impl Make<'_> {
+    fn run(&self, targets: &[&str]) -> Result<(), BuildError> {
+        let status = Command::new("make")
+            .arg("-C")
+            .arg(&self.source_dir)
+            .arg(format!("O={}", self.out_dir.display()))
+            .args(&self.args)
+            .args(targets)
+            .env("PATH", self.path)
+            .stdin(Stdio::null())
+            .stdout(cmds::stdout_to_stderr()?)
+            .status()
+            .map_err(|e| BuildError::Spawn {
+                program: "make".into(),
+                source: e,
+            })?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(BuildError::Make {
+                targets: targets.join(" "),
+                source_dir: self.source_dir.clone(),
+                out_dir: self.out_dir.to_owned(),
+                status,
+            })
+        }
+    }
+}
+
+/// Builds `config`'s kernel as `options` say, reporting each step to
+/// `progress`; make's own output goes to stderr.
+pub fn build(
+    config: &BuildConfig,
+    options: &BuildOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Built, BuildError> {
+    if config.arch() != "x86_64" {
+        return Err(BuildError::UnsupportedArch {
+            file: config.file.clone(),
+            arch: config.arch().to_owned(),
+        });
+    }
+    let defconfig = config.defconfig().ok_or_else(|| BuildError::NoDefconfig {
+        file: config.file.clone(),
+    })?;
+    let out_dir = prepare_out_dir(&options.out_dir)?;
+    let toolchain = toolchain::select(config, &session::host_path());
+    progress(&toolchain.summary);
+    for warning in &toolchain.warnings {
+        progress(&format!("warning: {warning}"));
+    }
+    let mut skipped = config.skipped.clone();
+    let mut args = vec![format!("ARCH={}", config.arch())];
+    args.extend(toolchain.make_vars.iter().cloned());
+    args.push(format!("-j{}", options.jobs.max(1)));
+    let make = Make {
+        source_dir: config.source_dir(),
+        out_dir: &out_dir,
+        args,
+        path: &toolchain.path,
+    };
+
+    if config.pre_defconfig_cmds().is_some() {
+        progress("running PRE_DEFCONFIG_CMDS");
+        skipped.extend(cmds::run(
+            config,
+            Stage::PreDefconfig,
+            &out_dir,
+            &make.args,
+            make.path,
+        )?);
+    }
+    progress(&format!("make {defconfig}"));
+    make.run(&[defconfig])?;
+    if config.post_defconfig_cmds().is_some() {
+        progress("running POST_DEFCONFIG_CMDS");
+        skipped.extend(cmds::run(
+            config,
+            Stage::PostDefconfig,
+            &out_dir,
+            &make.args,
+            make.path,
+        )?);
+    }
+
+    let fragments = fragments(config, options, &out_dir)?;
+    progress(&format!("merging {} fragment(s)", fragments.len()));
+    merge(config, &out_dir, &fragments, make.path)?;
+    progress("make olddefconfig");
+    make.run(&["olddefconfig"])?;
+    check_options(&out_dir.join(".config"))?;
+    progress("every option of the portrange fragment is set");
+
+    let goals = config.make_goals();
+    let goals = if goals.is_empty() {
+        vec!["bzImage"]
+    } else {
+        goals
+    };
+    progress(&format!("make {}", goals.join(" ")));
+    make.run(&goals)?;
+    let bzimage = out_dir.join(BZIMAGE);
+    if !bzimage.is_file() {
+        return Err(BuildError::NoImage { path: bzimage });
+    }
+    progress(&format!("kernel image: {}", bzimage.display()));
+    Ok(Built {
+        bzimage,
+        out_dir,
+        toolchain,
+        skipped,
+    })
+}
+
+fn prepare_out_dir(out_dir: &Path) -> Result<PathBuf, BuildError> {
+    fs::create_dir_all(out_dir)
+        .and_then(|()| out_dir.canonicalize())
+        .map_err(|e| BuildError::Io {
+            what: format!("create the output directory {}", out_dir.display()),
+            source: e,
+        })
+}
+
+/// FRAGMENT_CONFIG, then the caller's, then the project fragment (written
+/// into the output directory), each checked to exist.
+fn fragments(
+    config: &BuildConfig,
+    options: &BuildOptions,
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, BuildError> {
+    let mut all = config.fragments();
+    all.extend(options.extra_fragments.iter().cloned());
+    if let Some(missing) = all.iter().find(|f| !f.is_file()) {
+        return Err(BuildError::FragmentMissing {
+            path: missing.clone(),
+            root_dir: config.location.root_dir.clone(),
+        });
+    }
+    let own = out_dir.join(shipped::FRAGMENT_NAME);
+    fs::write(&own, shipped::FRAGMENT).map_err(|e| BuildError::Io {
+        what: format!("write the portrange fragment to {}", own.display()),
+        source: e,
+    })?;
+    all.push(own);
+    Ok(all)
+}
+
+/// Merges `fragments` into `<out_dir>/.config` with the tree's own
+/// scripts/kconfig/merge_config.sh (merge only; olddefconfig follows).
+fn merge(
+    config: &BuildConfig,
+    out_dir: &Path,
+    fragments: &[PathBuf],
+    path: &OsStr,
+) -> Result<(), BuildError> {
+    let dot_config = out_dir.join(".config");
+    let status = Command::new("sh")
+        .arg(config.source_dir().join("scripts/kconfig/merge_config.sh"))
+        .arg("-m")
+        .arg("-O")
+        .arg(out_dir)
+        .arg(&dot_config)
+        .args(fragments)
+        .current_dir(config.source_dir())
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(cmds::stdout_to_stderr()?)
+        .status()
+        .map_err(|e| BuildError::Spawn {
+            program: "sh (merge_config.sh)".into(),
+            source: e,
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildError::Merge {
+            config: dot_config,
+            status,
+        })
+    }
+}
+
+/// Every option of the project fragment must have its value in `.config`.
+fn check_options(dot_config: &Path) -> Result<(), BuildError> {
+    let text = fs::read_to_string(dot_config).map_err(|e| BuildError::Io {
+        what: format!("read {}", dot_config.display()),
+        source: e,
+    })?;
+    let required = kconfig::requirements(shipped::FRAGMENT);
+    let unmet = kconfig::unmet(&required, &kconfig::parse(&text));
+    if unmet.is_empty() {
+        return Ok(());
+    }
+    let missing = unmet
+        .iter()
+        .map(|(r, got)| format!("  {}: wanted {}, got {got}", r.name, r.value))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(BuildError::MissingOptions {
+        config: dot_config.to_owned(),
+        missing,
+    })
+}

@@ -1,0 +1,224 @@
+//! Error types: each message says what was tried, what came back and what
+//! to do about it.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+
+/// Evaluating a build.config failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The kernel source directory is unusable.
+    #[error("cannot use {path} as the kernel source: {reason}: pass an existing kernel tree")]
+    SourceDir {
+        /// The directory given.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The build.config file does not exist.
+    #[error(
+        "build config {file} not found as given nor under {source_dir}: pass an existing build.config.* file"
+    )]
+    Missing {
+        /// The file as given.
+        file: PathBuf,
+        /// The kernel source it was also looked for in.
+        source_dir: PathBuf,
+    },
+    /// bash could not be started.
+    #[error("could not start bash to source the build config: {source}: install bash")]
+    Spawn {
+        /// The spawn error.
+        source: io::Error,
+    },
+    /// bash failed while sourcing the config.
+    #[error(
+        "bash failed sourcing {file} ({status}); its stderr:\n{stderr}\nfix the build config or the files it sources"
+    )]
+    Bash {
+        /// The build.config file.
+        file: PathBuf,
+        /// bash's exit status.
+        status: ExitStatus,
+        /// bash's stderr.
+        stderr: String,
+    },
+    /// The config leaves ARCH unset or empty.
+    #[error(
+        "sourcing {file} left ARCH unset: set ARCH in it or source an arch file (build.config.x86_64) from it"
+    )]
+    ArchUnset {
+        /// The build.config file.
+        file: PathBuf,
+    },
+    /// The read-back from bash could not be parsed.
+    #[error(
+        "bash's read-back of the build config variables is malformed: {detail}: report this as a kbuild bug"
+    )]
+    Readback {
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// A local file operation failed.
+    #[error("could not {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// Building a kernel failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The config's ARCH is not one kbuild can build a bootable image for.
+    #[error(
+        "{file} sets ARCH={arch}, but kbuild builds x86_64 kernels only (the VM is x86_64): use an x86_64 build config such as build.config.gki.x86_64"
+    )]
+    UnsupportedArch {
+        /// The build.config file.
+        file: PathBuf,
+        /// Its ARCH.
+        arch: String,
+    },
+    /// The config names no DEFCONFIG.
+    #[error(
+        "{file} leaves DEFCONFIG unset or empty: set DEFCONFIG (a defconfig file or a target like tinyconfig)"
+    )]
+    NoDefconfig {
+        /// The build.config file.
+        file: PathBuf,
+    },
+    /// A program could not be started.
+    #[error(
+        "could not start {program}: {source}: install it (see kbuild/README.md for the packages)"
+    )]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The spawn error.
+        source: io::Error,
+    },
+    /// PRE_DEFCONFIG_CMDS or POST_DEFCONFIG_CMDS failed.
+    #[error(
+        "{stage} of {file} failed ({status}): see its output above, then fix the commands or the tree"
+    )]
+    Cmds {
+        /// Which commands.
+        stage: crate::cmds::Stage,
+        /// bash's exit status.
+        status: ExitStatus,
+        /// The build.config file.
+        file: PathBuf,
+    },
+    /// A make invocation failed.
+    #[error(
+        "make {targets} in {source_dir} (O={out_dir}) failed ({status}): see make's output above"
+    )]
+    Make {
+        /// The targets asked for.
+        targets: String,
+        /// The kernel source.
+        source_dir: PathBuf,
+        /// The output directory.
+        out_dir: PathBuf,
+        /// make's exit status.
+        status: ExitStatus,
+    },
+    /// A fragment named by the config or the caller does not exist.
+    #[error(
+        "config fragment {path} does not exist: fix FRAGMENT_CONFIG (paths are relative to ROOT_DIR {root_dir})"
+    )]
+    FragmentMissing {
+        /// The fragment.
+        path: PathBuf,
+        /// ROOT_DIR, which relative fragments are resolved against.
+        root_dir: PathBuf,
+    },
+    /// merge_config.sh failed.
+    #[error(
+        "scripts/kconfig/merge_config.sh failed merging fragments into {config} ({status}): see its output above"
+    )]
+    Merge {
+        /// The .config it was merging into.
+        config: PathBuf,
+        /// Its exit status.
+        status: ExitStatus,
+    },
+    /// After olddefconfig, options the project needs are missing.
+    #[error(
+        "after olddefconfig, {config} lacks options the portrange fragment requires:\n{missing}\nthis tree cannot give them (unmet Kconfig dependencies or options it does not have): check them with `make O=.. menuconfig` (search with /)"
+    )]
+    MissingOptions {
+        /// The .config checked.
+        config: PathBuf,
+        /// One line per option: `CONFIG_X: wanted y, got n`.
+        missing: String,
+    },
+    /// make succeeded but left no kernel image.
+    #[error("make finished but {path} does not exist: make sure MAKE_GOALS includes bzImage")]
+    NoImage {
+        /// Where the image should be.
+        path: PathBuf,
+    },
+    /// A local file operation failed.
+    #[error("could not {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// Getting a kernel source tree or the cache directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// No cache directory can be derived from the environment.
+    #[error(
+        "no cache directory: none of PORTRANGE_CACHE, XDG_CACHE_HOME, HOME is set: set PORTRANGE_CACHE"
+    )]
+    NoCache,
+    /// A program could not be started.
+    #[error("could not start {program}: {source}: {hint}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The spawn error.
+        source: io::Error,
+        /// What to install.
+        hint: String,
+    },
+    /// A program failed.
+    #[error("`{command}` failed ({status}): {stderr}: {hint}")]
+    Failed {
+        /// The command line run.
+        command: String,
+        /// Its exit status.
+        status: ExitStatus,
+        /// Its stderr, trimmed.
+        stderr: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The download left no package file.
+    #[error(
+        "apt-get download linux-source-{version} left no linux-source-{version}_*.deb in {dir}: check `apt-cache policy linux-source-{version}`"
+    )]
+    NoPackage {
+        /// The version asked for.
+        version: String,
+        /// Where it should be.
+        dir: PathBuf,
+    },
+    /// A local file operation failed.
+    #[error("could not {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+}

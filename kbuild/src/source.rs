@@ -1,0 +1,169 @@
+//! Kernel sources and the cache they live in: Debian's linux-source
+//! packages, fetched with apt-get and unpacked once.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::config::BuildConfig;
+use crate::error::SourceError;
+
+/// The cache directory: $PORTRANGE_CACHE, else $XDG_CACHE_HOME/portrange,
+/// else ~/.cache/portrange (not created here).
+pub fn cache_dir() -> Result<PathBuf, SourceError> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("PORTRANGE_CACHE")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("portrange")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache/portrange")))
+        .ok_or(SourceError::NoCache)
+}
+
+/// The output directory for `config` under `cache`: `build/<kernel dir
+/// name>-<config file name>`, so each tree and config keeps its own
+/// incremental state.
+pub fn out_dir(cache: &Path, config: &BuildConfig) -> PathBuf {
+    let kernel = config
+        .location
+        .kernel_dir
+        .file_name()
+        .unwrap_or(OsStr::new("kernel"))
+        .to_string_lossy();
+    let file = config
+        .file
+        .file_name()
+        .unwrap_or(OsStr::new("build.config"))
+        .to_string_lossy();
+    cache.join("build").join(format!("{kernel}-{file}"))
+}
+
+/// Debian's linux-source-`version` (`"6.12"`, `"6.1"`) unpacked under
+/// `cache/debian/linux-source-<version>`: `apt-get download`, `dpkg-deb -x`,
+/// then the tarball in /usr/src untarred. A tree already there is reused;
+/// a downloaded .deb already there is not fetched again.
+pub fn fetch_debian(
+    version: &str,
+    cache: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf, SourceError> {
+    let package = format!("linux-source-{version}");
+    let dir = cache.join("debian");
+    let tree = dir.join(&package);
+    if tree.join("Makefile").is_file() {
+        progress(&format!("using {}", tree.display()));
+        return Ok(tree);
+    }
+    fs::create_dir_all(&dir).map_err(|e| SourceError::Io {
+        what: format!("create {}", dir.display()),
+        source: e,
+    })?;
+    let deb = match find_deb(&dir, &package)? {
+        Some(deb) => deb,
+        None => {
+            progress(&format!(
+                "apt-get download {package} into {}",
+                dir.display()
+            ));
+            run(
+                Command::new("apt-get")
+                    .args(["download", &package])
+                    .current_dir(&dir),
+                "apt-get download",
+                "run `apt-get update` first and check `apt-cache policy` for the package",
+            )?;
+            find_deb(&dir, &package)?.ok_or_else(|| SourceError::NoPackage {
+                version: version.to_owned(),
+                dir: dir.clone(),
+            })?
+        }
+    };
+    let staging = dir.join(format!(".unpack-{package}"));
+    remove(&staging)?;
+    fs::create_dir_all(&staging).map_err(|e| SourceError::Io {
+        what: format!("create {}", staging.display()),
+        source: e,
+    })?;
+    progress(&format!("unpacking {}", deb.display()));
+    run(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(staging.join("pkg")),
+        "dpkg-deb -x",
+        "delete the .deb if it is truncated and retry (dpkg-deb comes with dpkg)",
+    )?;
+    let tarball = staging.join(format!("pkg/usr/src/{package}.tar.xz"));
+    progress(&format!("untarring {}", tarball.display()));
+    run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&staging),
+        "tar -xf",
+        "install tar and xz-utils",
+    )?;
+    fs::rename(staging.join(&package), &tree).map_err(|e| SourceError::Io {
+        what: format!("move the unpacked tree to {}", tree.display()),
+        source: e,
+    })?;
+    remove(&staging)?;
+    progress(&format!("kernel source: {}", tree.display()));
+    Ok(tree)
+}
+
+/// The newest `<package>_*.deb` in `dir`, by file name.
+fn find_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>, SourceError> {
+    let prefix = format!("{package}_");
+    let entries = fs::read_dir(dir).map_err(|e| SourceError::Io {
+        what: format!("list {}", dir.display()),
+        source: e,
+    })?;
+    let mut debs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(&prefix) && n.ends_with(".deb")
+            })
+        })
+        .collect();
+    debs.sort();
+    Ok(debs.pop())
+}
+
+fn remove(dir: &Path) -> Result<(), SourceError> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SourceError::Io {
+            what: format!("remove {}", dir.display()),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn run(cmd: &mut Command, what: &str, hint: &str) -> Result<(), SourceError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let output = cmd.output().map_err(|e| SourceError::Spawn {
+        program: program.clone(),
+        source: e,
+        hint: hint.to_owned(),
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    Err(SourceError::Failed {
+        command: format!("{program} {}", args.join(" ")),
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        hint: format!("{what}: {hint}"),
+    })
+}
