@@ -115,6 +115,14 @@ impl<'a> Ctx<'a> {
             .sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))
             .map_err(|e| CaseError::Harness(e.to_string()))
     }
+
+    /// Changes the namespace's `net.ipv4.ip_local_reserved_ports` mid-case
+    /// (the sysctl's own syntax, `""` for none).
+    pub fn set_netns_reserved_ports(&self, ports: &str) -> Result<(), CaseError> {
+        self.netns
+            .sysctl_write("net.ipv4.ip_local_reserved_ports", ports)
+            .map_err(|e| CaseError::Harness(e.to_string()))
+    }
 }
 
 /// Turns an I/O error into a failure that names the operation.
