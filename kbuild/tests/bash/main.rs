@@ -1,0 +1,9 @@
+//! Everything that runs real bash: build.config evaluation, the defconfig
+//! commands and their helpers, toolchain choice on trees made in temporary
+//! directories.
+
+mod ack_tree;
+mod defconfig_cmds;
+mod errors;
+mod support;
+mod toolchain;
