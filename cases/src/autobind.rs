@@ -1,22 +1,91 @@
-//! Ports picked implicitly by connect().
+//! Ports picked implicitly: connect(), listen() and sendmsg() on a socket
+//! with no port yet, and IP_BIND_ADDRESS_NO_PORT deferring the pick.
 
 use std::collections::BTreeSet;
 
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check};
+use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check, check_eq, sockopt};
+use nix::errno::Errno;
 
-use crate::ports::{connect_to_server, server, show, socket_with_range};
+use crate::ports::{
+    SERVER_PORT, check_fill, connect_to, connect_to_server, fill, local_port, server, server_on,
+    show, socket_with_range,
+};
+
+const WIDE: Setup = Setup {
+    port_range: Some((40000, 49999)),
+    reserved_ports: None,
+};
 
 /// The cases of this module.
-pub const CASES: &[CaseDef] = &[CaseDef {
-    name: "connect/autobind_picks_from_socket_range",
-    protos: Proto::ALL,
-    families: Family::BOTH,
-    setup: Setup {
-        port_range: Some((40000, 49999)),
-        reserved_ports: None,
+pub const CASES: &[CaseDef] = &[
+    CaseDef {
+        name: "connect/autobind_picks_from_socket_range",
+        protos: Proto::ALL,
+        families: Family::ALL,
+        setup: WIDE,
+        body: connect_autobind,
     },
-    body: connect_autobind,
-}];
+    CaseDef {
+        name: "connect/exhausted_range_is_eaddrnotavail",
+        protos: &[Proto::Tcp, Proto::Mptcp],
+        families: Family::ALL,
+        setup: WIDE,
+        body: connect_exhausted,
+    },
+    CaseDef {
+        name: "connect/exhausted_range_is_eagain",
+        protos: &[Proto::Udp, Proto::Sctp],
+        families: Family::ALL,
+        setup: WIDE,
+        body: connect_exhausted,
+    },
+    CaseDef {
+        name: "connect/local_port_shared_across_destinations",
+        protos: &[Proto::Tcp, Proto::Mptcp],
+        families: Family::ALL,
+        setup: WIDE,
+        body: shared_across_destinations,
+    },
+    CaseDef {
+        name: "connect/local_port_not_shared_across_destinations",
+        protos: &[Proto::Udp, Proto::Sctp],
+        families: Family::ALL,
+        setup: WIDE,
+        body: not_shared_across_destinations,
+    },
+    CaseDef {
+        name: "connect/bind_address_no_port_defers_pick_to_connect",
+        protos: &[Proto::Tcp, Proto::Udp, Proto::Mptcp],
+        families: Family::ALL,
+        setup: WIDE,
+        body: bind_address_no_port,
+    },
+    CaseDef {
+        name: "sendmsg/autobind_picks_from_socket_range",
+        protos: &[Proto::Udp],
+        families: Family::ALL,
+        setup: WIDE,
+        body: sendmsg_autobind,
+    },
+    CaseDef {
+        name: "listen/autobind_picks_from_socket_range",
+        protos: Proto::STREAM,
+        families: Family::ALL,
+        setup: WIDE,
+        body: listen_autobind,
+    },
+];
+
+/// The errno an exhausted autobind gives: TCP and MPTCP connect() run out
+/// of 4-tuples (EADDRNOTAVAIL); UDP and SCTP autobind runs out of ports
+/// (EAGAIN); listen() on TCP/MPTCP reports EADDRINUSE.
+fn exhausted_errno(proto: Proto, listening: bool) -> Errno {
+    match (proto, listening) {
+        (Proto::Udp | Proto::Sctp, _) => Errno::EAGAIN,
+        (Proto::Tcp | Proto::Mptcp, false) => Errno::EADDRNOTAVAIL,
+        (Proto::Tcp | Proto::Mptcp, true) => Errno::EADDRINUSE,
+    }
+}
 
 /// Four clients with the range 41000..=41003 connect to one server without
 /// binding first: each gets a distinct port of that range.
@@ -41,4 +110,137 @@ fn connect_autobind(ctx: &Ctx) -> Result<(), CaseError> {
         show(&ports)
     );
     Ok(())
+}
+
+/// Clients with a two-port range connecting to one server take both ports,
+/// then the next connect() fails with the protocol's errno.
+fn connect_exhausted(ctx: &Ctx) -> Result<(), CaseError> {
+    let _server = server(ctx)?;
+    let filled = fill(
+        || socket_with_range(ctx, 41000, 41001),
+        |client| connect_to_server(ctx, client),
+    )?;
+    check_fill(
+        filled,
+        41000..=41001,
+        exhausted_errno(ctx.variant.proto, false),
+    )
+}
+
+/// TCP keeps 4-tuples unique, not local ports: with both ports of a
+/// two-port range connected to server A, clients still reach server B on
+/// those same ports; a third client to A gets EADDRNOTAVAIL.
+fn shared_across_destinations(ctx: &Ctx) -> Result<(), CaseError> {
+    let (_a, _b) = (
+        server_on(ctx, SERVER_PORT)?,
+        server_on(ctx, SERVER_PORT + 1)?,
+    );
+    let mut held = Vec::new();
+    let mut to_a = BTreeSet::new();
+    for n in 1..=2 {
+        let client = socket_with_range(ctx, 41000, 41001)?;
+        to_a.insert(
+            connect_to(ctx, &client, SERVER_PORT).or_fail(&format!("connect() #{n} to A"))?,
+        );
+        held.push(client);
+    }
+    check_eq!(
+        to_a,
+        BTreeSet::from([41000, 41001]),
+        "ports of the two clients to A"
+    );
+    for n in 1..=2 {
+        let client = socket_with_range(ctx, 41000, 41001)?;
+        let port = connect_to(ctx, &client, SERVER_PORT + 1).or_fail(&format!(
+            "connect() #{n} to B while A holds every port of the range"
+        ))?;
+        check!(
+            to_a.contains(&port),
+            "client #{n} to B got port {port}, outside 41000..=41001"
+        );
+        held.push(client);
+    }
+    let extra = socket_with_range(ctx, 41000, 41001)?;
+    harness::expect_errno(
+        connect_to(ctx, &extra, SERVER_PORT),
+        Errno::EADDRNOTAVAIL,
+        "third connect() to A with every 4-tuple busy",
+    )
+}
+
+/// UDP (and SCTP) give each autobound socket a port of its own: with both
+/// ports of a two-port range taken by clients of server A, a client of
+/// server B fails with EAGAIN.
+fn not_shared_across_destinations(ctx: &Ctx) -> Result<(), CaseError> {
+    let (_a, _b) = (
+        server_on(ctx, SERVER_PORT)?,
+        server_on(ctx, SERVER_PORT + 1)?,
+    );
+    let mut held = Vec::new();
+    for n in 1..=2 {
+        let client = socket_with_range(ctx, 41000, 41001)?;
+        connect_to(ctx, &client, SERVER_PORT).or_fail(&format!("connect() #{n} to A"))?;
+        held.push(client);
+    }
+    let to_b = socket_with_range(ctx, 41000, 41001)?;
+    harness::expect_errno(
+        connect_to(ctx, &to_b, SERVER_PORT + 1),
+        Errno::EAGAIN,
+        "connect() to B with both ports of the range taken by clients of A",
+    )
+}
+
+/// With IP_BIND_ADDRESS_NO_PORT, bind(addr, 0) leaves the port unset and
+/// connect() picks it from the socket range.
+fn bind_address_no_port(ctx: &Ctx) -> Result<(), CaseError> {
+    let (lo, hi) = (41000, 41003);
+    let _server = server(ctx)?;
+    let client = socket_with_range(ctx, lo, hi)?;
+    sockopt::set_bind_address_no_port(&client, true).or_fail("IP_BIND_ADDRESS_NO_PORT")?;
+    client
+        .bind(&ctx.loopback(0).into())
+        .or_fail("bind(loopback, 0)")?;
+    check_eq!(
+        local_port(&client).or_fail("getsockname() after bind")?,
+        0,
+        "port after bind()"
+    );
+    let port = connect_to_server(ctx, &client).or_fail("connect()")?;
+    check!(
+        (lo..=hi).contains(&port),
+        "connect() picked {port}, outside {lo}..={hi}"
+    );
+    Ok(())
+}
+
+/// An unbound UDP socket sending a datagram is autobound from its range;
+/// once the two-port range is taken, sendmsg() fails with EAGAIN.
+fn sendmsg_autobind(ctx: &Ctx) -> Result<(), CaseError> {
+    let _server = server(ctx)?;
+    let destination = ctx.loopback(SERVER_PORT).into();
+    let filled = fill(
+        || socket_with_range(ctx, 41000, 41001),
+        |client| {
+            client.send_to(b"x", &destination)?;
+            local_port(client)
+        },
+    )?;
+    check_fill(filled, 41000..=41001, Errno::EAGAIN)
+}
+
+/// listen() on an unbound socket autobinds from the socket range; a full
+/// range gives EADDRINUSE (TCP, MPTCP) or EAGAIN (SCTP).
+fn listen_autobind(ctx: &Ctx) -> Result<(), CaseError> {
+    let filled = fill(
+        || socket_with_range(ctx, 41000, 41003),
+        |listener| {
+            listener.listen(8)?;
+            local_port(listener)
+        },
+    )?;
+    check_fill(
+        filled,
+        41000..=41003,
+        exhausted_errno(ctx.variant.proto, true),
+    )
 }

@@ -16,7 +16,7 @@ macro_rules! clamp_case {
         CaseDef {
             name: $name,
             protos: Proto::ALL,
-            families: Family::BOTH,
+            families: Family::ALL,
             setup: NETNS,
             body: $body,
         }
@@ -32,6 +32,14 @@ pub const CASES: &[CaseDef] = &[
     clamp_case!("precedence/range_above_netns_range_is_ignored", above),
     clamp_case!("precedence/range_below_netns_range_is_ignored", below),
     clamp_case!("clamp/one_port_range", one_port),
+    clamp_case!(
+        "clamp/zero_bound_reaching_netns_edge_gives_one_port",
+        edge_ports
+    ),
+    clamp_case!(
+        "clamp/follows_netns_range_at_pick_time",
+        follows_netns_range
+    ),
 ];
 
 /// Fills the range with sockets set to `lo..=hi` and expects exactly
@@ -42,7 +50,7 @@ fn expect_effective(
     (want_lo, want_hi): (u16, u16),
 ) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, lo, hi))?;
-    check_fill(fill, want_lo, want_hi, Errno::EADDRINUSE).map_err(|e| match e {
+    check_fill(fill, want_lo..=want_hi, Errno::EADDRINUSE).map_err(|e| match e {
         CaseError::Fail(m) => CaseError::Fail(format!("socket range {lo}-{hi}: {m}")),
         other => other,
     })
@@ -75,4 +83,27 @@ fn below(ctx: &Ctx) -> Result<(), CaseError> {
 
 fn one_port(ctx: &Ctx) -> Result<(), CaseError> {
     expect_effective(ctx, (40003, 40003), (40003, 40003))
+}
+
+/// A zero bound plus the other bound on the netns edge leaves one port:
+/// `0-40000` gives 40000 and `40007-0` gives 40007.
+fn edge_ports(ctx: &Ctx) -> Result<(), CaseError> {
+    expect_effective(ctx, (0, 40000), (40000, 40000))?;
+    expect_effective(ctx, (40007, 0), (40007, 40007))
+}
+
+/// The clamp is evaluated when a port is picked, not when the option is
+/// set: sockets configured 40002-40005 before the netns range moves to
+/// 40004-40011 get 40004..=40005.
+fn follows_netns_range(ctx: &Ctx) -> Result<(), CaseError> {
+    let configured: Vec<_> = (0..4)
+        .map(|_| socket_with_range(ctx, 40002, 40005))
+        .collect::<Result<_, _>>()?;
+    ctx.set_netns_port_range(40004, 40011)?;
+    let unused = std::cell::RefCell::new(configured.into_iter());
+    let fill = fill_by_bind(ctx, || match unused.borrow_mut().next() {
+        Some(socket) => Ok(socket),
+        None => socket_with_range(ctx, 40002, 40005),
+    })?;
+    check_fill(fill, 40004..=40005, Errno::EADDRINUSE)
 }

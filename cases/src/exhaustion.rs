@@ -1,16 +1,18 @@
 //! Running out of ports inside the socket range.
 
-use harness::{CaseDef, CaseError, Ctx, Family, Proto, Setup};
+use std::collections::BTreeSet;
+
+use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check, check_eq, describe};
 use nix::errno::Errno;
 
-use crate::ports::{check_fill, fill_by_bind, socket_with_range};
+use crate::ports::{bind_zero, check_fill, fill_by_bind, show, socket_with_range};
 
 /// The cases of this module.
 pub const CASES: &[CaseDef] = &[
     CaseDef {
         name: "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
         protos: Proto::ALL,
-        families: Family::BOTH,
+        families: Family::ALL,
         setup: Setup {
             port_range: Some((40000, 49999)),
             reserved_ports: None,
@@ -20,12 +22,22 @@ pub const CASES: &[CaseDef] = &[
     CaseDef {
         name: "bind_zero/odd_sized_range",
         protos: Proto::ALL,
-        families: Family::BOTH,
+        families: Family::ALL,
         setup: Setup {
             port_range: Some((40000, 49999)),
             reserved_ports: None,
         },
         body: odd_sized,
+    },
+    CaseDef {
+        name: "bind_zero/so_reuseaddr_stays_in_socket_range",
+        protos: Proto::ALL,
+        families: Family::ALL,
+        setup: Setup {
+            port_range: Some((40000, 49999)),
+            reserved_ports: None,
+        },
+        body: reuseaddr,
     },
 ];
 
@@ -33,7 +45,7 @@ pub const CASES: &[CaseDef] = &[
 /// ports to bind(0), then EADDRINUSE.
 fn eight_ports(ctx: &Ctx) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, 45000, 45007))?;
-    check_fill(fill, 45000, 45007, Errno::EADDRINUSE)
+    check_fill(fill, 45000..=45007, Errno::EADDRINUSE)
 }
 
 /// A 3-port range: UDP and SCTP hand out all three; TCP's bind(0) scans
@@ -46,5 +58,43 @@ fn odd_sized(ctx: &Ctx) -> Result<(), CaseError> {
         Proto::Tcp | Proto::Mptcp => hi - 1,
         Proto::Udp | Proto::Sctp => hi,
     };
-    check_fill(fill, lo, top, Errno::EADDRINUSE)
+    check_fill(fill, lo..=top, Errno::EADDRINUSE)
+}
+
+/// With SO_REUSEADDR, TCP's bind(0) may share ports between bound sockets
+/// (its "half scan"); whatever it shares, every pick stays inside the
+/// 4-port socket range, and the sockets together use all of it.
+fn reuseaddr(ctx: &Ctx) -> Result<(), CaseError> {
+    let (lo, hi) = (45000, 45003);
+    let mut held = Vec::new();
+    let mut seen = BTreeSet::new();
+    for n in 1..=16 {
+        let socket = socket_with_range(ctx, lo, hi)?;
+        socket.set_reuse_address(true).or_fail("SO_REUSEADDR")?;
+        match bind_zero(ctx, &socket) {
+            Ok(port) => {
+                check!(
+                    (lo..=hi).contains(&port),
+                    "bind #{n} picked {port}, outside {lo}..={hi}"
+                );
+                seen.insert(port);
+                held.push(socket);
+            }
+            Err(e) => {
+                check!(
+                    e.raw_os_error() == Some(Errno::EADDRINUSE as i32) && n > 4,
+                    "bind #{n} failed with {} after picking {}",
+                    describe(&e),
+                    show(&seen)
+                );
+                break;
+            }
+        }
+    }
+    check_eq!(
+        seen,
+        (lo..=hi).collect::<BTreeSet<u16>>(),
+        "ports used by 16 SO_REUSEADDR binds"
+    );
+    Ok(())
 }

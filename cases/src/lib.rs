@@ -8,6 +8,8 @@ mod autobind;
 mod clamping;
 mod exhaustion;
 mod ports;
+mod profiles;
+mod reserved;
 mod sockopt;
 
 use harness::{Case, CaseDef, expand};
@@ -18,7 +20,9 @@ pub fn definitions() -> Vec<CaseDef> {
         sockopt::CASES,
         clamping::CASES,
         exhaustion::CASES,
+        reserved::CASES,
         autobind::CASES,
+        profiles::CASES,
     ]
     .concat()
 }

@@ -25,11 +25,7 @@ pub fn socket_with_range(ctx: &Ctx, lo: u16, hi: u16) -> Result<Socket, CaseErro
 /// Binds `socket` to loopback port 0 and returns the port picked.
 pub fn bind_zero(ctx: &Ctx, socket: &Socket) -> io::Result<u16> {
     socket.bind(&ctx.loopback(0).into())?;
-    socket
-        .local_addr()?
-        .as_socket()
-        .map(|a| a.port())
-        .ok_or_else(|| io::Error::other("bound socket has a non-IP address"))
+    local_port(socket)
 }
 
 /// Keeps making sockets with `make` and binding them to port 0 until a
@@ -39,15 +35,26 @@ pub fn fill_by_bind(
     ctx: &Ctx,
     make: impl Fn() -> Result<Socket, CaseError>,
 ) -> Result<(BTreeSet<u16>, io::Error), CaseError> {
+    fill(make, |socket| bind_zero(ctx, socket))
+}
+
+/// Keeps making sockets with `make` and letting `pick` choose each one's
+/// port (by bind, listen, connect or send) until a pick fails; returns the
+/// distinct ports picked (sockets held open until the end) and the error
+/// that stopped the fill.
+pub fn fill(
+    make: impl Fn() -> Result<Socket, CaseError>,
+    pick: impl Fn(&Socket) -> io::Result<u16>,
+) -> Result<(BTreeSet<u16>, io::Error), CaseError> {
     let mut held = Vec::new();
     let mut ports = BTreeSet::new();
     while held.len() < FILL_LIMIT {
         let socket = make()?;
-        match bind_zero(ctx, &socket) {
+        match pick(&socket) {
             Ok(port) => {
                 if !ports.insert(port) {
                     return Err(CaseError::Fail(format!(
-                        "bind(0) gave port {port} twice while other sockets held it"
+                        "port {port} was picked twice while other sockets held it"
                     )));
                 }
                 held.push(socket);
@@ -56,30 +63,40 @@ pub fn fill_by_bind(
         }
     }
     Err(CaseError::Fail(format!(
-        "{FILL_LIMIT} binds to port 0 all succeeded ({}..={}): the range was not enforced",
-        ports.first().unwrap_or(&0),
-        ports.last().unwrap_or(&0)
+        "{FILL_LIMIT} picks all succeeded ({}): the range was not enforced",
+        show(&ports)
     )))
 }
 
-/// Checks a fill ended with `errno` after picking exactly `lo..=hi`.
+/// The local port of a socket that has one.
+pub fn local_port(socket: &Socket) -> io::Result<u16> {
+    socket
+        .local_addr()?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("socket has a non-IP local address"))
+}
+
+/// Checks a fill picked exactly the `expected` ports, then failed with
+/// `errno`.
 pub fn check_fill(
     fill: (BTreeSet<u16>, io::Error),
-    lo: u16,
-    hi: u16,
+    expected: impl IntoIterator<Item = u16>,
     errno: nix::errno::Errno,
 ) -> Result<(), CaseError> {
     let (ports, error) = fill;
-    let expected: BTreeSet<u16> = (lo..=hi).collect();
+    let expected: BTreeSet<u16> = expected.into_iter().collect();
     if ports != expected {
         return Err(CaseError::Fail(format!(
-            "expected the ports {lo}..={hi} to be picked, got {}",
+            "expected the ports {} to be picked, got {}",
+            show(&expected),
             show(&ports)
         )));
     }
     if error.raw_os_error() != Some(errno as i32) {
         return Err(CaseError::Fail(format!(
-            "after {lo}..={hi} were taken the next pick should fail with {errno:?}, got {}",
+            "after {} were taken the next pick should fail with {errno:?}, got {}",
+            show(&expected),
             describe(&error)
         )));
     }
@@ -88,13 +105,18 @@ pub fn check_fill(
 
 /// A listening (or, for UDP, bound) server on loopback `SERVER_PORT`.
 pub fn server(ctx: &Ctx) -> Result<Socket, CaseError> {
+    server_on(ctx, SERVER_PORT)
+}
+
+/// A listening (or, for UDP, bound) server on loopback `port`.
+pub fn server_on(ctx: &Ctx, port: u16) -> Result<Socket, CaseError> {
     let socket = ctx.socket()?;
     socket
         .set_reuse_address(true)
         .or_fail("SO_REUSEADDR on the server")?;
     socket
-        .bind(&ctx.loopback(SERVER_PORT).into())
-        .or_fail("bind() of the server")?;
+        .bind(&ctx.loopback(port).into())
+        .or_fail(&format!("bind() of the server on port {port}"))?;
     if ctx.variant.proto != Proto::Udp {
         socket.listen(128).or_fail("listen() of the server")?;
     }
@@ -103,12 +125,13 @@ pub fn server(ctx: &Ctx) -> Result<Socket, CaseError> {
 
 /// Connects `socket` to the server and returns the local port picked.
 pub fn connect_to_server(ctx: &Ctx, socket: &Socket) -> io::Result<u16> {
-    socket.connect(&ctx.loopback(SERVER_PORT).into())?;
-    socket
-        .local_addr()?
-        .as_socket()
-        .map(|a| a.port())
-        .ok_or_else(|| io::Error::other("connected socket has a non-IP address"))
+    connect_to(ctx, socket, SERVER_PORT)
+}
+
+/// Connects `socket` to loopback `port` and returns the local port picked.
+pub fn connect_to(ctx: &Ctx, socket: &Socket, port: u16) -> io::Result<u16> {
+    socket.connect(&ctx.loopback(port).into())?;
+    local_port(socket)
 }
 
 /// A port set as `a..=b` runs, for messages.

@@ -56,6 +56,13 @@ pub const CASES: &[CaseDef] = &[
         body: zero_hi,
     },
     CaseDef {
+        name: "sockopt/does_not_leak_to_other_sockets",
+        protos: Proto::ALL,
+        families: Family::BOTH,
+        setup: NETNS,
+        body: no_leak,
+    },
+    CaseDef {
         name: "sockopt/zero_clears",
         protos: Proto::ALL,
         families: Family::BOTH,
@@ -77,6 +84,7 @@ fn round_trip(ctx: &Ctx) -> Result<(), CaseError> {
         (40002, 40005), // inside the netns range
         (10000, 20000), // wholly outside it: stored, only ignored at pick time
         (40003, 40003), // a single port
+        (12345, 54321), // wider than the netns range on both sides
         (1, u16::MAX),  // the widest value
     ] {
         sockopt::set_port_range(&socket, lo, hi).or_fail(&format!("setsockopt {lo}-{hi}"))?;
@@ -110,7 +118,7 @@ fn packing(ctx: &Ctx) -> Result<(), CaseError> {
         sockopt::set_raw(&socket, IP_LOCAL_PORT_RANGE, &raw.to_ne_bytes()).or_fail("setsockopt")?;
         Ok(socket)
     })?;
-    check_fill(fill, lo, hi, Errno::EADDRINUSE)
+    check_fill(fill, lo..=hi, Errno::EADDRINUSE)
 }
 
 /// `lo > hi` with both set is refused and leaves the stored value alone.
@@ -163,13 +171,13 @@ fn optlen_not_4(ctx: &Ctx) -> Result<(), CaseError> {
 /// `lo = 0` leaves the low bound to the netns: ports 40000..=hi.
 fn zero_lo(ctx: &Ctx) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, 0, 40003))?;
-    check_fill(fill, 40000, 40003, Errno::EADDRINUSE)
+    check_fill(fill, 40000..=40003, Errno::EADDRINUSE)
 }
 
 /// `hi = 0` leaves the high bound to the netns: ports lo..=40007.
 fn zero_hi(ctx: &Ctx) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, 40004, 0))?;
-    check_fill(fill, 40004, 40007, Errno::EADDRINUSE)
+    check_fill(fill, 40004..=40007, Errno::EADDRINUSE)
 }
 
 /// Writing 0 clears the option: reads back 0, and the whole netns range
@@ -185,5 +193,21 @@ fn zero_clears(ctx: &Ctx) -> Result<(), CaseError> {
         );
         Ok(socket)
     })?;
-    check_fill(fill, 40000, 40007, Errno::EADDRINUSE)
+    check_fill(fill, 40000..=40007, Errno::EADDRINUSE)
+}
+
+/// The range belongs to the socket it was set on: a socket opened next to
+/// it reads 0 and picks from the whole netns range.
+fn no_leak(ctx: &Ctx) -> Result<(), CaseError> {
+    let _narrow = socket_with_range(ctx, 40006, 40007)?;
+    let fill = fill_by_bind(ctx, || {
+        let socket = ctx.socket()?;
+        check_eq!(
+            sockopt::get_port_range_raw(&socket).or_fail("getsockopt")?,
+            0,
+            "stored range of a socket opened after another set its range"
+        );
+        Ok(socket)
+    })?;
+    check_fill(fill, 40000..=40007, Errno::EADDRINUSE)
 }

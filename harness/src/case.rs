@@ -1,6 +1,7 @@
 //! Cases: how they are declared, expanded over the matrix, and what a case
 //! body gets to work with.
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 
@@ -55,7 +56,7 @@ pub struct Case {
 /// Expands definitions over their variants: variant-major, so a report
 /// groups one protocol's cases together, definition order within.
 pub fn expand(defs: &[CaseDef]) -> Vec<Case> {
-    Variant::matrix(Proto::ALL, Family::BOTH)
+    Variant::matrix(Proto::ALL, Family::ALL)
         .into_iter()
         .flat_map(|variant| {
             defs.iter()
@@ -88,13 +89,30 @@ pub struct Ctx<'a> {
     /// The variant under test.
     pub variant: Variant,
     netns: &'a Netns,
+    profile: Cell<Option<&'static str>>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `variant` in `netns` (which the calling thread has
     /// entered).
     pub fn new(variant: Variant, netns: &'a Netns) -> Self {
-        Ctx { variant, netns }
+        Ctx {
+            variant,
+            netns,
+            profile: Cell::new(None),
+        }
+    }
+
+    /// Records the kernel profile the observed behaviour matched, for a
+    /// property whose expected behaviour differs between kernels. Reports
+    /// show it beside the case and summarise it for the run.
+    pub fn matched_profile(&self, profile: &'static str) {
+        self.profile.set(Some(profile));
+    }
+
+    /// The profile recorded by [`Ctx::matched_profile`], if any.
+    pub fn profile(&self) -> Option<&'static str> {
+        self.profile.get()
     }
 
     /// Opens a socket of the variant under test.

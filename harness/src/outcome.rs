@@ -33,6 +33,10 @@ pub struct CaseResult {
     pub outcome: Outcome,
     /// Wall time of the case in microseconds.
     pub micros: u64,
+    /// The kernel profile the case's behaviour matched, for properties
+    /// that differ between kernel generations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// Counts of outcomes over a run.
@@ -131,6 +135,7 @@ mod tests {
             name: "x".into(),
             outcome,
             micros: 1,
+            profile: None,
         }
     }
 

@@ -59,7 +59,7 @@ impl Probes {
                 .map(|u| u.release().to_string_lossy().into_owned())
                 .unwrap_or_else(|e| format!("unknown ({e})")),
             option: probe_option(),
-            variants: Variant::matrix(Proto::ALL, Family::BOTH)
+            variants: Variant::matrix(Proto::ALL, Family::ALL)
                 .into_iter()
                 .map(|v| (v.to_string(), probe_variant(v)))
                 .collect(),
@@ -130,10 +130,7 @@ fn probe_variant(variant: Variant) -> Availability {
         Err(e) if is_unsupported(&e) => Availability::Missing(format!(
             "{} over {} is not available in this kernel (socket/bind: {})",
             variant.proto.name().to_uppercase(),
-            match variant.family {
-                Family::V4 => "IPv4",
-                Family::V6 => "IPv6",
-            },
+            variant.family.label(),
             describe(&e)
         )),
         Err(e) => Availability::Broken(format!(

@@ -43,19 +43,23 @@ impl Default for RunOptions {
 /// reported as a harness error.
 pub fn run_case(case: &Case, probes: &Probes, timeout: Duration) -> CaseResult {
     let start = Instant::now();
-    let outcome = match probes.gate(case.variant) {
-        Gate::Skip(reason) => Outcome::Skip(reason),
-        Gate::Error(reason) => Outcome::Error(reason),
+    let (outcome, profile) = match probes.gate(case.variant) {
+        Gate::Skip(reason) => (Outcome::Skip(reason), None),
+        Gate::Error(reason) => (Outcome::Error(reason), None),
         Gate::Run => run_isolated(case, timeout),
     };
     CaseResult {
         name: case.name.clone(),
         outcome,
         micros: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        profile: profile.map(str::to_owned),
     }
 }
 
-fn run_isolated(case: &Case, timeout: Duration) -> Outcome {
+/// An outcome and the kernel profile the case recorded, if any.
+type Observed = (Outcome, Option<&'static str>);
+
+fn run_isolated(case: &Case, timeout: Duration) -> Observed {
     let (sender, receiver) = mpsc::channel();
     let owned = case.clone();
     let spawned = thread::Builder::new()
@@ -63,37 +67,52 @@ fn run_isolated(case: &Case, timeout: Duration) -> Outcome {
         .spawn(move || {
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_in_fresh_netns(&owned)))
                 .unwrap_or_else(|payload| {
-                    Outcome::Fail(format!("case panicked: {}", panic_text(&*payload)))
+                    let message = format!("case panicked: {}", panic_text(&*payload));
+                    (Outcome::Fail(message), None)
                 });
             // The receiver is gone only after a timeout was reported.
             let _ = sender.send(outcome);
         });
     if let Err(e) = spawned {
-        return Outcome::Error(format!("cannot start the case's thread: {e}"));
+        return (
+            Outcome::Error(format!("cannot start the case's thread: {e}")),
+            None,
+        );
     }
     match receiver.recv_timeout(timeout) {
-        Ok(outcome) => outcome,
-        Err(mpsc::RecvTimeoutError::Timeout) => Outcome::Error(format!(
-            "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
-            timeout.as_secs()
-        )),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Outcome::Error("the case's thread ended without an outcome".into())
-        }
+        Ok(observed) => observed,
+        Err(mpsc::RecvTimeoutError::Timeout) => (
+            Outcome::Error(format!(
+                "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
+                timeout.as_secs()
+            )),
+            None,
+        ),
+        Err(mpsc::RecvTimeoutError::Disconnected) => (
+            Outcome::Error("the case's thread ended without an outcome".into()),
+            None,
+        ),
     }
 }
 
-fn run_in_fresh_netns(case: &Case) -> Outcome {
+fn run_in_fresh_netns(case: &Case) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
-        Err(e) => return Outcome::Error(format!("setting up the namespace: {e}")),
+        Err(e) => {
+            return (
+                Outcome::Error(format!("setting up the namespace: {e}")),
+                None,
+            );
+        }
     };
-    match (case.body)(&Ctx::new(case.variant, &netns)) {
+    let ctx = Ctx::new(case.variant, &netns);
+    let outcome = match (case.body)(&ctx) {
         Ok(()) => Outcome::Pass,
         Err(CaseError::Fail(message)) => Outcome::Fail(message),
         Err(CaseError::Skip(reason)) => Outcome::Skip(reason),
         Err(CaseError::Harness(message)) => Outcome::Error(message),
-    }
+    };
+    (outcome, ctx.profile())
 }
 
 fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
@@ -166,6 +185,7 @@ pub fn run_all(
                 name: case.name.clone(),
                 outcome: Outcome::Error("the runner never reported this case".into()),
                 micros: 0,
+                profile: None,
             })
         })
         .collect()

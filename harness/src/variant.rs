@@ -27,6 +27,9 @@ pub enum Family {
     V4,
     /// `AF_INET6`.
     V6,
+    /// `AF_INET6` sockets talking to IPv4-mapped addresses
+    /// (`::ffff:127.0.0.1`).
+    V4Mapped,
 }
 
 /// One cell of the matrix: a protocol over a family.
@@ -75,14 +78,26 @@ impl Proto {
 }
 
 impl Family {
-    /// Both families, in report order.
+    /// IPv4 and IPv6, in report order.
     pub const BOTH: &'static [Family] = &[Family::V4, Family::V6];
+    /// IPv4, IPv6 and IPv4-mapped IPv6, for properties about addresses.
+    pub const ALL: &'static [Family] = &[Family::V4, Family::V6, Family::V4Mapped];
 
-    /// The suffix used in case names (`4`, `6`).
+    /// The suffix used in case names (`4`, `6`, `4in6`).
     pub fn suffix(self) -> &'static str {
         match self {
             Family::V4 => "4",
             Family::V6 => "6",
+            Family::V4Mapped => "4in6",
+        }
+    }
+
+    /// The family's name for people (`IPv4`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+            Family::V4Mapped => "IPv4-mapped IPv6",
         }
     }
 
@@ -91,13 +106,14 @@ impl Family {
         match self {
             Family::V4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
             Family::V6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            Family::V4Mapped => IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
         }
     }
 
     fn domain(self) -> Domain {
         match self {
             Family::V4 => Domain::IPV4,
-            Family::V6 => Domain::IPV6,
+            Family::V6 | Family::V4Mapped => Domain::IPV6,
         }
     }
 }

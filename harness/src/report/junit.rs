@@ -45,6 +45,9 @@ pub fn junit(report: &RunReport) -> String {
         let mut case = TestCase::new(property, status);
         case.set_classname(format!("portrange.{variant}"))
             .set_time(Duration::from_micros(result.micros));
+        if let Some(profile) = &result.profile {
+            case.add_property(("kernel-profile", profile.as_str()));
+        }
         suites[index].add_test_case(case);
     }
     junit.add_test_suites(suites);

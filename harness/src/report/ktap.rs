@@ -22,6 +22,9 @@ pub fn ktap(report: &RunReport) -> String {
     let _ = writeln!(out, "1..{}", report.results.len());
     for (number, result) in (1..).zip(&report.results) {
         let name = result.name.replace('#', "_");
+        if let Some(profile) = &result.profile {
+            let _ = writeln!(out, "# {name}: matched kernel profile {profile}");
+        }
         let _ = match &result.outcome {
             Outcome::Pass => writeln!(out, "ok {number} {name}"),
             Outcome::Skip(reason) => {
@@ -41,6 +44,7 @@ pub fn ktap(report: &RunReport) -> String {
             ),
         };
     }
+    let _ = writeln!(out, "# kernel profile: {}", report.profiles_line());
     let totals = report.totals();
     let _ = writeln!(
         out,
@@ -63,12 +67,14 @@ KTAP version 1
 # kernel: 6.18.0-test
 # probe: sctp4: SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
 1..4
+# tcp4/sockopt/round_trip: matched kernel profile upstream
 ok 1 tcp4/sockopt/round_trip
 # tcp4/bind_zero/exhausts_with_eaddrinuse: 9th bind(): expected EADDRINUSE, but it succeeded
 not ok 2 tcp4/bind_zero/exhausts_with_eaddrinuse
 ok 3 sctp4/sockopt/round_trip # SKIP SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
 # tcp4/connect/autobind_in_range: harness error: timed out after 20 s
 not ok 4 tcp4/connect/autobind_in_range
+# kernel profile: upstream (matched by 1 cases)
 # Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:1
 ";
         assert_eq!(ktap(&fake_report()), expected);

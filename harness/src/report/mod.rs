@@ -9,6 +9,8 @@ pub use junit::junit;
 pub use ktap::ktap;
 pub use text::{progress_line, summary};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{CaseResult, Totals, Verdict};
@@ -34,6 +36,28 @@ impl RunReport {
     /// The run's verdict.
     pub fn verdict(&self) -> Verdict {
         self.totals().verdict()
+    }
+
+    /// Each kernel profile matched, with the number of cases that matched it.
+    pub fn profiles(&self) -> BTreeMap<&str, usize> {
+        let mut profiles = BTreeMap::new();
+        for profile in self.results.iter().filter_map(|r| r.profile.as_deref()) {
+            *profiles.entry(profile).or_insert(0) += 1;
+        }
+        profiles
+    }
+
+    /// The profiles line of a summary (`none` when no case recorded one).
+    pub fn profiles_line(&self) -> String {
+        let profiles = self.profiles();
+        if profiles.is_empty() {
+            return "none recorded".into();
+        }
+        profiles
+            .iter()
+            .map(|(name, count)| format!("{name} (matched by {count} cases)"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -75,6 +99,7 @@ pub(crate) mod fixture {
             name: name.into(),
             outcome,
             micros: 1500,
+            profile: None,
         };
         let missing = "SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))";
         RunReport {
@@ -88,7 +113,10 @@ pub(crate) mod fixture {
                 ]),
             },
             results: vec![
-                result("tcp4/sockopt/round_trip", Outcome::Pass),
+                CaseResult {
+                    profile: Some("upstream".into()),
+                    ..result("tcp4/sockopt/round_trip", Outcome::Pass)
+                },
                 result(
                     "tcp4/bind_zero/exhausts_with_eaddrinuse",
                     Outcome::Fail("9th bind(): expected EADDRINUSE,\nbut it succeeded".into()),

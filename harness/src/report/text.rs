@@ -46,9 +46,10 @@ pub fn summary(report: &RunReport) -> String {
             let _ = writeln!(out, "    {note}");
         }
     }
+    let _ = writeln!(out, "\nkernel profile: {}", report.profiles_line());
     let _ = writeln!(
         out,
-        "\nverdict: {} ({}) on {}, kernel {}",
+        "verdict: {} ({}) on {}, kernel {}",
         report.verdict(),
         report.totals(),
         report.target,
@@ -124,6 +125,7 @@ connect/autobind_in_range           ERROR      -
 skipped because the kernel lacks them:
     sctp4: SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
 
+kernel profile: upstream (matched by 1 cases)
 verdict: FAIL (1 passed, 1 failed, 1 skipped, 1 errors) on running kernel, kernel 6.18.0-test
 ";
         assert_eq!(summary(&fake_report()), expected);
