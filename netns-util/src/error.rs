@@ -36,14 +36,27 @@ pub enum Error {
     /// The tokio runtime that drives rtnetlink could not start.
     #[error("cannot start the netlink runtime: {0}")]
     Runtime(#[source] io::Error),
-    /// A netlink request failed.
-    #[error("netlink: {what}: {source}")]
+    /// The kernel refused a netlink request (or the request never reached it).
+    #[error("netlink: {what}: {}", kernel_answer(source, extack.as_deref()))]
     Netlink {
-        /// What was asked of the kernel.
+        /// What was asked of the kernel, naming the object
+        /// (`add rule v4 dport 40000-40999 lookup 100 priority 10`).
         what: String,
-        /// The kernel's answer.
+        /// The kernel's answer, as rtnetlink reported it.
         #[source]
         source: rtnetlink::Error,
+        /// The kernel's extended acknowledgement text, when it sent one
+        /// (`"Invalid dest port range"`).
+        extack: Option<String>,
+    },
+    /// A request was malformed before it reached the kernel (a prefix that
+    /// does not parse, an IPv6 gateway for an IPv4 rule, ...).
+    #[error("{what}: {reason}")]
+    InvalidRequest {
+        /// The request or value concerned.
+        what: String,
+        /// Why it cannot be sent.
+        reason: String,
     },
     /// A link named in a request does not exist.
     #[error("no link named {0:?} in the namespace")]
@@ -51,4 +64,35 @@ pub enum Error {
     /// A thread running code inside a namespace panicked.
     #[error("a thread running inside the namespace panicked: {0}")]
     Panicked(String),
+}
+
+impl Error {
+    /// The errno the kernel answered with, if this is a netlink refusal
+    /// (`Some(libc::EEXIST)` for a rule that already exists).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Netlink {
+                source: rtnetlink::Error::NetlinkError(message),
+                ..
+            } => Some(-message.raw_code()),
+            Error::NoSuchLink(_) => Some(nix::errno::Errno::ENODEV as i32),
+            _ => None,
+        }
+    }
+}
+
+/// "EEXIST: File exists (Invalid dest port range)" for a kernel refusal,
+/// rtnetlink's own text otherwise.
+fn kernel_answer(source: &rtnetlink::Error, extack: Option<&str>) -> String {
+    let mut text = match source {
+        rtnetlink::Error::NetlinkError(message) => format!(
+            "the kernel answered {}",
+            nix::errno::Errno::from_raw(-message.raw_code())
+        ),
+        other => other.to_string(),
+    };
+    if let Some(extack) = extack {
+        text.push_str(&format!(" ({extack})"));
+    }
+    text
 }

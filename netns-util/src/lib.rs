@@ -13,16 +13,52 @@
 //! every write happens on a thread that has entered a namespace this crate
 //! created.
 //!
+//! The rtnetlink side mirrors rtnetlink's shape: [`Netlink`] hands out one
+//! handle per object (links, addresses, routes, rules) whose verbs are
+//! builders ending in `execute().await`:
+//!
+//! ```no_run
+//! # use netns_util::{IpVersion, Netns, Prefix, VethPair};
+//! # fn main() -> Result<(), netns_util::Error> {
+//! let (a, b) = (Netns::new()?, Netns::new()?);
+//! VethPair::new(&a, "a0", &b, "b0")
+//!     .address_a("10.0.0.1/24".parse()?)
+//!     .address_b("10.0.0.2/24".parse()?)
+//!     .create()?;
+//! a.netlink(async |nl| {
+//!     nl.route()
+//!         .add("192.0.2.0/24".parse()?)
+//!         .via("10.0.0.2".parse::<std::net::IpAddr>().unwrap())
+//!         .table(100)
+//!         .execute()
+//!         .await?;
+//!     nl.rule()
+//!         .add(IpVersion::V4)
+//!         .dport(40000..=40999)
+//!         .table(100)
+//!         .priority(100)
+//!         .execute()
+//!         .await
+//! })?;
+//! # Ok(()) }
+//! ```
+//!
 //! This crate knows nothing about ports; it is the plumbing the conformance
 //! harness stands on.
 
 mod error;
-mod netlink;
+pub mod netlink;
 mod netns;
+mod prefix;
 mod privileges;
+mod snapshot;
 mod sysctl;
+mod veth;
 
 pub use error::Error;
 pub use netlink::Netlink;
 pub use netns::Netns;
+pub use prefix::{IpVersion, Prefix};
 pub use privileges::{Privileges, ensure_privileges};
+pub use snapshot::{SNAPSHOT_SYSCTLS, Snapshot};
+pub use veth::VethPair;

@@ -6,6 +6,7 @@ use nix::sched::{CloneFlags, setns, unshare};
 
 use crate::Error;
 use crate::netlink::Netlink;
+use crate::snapshot::Snapshot;
 use crate::sysctl;
 
 /// A network namespace created by this process, alive while this value is.
@@ -85,6 +86,11 @@ impl Netns {
         self.run(|| Netlink::block_on(f))?
     }
 
+    /// Takes a [`Snapshot`] of this namespace: links, rules, port sysctls.
+    pub fn snapshot(&self) -> Result<Snapshot, Error> {
+        self.run(Snapshot::take)?
+    }
+
     /// Brings the loopback device up.
     pub fn loopback_up(&self) -> Result<(), Error> {
         self.netlink(async |nl| nl.link_up("lo").await)
@@ -97,7 +103,7 @@ impl AsFd for Netns {
     }
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> Error {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> Error {
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
