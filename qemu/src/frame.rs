@@ -1,0 +1,44 @@
+//! The framing codec of the result channel (the guest's second serial port).
+//!
+//! One message becomes one ASCII frame on its own line:
+//!
+//! ```text
+//! {{PR1|<seq>|<kind>|<crc32>|<escaped payload>}}
+//! ```
+//!
+//! - `seq` counts frames from 0, so a lost frame shows as a gap;
+//! - `kind` is `m` for a message and `e` for the end frame, whose payload is
+//!   the guest's exit code in decimal;
+//! - `crc32` (8 lowercase hex digits, CRC-32/ISO-HDLC as computed by the
+//!   `crc32fast` crate) covers `<seq>|<kind>|` followed by the raw payload;
+//! - the payload is the message's UTF-8 bytes where every byte outside
+//!   printable ASCII, and `%`, `|`, `{` and `}`, is written as `%XX`, so a
+//!   frame never holds a newline, a separator or its own terminator.
+//!
+//! The decoder looks for the magic anywhere in the byte stream, so kernel log
+//! text before or after a frame, on the same line or between lines, is
+//! skipped; text that lands inside a frame breaks its checksum or shape and
+//! is reported, never silently accepted.
+
+mod decode;
+mod encode;
+
+pub use decode::{Decoded, Decoder, Event, Problem, decode_all};
+pub use encode::{encode_end, encode_message};
+
+/// Marks the start of a frame.
+const MAGIC: &str = "{{PR1|";
+/// Marks the end of a frame.
+const TERMINATOR: &str = "}}";
+/// Kind field of a message frame.
+const KIND_MESSAGE: &str = "m";
+/// Kind field of the end frame.
+const KIND_END: &str = "e";
+
+/// The checksum of one frame: CRC-32 over the header fields and the raw payload.
+fn checksum(seq: u64, kind: &str, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(format!("{seq}|{kind}|").as_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}

@@ -1,0 +1,174 @@
+//! The guest side: what the program calls when it runs as `/init` (PID 1)
+//! inside a VM started by [`crate::launch::run`].
+//!
+//! [`init`] mounts the basic file systems, loads the packed kernel modules and
+//! opens the result channel; [`Guest::send`] sends messages;
+//! [`Guest::finish`] sends the end frame and powers the VM off. If setting up
+//! fails, [`init`] reports the error on the channel (or the console) and
+//! powers off itself: PID 1 never hangs and never returns an error it could
+//! not report.
+
+mod channel;
+mod modules;
+mod mounts;
+mod payload;
+
+use std::path::Path;
+
+use nix::sys::reboot::{RebootMode, reboot};
+
+use crate::layout::ARGS_PATH;
+use channel::Channel;
+pub use modules::ModuleReport;
+
+/// Exit code in the end frame when the guest's own setup failed.
+pub const SETUP_FAILED_EXIT_CODE: i32 = 125;
+
+/// Why the guest side failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// [`init`] was called outside a VM.
+    #[error(
+        "not running as /init of a portrange VM (PID 1 with {ARGS_PATH}): start the program with qemu::launch::run"
+    )]
+    NotGuest,
+    /// A file system could not be mounted.
+    #[error("mounting {fstype} on {target} failed: {source}")]
+    Mount {
+        /// File system type.
+        fstype: &'static str,
+        /// Mount point.
+        target: &'static str,
+        /// The error from mount(2).
+        source: nix::Error,
+    },
+    /// A guest file could not be used.
+    #[error("{what} {path} failed: {source}")]
+    Io {
+        /// What was attempted.
+        what: &'static str,
+        /// The file.
+        path: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file the host packed is not what it should be.
+    #[error(
+        "{path} is unreadable ({source}): the initramfs was not written by this version of qemu::initramfs"
+    )]
+    Layout {
+        /// The file.
+        path: &'static str,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// The result channel could not be configured.
+    #[error("configuring the result channel failed: {source}")]
+    Channel {
+        /// The termios error.
+        source: nix::Error,
+    },
+}
+
+/// The running guest: its arguments, its modules and its result channel.
+#[derive(Debug)]
+pub struct Guest {
+    args: Vec<String>,
+    modules: ModuleReport,
+    channel: Channel,
+}
+
+/// Whether this process is the `/init` of a VM started by [`crate::launch::run`].
+pub fn is_guest() -> bool {
+    nix::unistd::getpid().as_raw() == 1 && Path::new(ARGS_PATH).exists()
+}
+
+/// Sets the guest up. Outside a VM this returns [`Error::NotGuest`]; inside,
+/// a failure is reported on the result channel and the VM powers off, so
+/// this returns only on success.
+pub fn init() -> Result<Guest, Error> {
+    if !is_guest() {
+        return Err(Error::NotGuest);
+    }
+    match set_up() {
+        Ok(guest) => Ok(guest),
+        Err(error) => report_and_power_off(&error),
+    }
+}
+
+fn set_up() -> Result<Guest, Error> {
+    mounts::mount_all()?;
+    let channel = Channel::open()?;
+    let text = std::fs::read_to_string(ARGS_PATH).map_err(|source| Error::Io {
+        what: "reading",
+        path: ARGS_PATH,
+        source,
+    })?;
+    let args = serde_json::from_str(&text).map_err(|source| Error::Layout {
+        path: ARGS_PATH,
+        source,
+    })?;
+    let modules = modules::load_all()?;
+    Ok(Guest {
+        args,
+        modules,
+        channel,
+    })
+}
+
+impl Guest {
+    /// The argument vector the host gave in `VmConfig::guest_args`.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Which requested modules are loaded, built in, or unavailable and why.
+    pub fn module_report(&self) -> &ModuleReport {
+        &self.modules
+    }
+
+    /// Sends one message to the host.
+    pub fn send(&mut self, message: &str) -> Result<(), Error> {
+        self.channel.send(message)
+    }
+
+    /// Runs `/payload` with `args`, sending each line it prints on stdout as
+    /// a message and each line on stderr as a message prefixed `stderr: `.
+    /// Returns its exit code (128 + signal number if a signal ended it).
+    pub fn run_payload(&mut self, args: &[String]) -> Result<i32, Error> {
+        payload::run(&mut self.channel, args)
+    }
+
+    /// Sends the end frame with `exit_code`, waits until it is out, and
+    /// powers the VM off.
+    pub fn finish(mut self, exit_code: i32) -> ! {
+        if let Err(error) = self.channel.end(exit_code) {
+            eprintln!("portrange guest: sending the end frame failed: {error}");
+        }
+        power_off()
+    }
+}
+
+/// Reports a setup failure wherever possible, then powers off.
+fn report_and_power_off(error: &Error) -> ! {
+    let text = format!("portrange guest: setup failed: {error}");
+    eprintln!("{text}");
+    if let Ok(mut channel) = Channel::open() {
+        let sent = channel
+            .send(&text)
+            .and_then(|()| channel.end(SETUP_FAILED_EXIT_CODE));
+        if let Err(error) = sent {
+            eprintln!("portrange guest: reporting on the result channel failed: {error}");
+        }
+    }
+    power_off()
+}
+
+/// Flushes file systems and powers off; if that fails, PID 1 exits, the
+/// kernel panics and QEMU (`panic=-1`, `-no-reboot`) stops.
+fn power_off() -> ! {
+    nix::unistd::sync();
+    let Err(error) = reboot(RebootMode::RB_POWER_OFF);
+    eprintln!("portrange guest: power off failed: {error}");
+    std::process::exit(SETUP_FAILED_EXIT_CODE)
+}

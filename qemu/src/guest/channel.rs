@@ -1,0 +1,63 @@
+//! The result channel: frames written to the second serial port.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::fcntl::OFlag;
+use nix::sys::termios::{SetArg, cfmakeraw, tcdrain, tcgetattr, tcsetattr};
+
+use super::Error;
+use crate::frame::{encode_end, encode_message};
+use crate::layout::CHANNEL_DEVICE;
+
+/// The open serial port and the next sequence number.
+#[derive(Debug)]
+pub(super) struct Channel {
+    port: File,
+    next_seq: u64,
+}
+
+impl Channel {
+    /// Opens the port in raw mode, so bytes go out unchanged.
+    pub(super) fn open() -> Result<Self, Error> {
+        let port = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(OFlag::O_NOCTTY.bits())
+            .open(CHANNEL_DEVICE)
+            .map_err(|source| Error::Io {
+                what: "opening",
+                path: CHANNEL_DEVICE,
+                source,
+            })?;
+        let mut settings = tcgetattr(&port).map_err(|source| Error::Channel { source })?;
+        cfmakeraw(&mut settings);
+        tcsetattr(&port, SetArg::TCSANOW, &settings).map_err(|source| Error::Channel { source })?;
+        Ok(Self { port, next_seq: 0 })
+    }
+
+    pub(super) fn send(&mut self, message: &str) -> Result<(), Error> {
+        let frame = encode_message(self.next_seq, message);
+        self.write(&frame)
+    }
+
+    /// Sends the end frame and waits until the port has sent everything.
+    pub(super) fn end(&mut self, exit_code: i32) -> Result<(), Error> {
+        let frame = encode_end(self.next_seq, exit_code);
+        self.write(&frame)?;
+        tcdrain(&self.port).map_err(|source| Error::Channel { source })
+    }
+
+    fn write(&mut self, frame: &str) -> Result<(), Error> {
+        self.port
+            .write_all(frame.as_bytes())
+            .map_err(|source| Error::Io {
+                what: "writing to",
+                path: CHANNEL_DEVICE,
+                source,
+            })?;
+        self.next_seq += 1;
+        Ok(())
+    }
+}

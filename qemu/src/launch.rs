@@ -1,0 +1,252 @@
+//! Booting a kernel in QEMU with the program as `/init` and collecting what
+//! it sends back.
+
+mod args;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::accel::Accel;
+use crate::binary;
+use crate::fault::{self, Evidence, Fault};
+use crate::frame::{Decoded, Decoder, Event};
+use crate::initramfs::{self, Contents};
+use crate::kernel::Kernel;
+use crate::process::Guard;
+
+/// How often the result file is read while QEMU runs.
+const POLL: Duration = Duration::from_millis(10);
+
+/// One VM run.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// The kernel to boot.
+    pub kernel: Kernel,
+    /// The accelerator, from [`crate::accel::decide`].
+    pub accel: Accel,
+    /// Extra kernel command line words, after `console=ttyS0 panic=-1 quiet`.
+    pub append: Vec<String>,
+    /// Time limit from QEMU's start; the VM is killed when it runs out.
+    pub timeout: Duration,
+    /// Guest memory.
+    pub memory_mib: u32,
+    /// Where to save the kernel console, if anywhere.
+    pub console_log: Option<PathBuf>,
+    /// Host executable to run as `/init` (it should call [`crate::guest::init`]).
+    pub init: PathBuf,
+    /// Host executable packed as `/payload`.
+    pub payload: Option<PathBuf>,
+    /// Kernel modules to pack and load, by name.
+    pub modules: Vec<String>,
+    /// The guest's argument vector.
+    pub guest_args: Vec<String>,
+}
+
+/// What a run produced.
+///
+/// A run with a [`Fault`] is an error verdict, never a pass, even when
+/// messages and an exit code came back.
+#[derive(Debug, Clone)]
+pub struct VmRun {
+    /// Messages from the guest, in order.
+    pub messages: Vec<String>,
+    /// The exit code from the guest's end frame, if it arrived.
+    pub exit_code: Option<i32>,
+    /// What went wrong, if anything.
+    pub fault: Option<Fault>,
+    /// The kernel console (first serial port).
+    pub console: String,
+    /// Time from QEMU's start to its exit.
+    pub elapsed: Duration,
+}
+
+/// Why a VM could not be run at all (as opposed to a run with a [`Fault`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// QEMU is not installed.
+    #[error(transparent)]
+    QemuMissing(#[from] binary::NotFound),
+    /// The initramfs could not be written.
+    #[error(transparent)]
+    Initramfs(#[from] initramfs::Error),
+    /// A file of the run could not be created or read.
+    #[error("{what} {path} failed: {source}")]
+    Io {
+        /// What was attempted.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// QEMU could not be started or watched.
+    #[error("running {qemu} failed: {source}")]
+    Spawn {
+        /// The QEMU binary.
+        qemu: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// QEMU itself failed (bad arguments, unloadable kernel, ...).
+    #[error(
+        "qemu-system-x86_64 exited with {status}: {stderr}: check the kernel image and the extra arguments"
+    )]
+    QemuFailed {
+        /// How QEMU ended.
+        status: String,
+        /// What QEMU printed on stderr.
+        stderr: String,
+    },
+}
+
+/// Boots `config.kernel` with `config.init` as `/init` and waits for the
+/// guest to finish, the VM to stop, or the timeout. `on_message` hears each
+/// message as it arrives. QEMU is killed and reaped before this returns,
+/// also when `on_message` panics.
+pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun, Error> {
+    let qemu = binary::locate()?;
+    let io = |what, path: &PathBuf| {
+        let path = path.clone();
+        move |source| Error::Io { what, path, source }
+    };
+    let work = tempfile::Builder::new()
+        .prefix("portrange-vm-")
+        .tempdir()
+        .map_err(io("creating a directory in", &std::env::temp_dir()))?;
+    let initramfs = work.path().join("initramfs.cpio");
+    initramfs::write(
+        &Contents {
+            init: config.init.clone(),
+            payload: config.payload.clone(),
+            modules_dir: config.kernel.modules.clone(),
+            modules: config.modules.clone(),
+            guest_args: config.guest_args.clone(),
+        },
+        &initramfs,
+    )?;
+    let console_path = config
+        .console_log
+        .clone()
+        .unwrap_or_else(|| work.path().join("console.log"));
+    let results_path = work.path().join("results");
+    let stderr_path = work.path().join("qemu.stderr");
+    File::create(&console_path).map_err(io("creating", &console_path))?;
+    File::create(&results_path).map_err(io("creating", &results_path))?;
+    let stderr = File::create(&stderr_path).map_err(io("creating", &stderr_path))?;
+    let mut results = File::open(&results_path).map_err(io("opening", &results_path))?;
+
+    let plan = args::Plan {
+        kernel_image: &config.kernel.image,
+        initramfs: &initramfs,
+        accel: config.accel,
+        memory_mib: config.memory_mib,
+        console: &console_path,
+        results: &results_path,
+        append: &config.append,
+    };
+    let spawn_error = |source| Error::Spawn {
+        qemu: qemu.clone(),
+        source,
+    };
+    let started = Instant::now();
+    let child = Command::new(&qemu)
+        .args(args::qemu_args(&plan))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(spawn_error)?;
+    let mut guard = Guard::new(child);
+    let mut collected = Collector::new(on_message);
+    let mut timed_out = None;
+    let status = loop {
+        let status = guard.try_wait().map_err(spawn_error)?;
+        collected
+            .read(&mut results)
+            .map_err(io("reading", &results_path))?;
+        if status.is_some() {
+            break status;
+        }
+        if started.elapsed() >= config.timeout {
+            timed_out = Some(config.timeout);
+            break None;
+        }
+        std::thread::sleep(POLL);
+    };
+    drop(guard);
+    let elapsed = started.elapsed();
+    collected
+        .read(&mut results)
+        .map_err(io("reading", &results_path))?;
+    let decoded = collected.finish();
+    if let Some(status) = status.filter(|status| !status.success()) {
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        return Err(Error::QemuFailed {
+            status: status.to_string(),
+            stderr: stderr.trim().to_string(),
+        });
+    }
+    let console_bytes = std::fs::read(&console_path).map_err(io("reading", &console_path))?;
+    let console = String::from_utf8_lossy(&console_bytes).into_owned();
+    let fault = fault::classify(&Evidence {
+        console: &console,
+        results: &decoded,
+        timed_out,
+    });
+    Ok(VmRun {
+        messages: decoded.messages,
+        exit_code: decoded.exit_code,
+        fault,
+        console,
+        elapsed,
+    })
+}
+
+/// Feeds the result file into the decoder and the caller's callback.
+struct Collector<'a> {
+    decoder: Decoder,
+    decoded: Decoded,
+    on_message: &'a mut dyn FnMut(&str),
+}
+
+impl<'a> Collector<'a> {
+    fn new(on_message: &'a mut dyn FnMut(&str)) -> Self {
+        Self {
+            decoder: Decoder::default(),
+            decoded: Decoded::default(),
+            on_message,
+        }
+    }
+
+    /// Reads what was appended to `file` since the last call.
+    fn read(&mut self, file: &mut File) -> std::io::Result<()> {
+        let mut fresh = Vec::new();
+        file.read_to_end(&mut fresh)?;
+        let events = self.decoder.push(&fresh);
+        self.take(events);
+        Ok(())
+    }
+
+    fn take(&mut self, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Message(message) => {
+                    (self.on_message)(&message);
+                    self.decoded.messages.push(message);
+                }
+                Event::End { exit_code } => self.decoded.exit_code = Some(exit_code),
+                Event::Problem(problem) => self.decoded.problems.push(problem),
+            }
+        }
+    }
+
+    fn finish(mut self) -> Decoded {
+        let decoder = std::mem::take(&mut self.decoder);
+        let events = decoder.finish();
+        self.take(events);
+        self.decoded
+    }
+}

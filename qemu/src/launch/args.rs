@@ -1,0 +1,194 @@
+//! QEMU's argument list, built by small pure functions.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::accel::Accel;
+
+/// Kernel command line words that every run gets, before the user's.
+const BASE_CMDLINE: &[&str] = &["console=ttyS0", "panic=-1", "quiet"];
+
+/// Everything the argument list depends on.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Plan<'a> {
+    pub kernel_image: &'a Path,
+    pub initramfs: &'a Path,
+    pub accel: Accel,
+    pub memory_mib: u32,
+    pub console: &'a Path,
+    pub results: &'a Path,
+    pub append: &'a [String],
+}
+
+/// The full argument list for `plan`.
+pub(super) fn qemu_args(plan: &Plan<'_>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut add = |words: Vec<String>| args.extend(words.into_iter().map(OsString::from));
+    add(machine());
+    add(accelerator(plan.accel));
+    add(memory(plan.memory_mib));
+    add(serial_ports(plan.console, plan.results));
+    add(boot(
+        plan.kernel_image,
+        plan.initramfs,
+        &command_line(plan.append),
+    ));
+    args
+}
+
+/// No default devices, no network card, no display, exit instead of rebooting.
+fn machine() -> Vec<String> {
+    words(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-nic",
+        "none",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-smp",
+        "1",
+    ])
+}
+
+fn accelerator(accel: Accel) -> Vec<String> {
+    match accel {
+        Accel::Kvm => words(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => words(&["-accel", "tcg"]),
+    }
+}
+
+fn memory(mib: u32) -> Vec<String> {
+    vec!["-m".to_string(), format!("{mib}M")]
+}
+
+/// ttyS0 is the kernel console, ttyS1 the result channel; both go to files.
+fn serial_ports(console: &Path, results: &Path) -> Vec<String> {
+    let port = |id: &str, path: &Path| {
+        vec![
+            "-chardev".to_string(),
+            format!("file,id={id},path={}", option_value(path)),
+            "-serial".to_string(),
+            format!("chardev:{id}"),
+        ]
+    };
+    [port("console", console), port("results", results)].concat()
+}
+
+fn boot(kernel_image: &Path, initramfs: &Path, command_line: &str) -> Vec<String> {
+    vec![
+        "-kernel".to_string(),
+        kernel_image.to_string_lossy().into_owned(),
+        "-initrd".to_string(),
+        initramfs.to_string_lossy().into_owned(),
+        "-append".to_string(),
+        command_line.to_string(),
+    ]
+}
+
+/// The kernel command line: the fixed words, then the user's.
+fn command_line(append: &[String]) -> String {
+    BASE_CMDLINE
+        .iter()
+        .map(|word| word.to_string())
+        .chain(append.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A path as a value inside a QEMU option list, where a comma is doubled.
+fn option_value(path: &Path) -> String {
+    path.to_string_lossy().replace(',', ",,")
+}
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|word| word.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_has_no_network_and_does_not_reboot() {
+        let args = machine();
+        for wanted in ["-nodefaults", "-no-reboot"] {
+            assert!(args.contains(&wanted.to_string()));
+        }
+        assert!(args.windows(2).any(|pair| pair == ["-nic", "none"]));
+        assert!(args.windows(2).any(|pair| pair == ["-display", "none"]));
+    }
+
+    #[test]
+    fn accelerators() {
+        assert_eq!(accelerator(Accel::Kvm), ["-accel", "kvm", "-cpu", "host"]);
+        assert_eq!(accelerator(Accel::Tcg), ["-accel", "tcg"]);
+    }
+
+    #[test]
+    fn memory_in_mebibytes() {
+        assert_eq!(memory(512), ["-m", "512M"]);
+    }
+
+    #[test]
+    fn console_first_then_results() {
+        let args = serial_ports(Path::new("/tmp/con,sole.log"), Path::new("/tmp/results"));
+        assert_eq!(
+            args,
+            [
+                "-chardev",
+                "file,id=console,path=/tmp/con,,sole.log",
+                "-serial",
+                "chardev:console",
+                "-chardev",
+                "file,id=results,path=/tmp/results",
+                "-serial",
+                "chardev:results",
+            ]
+        );
+    }
+
+    #[test]
+    fn command_line_has_panic_quiet_and_the_users_words() {
+        let line = command_line(&["rdinit=/nonexistent".to_string(), "loglevel=7".to_string()]);
+        assert_eq!(
+            line,
+            "console=ttyS0 panic=-1 quiet rdinit=/nonexistent loglevel=7"
+        );
+    }
+
+    #[test]
+    fn boot_passes_kernel_initrd_and_command_line() {
+        let args = boot(Path::new("/k/bzImage"), Path::new("/w/initramfs"), "quiet");
+        assert_eq!(
+            args,
+            [
+                "-kernel",
+                "/k/bzImage",
+                "-initrd",
+                "/w/initramfs",
+                "-append",
+                "quiet"
+            ]
+        );
+    }
+
+    #[test]
+    fn full_list_is_the_parts_in_order() {
+        let plan = Plan {
+            kernel_image: Path::new("/k"),
+            initramfs: Path::new("/i"),
+            accel: Accel::Tcg,
+            memory_mib: 256,
+            console: Path::new("/c"),
+            results: Path::new("/r"),
+            append: &[],
+        };
+        let args: Vec<String> = qemu_args(&plan)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(args[0], "-nodefaults");
+        assert_eq!(args.last().unwrap(), "console=ttyS0 panic=-1 quiet");
+    }
+}

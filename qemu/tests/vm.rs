@@ -1,0 +1,209 @@
+//! Boots real Debian kernels in real QEMU with the `guest_echo` example as
+//! `/init`.
+//!
+//! Needs `qemu-system-x86_64` (apt-get install qemu-system-x86) and, on the
+//! first run, apt access to Debian's archive to fetch the kernels into the
+//! cache (`PORTRANGE_CACHE`, else ~/.cache/portrange). Each test prints
+//! `SKIP: <reason>` and passes when QEMU or apt is missing, or when the
+//! example was not built (`cargo test -p qemu` builds it; `--test vm` alone
+//! does not).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use qemu::accel::{self, AccelChoice};
+use qemu::fault::Fault;
+use qemu::kernel::{self, Kernel};
+use qemu::launch::{self, VmConfig, VmRun};
+
+/// One VM at a time: the machine has two cores and timings should mean something.
+static ONE_VM: Mutex<()> = Mutex::new(());
+
+/// Generous for TCG on a busy two-core machine; a clean boot takes seconds.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn skip(reason: &str) {
+    println!("SKIP: {reason}");
+}
+
+fn echo_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples/guest_echo");
+    path.is_file().then_some(path)
+}
+
+/// The prebuilt kernel and the echo guest, or the reason to skip.
+fn prepare(name: &str) -> Result<(Kernel, PathBuf), String> {
+    let qemu = qemu::binary::locate().map_err(|e| e.to_string())?;
+    let init = echo_binary().ok_or("examples/guest_echo is not built: run cargo test -p qemu (or cargo build -p qemu --examples)")?;
+    let mut progress = |step: &str| println!("{step}");
+    let kernel = match kernel::resolve(name, &kernel::default_cache_dir(), &mut progress) {
+        Ok(kernel) => kernel,
+        Err(kernel::Error::Fetch(error))
+            if error.to_string().contains("not found: apt-get install") =>
+        {
+            return Err(error.to_string());
+        }
+        Err(error) => panic!("resolving {name}: {error}"),
+    };
+    let _ = qemu;
+    Ok((kernel, init))
+}
+
+fn config(kernel: Kernel, init: PathBuf, guest_args: &[&str]) -> VmConfig {
+    let qemu = qemu::binary::locate().expect("checked in prepare");
+    let accel = accel::decide(AccelChoice::Auto, &qemu, &kernel.image).expect("auto never fails");
+    VmConfig {
+        kernel,
+        accel,
+        append: vec![],
+        timeout: TIMEOUT,
+        memory_mib: 256,
+        console_log: None,
+        init,
+        payload: None,
+        modules: vec![],
+        guest_args: guest_args.iter().map(|arg| arg.to_string()).collect(),
+    }
+}
+
+fn boot(config: &VmConfig) -> VmRun {
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut seen = Vec::new();
+    let run =
+        launch::run(config, &mut |message| seen.push(message.to_string())).expect("the VM runs");
+    assert_eq!(seen, run.messages, "on_message saw every message in order");
+    println!(
+        "{} under {:?}: {:?} from QEMU start to exit, fault {:?}",
+        config.kernel.name,
+        config.accel,
+        run.elapsed,
+        run.fault.as_ref().map(ToString::to_string)
+    );
+    run
+}
+
+#[test]
+fn echo_guest_returns_messages_and_exit_code() {
+    let (kernel, init) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let args = [
+        "hello",
+        "two words",
+        "multi\nline | {braces} 100%",
+        "exit=42",
+    ];
+    let run = boot(&config(kernel, init, &args));
+    assert_eq!(run.fault, None, "console:\n{}", run.console);
+    assert_eq!(
+        run.messages,
+        ["hello", "two words", "multi\nline | {braces} 100%"]
+    );
+    assert_eq!(run.exit_code, Some(42));
+}
+
+#[test]
+fn broken_boot_is_a_fault_within_the_timeout() {
+    let (kernel, init) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let mut config = config(kernel, init, &["never sent"]);
+    config.append = vec!["rdinit=/nonexistent".to_string()];
+    config.timeout = Duration::from_secs(60);
+    let started = Instant::now();
+    let run = boot(&config);
+    assert!(started.elapsed() < config.timeout + Duration::from_secs(10));
+    assert!(run.messages.is_empty());
+    assert_eq!(run.exit_code, None);
+    let fault = run.fault.expect("a broken boot is a fault");
+    assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+}
+
+#[test]
+fn init_exiting_is_init_died() {
+    let (kernel, init) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let run = boot(&config(kernel, init, &["first", "die"]));
+    assert_eq!(run.messages, ["first"]);
+    let fault = run.fault.expect("PID 1 exiting is a fault");
+    assert!(matches!(fault, Fault::InitDied { .. }), "{fault:?}");
+    assert!(
+        fault.to_string().contains("Attempted to kill init"),
+        "{fault}"
+    );
+}
+
+#[test]
+fn timeout_kills_the_vm() {
+    let (kernel, init) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let mut config = config(kernel, init, &["x"]);
+    config.timeout = Duration::from_millis(500);
+    let run = boot(&config);
+    assert!(
+        matches!(run.fault, Some(Fault::Timeout { .. })),
+        "{:?}",
+        run.fault
+    );
+    assert!(run.elapsed < Duration::from_secs(5));
+}
+
+fn modules_and_payload(name: &str) {
+    let (kernel, init) = match prepare(name) {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let mut config = config(kernel, init.clone(), &["modules", "payload"]);
+    config.modules = ["sctp", "mptcp_diag", "mptcp", "no_such_module"]
+        .map(String::from)
+        .to_vec();
+    config.payload = Some(init);
+    let run = boot(&config);
+    assert_eq!(run.fault, None, "console:\n{}", run.console);
+    for wanted in [
+        "loaded sctp",
+        "loaded libcrc32c",
+        "loaded mptcp_diag",
+        "loaded inet_diag",
+        "builtin mptcp",
+    ] {
+        assert!(
+            run.messages.iter().any(|m| m == wanted),
+            "{wanted} in {:?}",
+            run.messages
+        );
+    }
+    assert!(
+        run.messages
+            .iter()
+            .any(|m| m.starts_with("unavailable no_such_module: not built")),
+        "{:?}",
+        run.messages
+    );
+    let tail = &run.messages[run.messages.len() - 4..];
+    assert_eq!(
+        tail,
+        ["one", "two words", "stderr: to stderr", "payload exit 7"]
+    );
+    assert_eq!(run.exit_code, Some(0));
+}
+
+#[test]
+fn modules_load_and_payload_runs_on_6_12() {
+    modules_and_payload("debian-6.12");
+}
+
+#[test]
+fn modules_load_and_payload_runs_on_6_1() {
+    modules_and_payload("debian-6.1");
+}
