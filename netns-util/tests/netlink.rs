@@ -27,6 +27,10 @@ fn p(text: &str) -> Prefix {
     text.parse().unwrap()
 }
 
+fn v4_gateway() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2))
+}
+
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Addresses of one test network, per family.
@@ -159,6 +163,24 @@ fn veth_pair_carries_tcp_and_udp_over_ipv4_and_ipv6() {
     let listed = b.netlink(async |nl| nl.address().list("b0").await).unwrap();
     assert!(listed.contains(&p("10.1.0.2/24")), "{listed:?}");
     assert!(listed.contains(&p("2001:db8:1::2/64")), "{listed:?}");
+
+    // A route added and deleted; deleting it twice: ESRCH, naming it.
+    let err = a
+        .netlink(async |nl| {
+            let route = || nl.route().add(p("192.0.2.0/24")).via(v4_gateway()).table(7);
+            route().execute().await?;
+            let del = || nl.route().del(p("192.0.2.0/24")).via(v4_gateway()).table(7);
+            del().execute().await?;
+            Ok(del().execute().await.unwrap_err())
+        })
+        .unwrap();
+    assert_eq!(err.errno(), Some(Errno::ESRCH as i32), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "netlink: delete route 192.0.2.0/24 via 10.1.0.2 table 7: the kernel answered ESRCH"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -16,7 +16,7 @@ use rtnetlink::sys::AsyncSocket;
 
 pub use address::{AddressAddRequest, AddressHandle};
 pub use link::{Link, LinkHandle, VethAddRequest};
-pub use route::{MAIN_TABLE, RouteAddRequest, RouteHandle};
+pub use route::{MAIN_TABLE, RouteHandle, RouteRequest};
 pub use rule::{Rule, RuleAddRequest, RuleHandle};
 
 use crate::Error;

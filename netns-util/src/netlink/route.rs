@@ -24,9 +24,9 @@ impl<'a> RouteHandle<'a> {
 
     /// A route to `destination` (`ip route add DEST`); use
     /// [`Prefix::default_route`] for the default route. Say where it goes
-    /// with [`via`](RouteAddRequest::via) and/or [`dev`](RouteAddRequest::dev).
-    pub fn add(&self, destination: Prefix) -> RouteAddRequest<'a> {
-        RouteAddRequest {
+    /// with [`via`](RouteRequest::via) and/or [`dev`](RouteRequest::dev).
+    pub fn add(&self, destination: Prefix) -> RouteRequest<'a> {
+        RouteRequest {
             netlink: self.netlink,
             destination,
             gateway: None,
@@ -38,16 +38,17 @@ impl<'a> RouteHandle<'a> {
 
     /// The route to `destination` to delete (`ip route del DEST`); narrow it
     /// with the same `via`, `dev` and `table` it was added with.
-    pub fn del(&self, destination: Prefix) -> RouteAddRequest<'a> {
-        RouteAddRequest {
+    pub fn del(&self, destination: Prefix) -> RouteRequest<'a> {
+        RouteRequest {
             delete: true,
             ..self.add(destination)
         }
     }
 }
 
-/// A route to add or delete; from [`RouteHandle::add`] or [`RouteHandle::del`].
-pub struct RouteAddRequest<'a> {
+/// A route to add or delete; from [`RouteHandle::add`] or
+/// [`RouteHandle::del`].
+pub struct RouteRequest<'a> {
     netlink: &'a Netlink,
     destination: Prefix,
     gateway: Option<IpAddr>,
@@ -56,7 +57,7 @@ pub struct RouteAddRequest<'a> {
     delete: bool,
 }
 
-impl RouteAddRequest<'_> {
+impl RouteRequest<'_> {
     /// Through the gateway `gateway` (`via GW`). An IPv6 gateway for an
     /// IPv4 destination is sent as `RTA_VIA`.
     pub fn via(mut self, gateway: impl Into<IpAddr>) -> Self {
