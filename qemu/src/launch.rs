@@ -27,7 +27,7 @@ pub struct VmConfig {
     pub kernel: Kernel,
     /// The accelerator, from [`crate::accel::decide`].
     pub accel: Accel,
-    /// Extra kernel command line words, after `console=ttyS0 panic=-1 quiet`.
+    /// Extra kernel command line words, after `console=ttyS0 panic=-1 quiet loglevel=5`.
     pub append: Vec<String>,
     /// Time limit from QEMU's start; the VM is killed when it runs out.
     pub timeout: Duration,

@@ -90,7 +90,10 @@ impl Resolver {
             return Ok(());
         }
         let path = self.index.get(name).cloned().ok_or_else(|| {
-            "not built for this kernel (no such .ko file and not built in)".to_string()
+            format!(
+                "no {name}.ko* file and not in modules.builtin: the kernel lacks it, \
+                 or it is a feature that cannot be a module (check the kernel config)"
+            )
         })?;
         let data = read_module(&path)?;
         for dependency in depends(&data).map_err(|e| format!("{}: {e}", path.display()))? {
@@ -208,7 +211,11 @@ mod tests {
         assert!(packed.is_empty());
         assert_eq!(manifest.builtin, ["mptcp"]);
         assert_eq!(manifest.unavailable[0].name, "sctp");
-        assert!(manifest.unavailable[0].reason.contains("not built"));
+        assert!(
+            manifest.unavailable[0]
+                .reason
+                .starts_with("no sctp.ko* file")
+        );
     }
 
     #[test]

@@ -6,7 +6,12 @@ use std::path::Path;
 use crate::accel::Accel;
 
 /// Kernel command line words that every run gets, before the user's.
-const BASE_CMDLINE: &[&str] = &["console=ttyS0", "panic=-1", "quiet"];
+///
+/// `quiet` keeps boot messages off the slow emulated serial console, but it
+/// also hides KERN_WARNING and so the `WARNING:` splats that [`crate::fault`]
+/// looks for: `loglevel=5` after it shows warnings and worse again, which on
+/// Debian's cloud kernels adds two boot lines.
+const BASE_CMDLINE: &[&str] = &["console=ttyS0", "panic=-1", "quiet", "loglevel=5"];
 
 /// Everything the argument list depends on.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +158,7 @@ mod tests {
         let line = command_line(&["rdinit=/nonexistent".to_string(), "loglevel=7".to_string()]);
         assert_eq!(
             line,
-            "console=ttyS0 panic=-1 quiet rdinit=/nonexistent loglevel=7"
+            "console=ttyS0 panic=-1 quiet loglevel=5 rdinit=/nonexistent loglevel=7"
         );
     }
 
@@ -189,6 +194,9 @@ mod tests {
             .map(|a| a.into_string().unwrap())
             .collect();
         assert_eq!(args[0], "-nodefaults");
-        assert_eq!(args.last().unwrap(), "console=ttyS0 panic=-1 quiet");
+        assert_eq!(
+            args.last().unwrap(),
+            "console=ttyS0 panic=-1 quiet loglevel=5"
+        );
     }
 }
