@@ -215,3 +215,87 @@ fn modules_load_and_payload_runs_on_6_12() {
 fn modules_load_and_payload_runs_on_6_1() {
     modules_and_payload("debian-6.1");
 }
+
+#[test]
+fn prebuilt_is_reused_without_fetching_and_has_its_release() {
+    let (kernel, _) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let mut steps = Vec::new();
+    let again = kernel::resolve("debian-6.12", &kernel::default_cache_dir(), &mut |step| {
+        steps.push(step.to_string())
+    })
+    .expect("the cached kernel resolves");
+    assert!(
+        steps.is_empty(),
+        "a cached kernel is not fetched again: {steps:?}"
+    );
+    assert_eq!(again, kernel);
+    let modules = kernel.modules.expect("Debian kernels have modules");
+    let release = kernel
+        .release
+        .expect("the bzImage header names the release");
+    assert!(release.starts_with("6.12."), "{release}");
+    assert!(
+        modules.ends_with(&release),
+        "{} vs {release}",
+        modules.display()
+    );
+}
+
+#[test]
+fn explicit_kvm_agrees_with_auto() {
+    let (kernel, _) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let qemu = qemu::binary::locate().expect("checked in prepare");
+    let started = Instant::now();
+    let auto = accel::decide(AccelChoice::Auto, &qemu, &kernel.image).expect("auto never fails");
+    println!("auto chose {auto:?} in {:?}", started.elapsed());
+    match (auto, accel::decide(AccelChoice::Kvm, &qemu, &kernel.image)) {
+        (accel::Accel::Kvm, Ok(accel::Accel::Kvm)) => {}
+        (accel::Accel::Tcg, Err(error)) => {
+            println!("explicit KVM: {error}");
+            assert!(error.to_string().contains("--accel tcg"), "{error}");
+        }
+        (auto, explicit) => panic!("auto gave {auto:?} but explicit KVM gave {explicit:?}"),
+    }
+}
+
+/// QEMU children of this process that are still there (running or zombie).
+fn qemu_children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...
+            let after_comm = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+            stat.contains("(qemu-system-x86") && after_comm.split(' ').nth(1) == Some(me.as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn panicking_callback_leaves_no_qemu_behind() {
+    let (kernel, init) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let config = config(kernel, init, &["boom"]);
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let outcome = std::panic::catch_unwind(|| {
+        launch::run(&config, &mut |message| {
+            panic!("caller gave up at {message}")
+        })
+    });
+    assert!(outcome.is_err(), "the callback's panic propagates");
+    assert_eq!(qemu_children(), Vec::<String>::new());
+}
