@@ -5,6 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -14,6 +15,8 @@ use crate::outcome::Verdict;
 use crate::probe::Probes;
 use crate::report::{self, Format, RunReport};
 use crate::runner::{self, RunOptions};
+use crate::vm::host::{self, VmRequest};
+use qemu::accel::AccelChoice;
 
 /// IP_LOCAL_PORT_RANGE conformance suite.
 #[derive(Debug, Parser)]
@@ -33,10 +36,74 @@ enum Command {
     /// Exit status follows kselftest: 0 all passed, 1 something failed or
     /// could not run, 4 everything was skipped.
     Run(RunArgs),
+    /// Boot a kernel in QEMU and run the cases inside it, reporting as
+    /// `run` does; or, with `-- PROGRAM ARGS...`, run a program there (the
+    /// cargo runner mode) and exit with its status.
+    Vm(VmArgs),
 }
 
 #[derive(Debug, clap::Args)]
-struct Selection {
+struct VmArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Kernel to boot: a bzImage path, or a prebuilt fetched on first use
+    /// (`debian-6.1`, `debian-6.12`).
+    #[arg(long, default_value = "debian-6.12")]
+    kernel: String,
+    /// Accelerator: KVM when it really works (probed), else TCG.
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    accel: AccelArg,
+    /// Extra kernel command line word (repeatable).
+    #[arg(long, value_name = "WORD")]
+    append: Vec<String>,
+    /// Time limit for the whole VM run, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 512)]
+    memory: u32,
+    /// Save the kernel console to FILE (kept automatically on a fault).
+    #[arg(long, value_name = "FILE")]
+    console_log: Option<PathBuf>,
+    /// Cache for fetched kernels and kept console logs.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// A program and its arguments to run in the VM instead of the suite.
+    #[arg(last = true, value_name = "PROGRAM")]
+    exec: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AccelArg {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl VmArgs {
+    fn request(&self) -> VmRequest {
+        VmRequest {
+            kernel: self.kernel.clone(),
+            accel: match self.accel {
+                AccelArg::Auto => AccelChoice::Auto,
+                AccelArg::Kvm => AccelChoice::Kvm,
+                AccelArg::Tcg => AccelChoice::Tcg,
+            },
+            append: self.append.clone(),
+            timeout: Duration::from_secs(self.timeout),
+            memory_mib: self.memory,
+            console_log: self.console_log.clone(),
+            cache: self
+                .cache
+                .clone()
+                .unwrap_or_else(qemu::kernel::default_cache_dir),
+        }
+    }
+}
+
+/// Which cases to run: name filters, as libtest takes them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Selection {
     /// Only cases whose name contains one of these strings.
     filters: Vec<String>,
     /// Match filters against whole names only.
@@ -61,7 +128,19 @@ struct RunArgs {
 }
 
 impl Selection {
-    fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
+    /// The selection the host encoded with [`crate::vm::suite_args`].
+    pub fn from_guest_args(args: &[String]) -> Selection {
+        match args.split_first() {
+            Some((mode, filters)) => Selection {
+                filters: filters.to_vec(),
+                exact: mode == "exact",
+            },
+            None => Selection::default(),
+        }
+    }
+
+    /// The cases this selection keeps, in their order.
+    pub fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
         if self.filters.is_empty() {
             return cases;
         }
@@ -81,7 +160,13 @@ impl Selection {
 }
 
 /// Runs the command line over `cases` and returns the process exit code.
+///
+/// Booted as `/init` of a VM that `portrange vm` started, the same binary
+/// runs the guest side instead and powers the VM off when done.
 pub fn main(cases: Vec<Case>) -> ExitCode {
+    if qemu::guest::is_guest() {
+        crate::vm::guest::main(cases);
+    }
     let cli = Cli::parse();
     match dispatch(cli, cases) {
         Ok(code) => code,
@@ -102,7 +187,31 @@ fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run(&args, cases),
+        Command::Vm(args) => vm(&args, cases),
     }
+}
+
+fn vm(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    let request = args.request();
+    if let Some((program, program_args)) = args.exec.split_first() {
+        let code = host::run_exec(&request, Path::new(program), program_args)?;
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
+    let selection = &args.run.selection;
+    let cases = selection.apply(cases);
+    let stream_progress = args.run.format == Format::Text || args.run.output.is_some();
+    let report = host::run_suite(
+        &request,
+        &cases,
+        &selection.filters,
+        selection.exact,
+        &mut |result| {
+            if stream_progress {
+                println!("{}", report::progress_line(result));
+            }
+        },
+    )?;
+    finish(&args.run, &report)
 }
 
 fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
@@ -131,11 +240,18 @@ fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let report = RunReport {
         target: "running kernel".into(),
         probes,
+        notes: Vec::new(),
         results,
     };
-    emit(args, &report::render(args.format, &report))?;
+    finish(args, &report)
+}
+
+/// Writes the report in the asked format, the text summary to the terminal
+/// when the format went to a file, and gives the verdict's exit code.
+fn finish(args: &RunArgs, report: &RunReport) -> anyhow::Result<ExitCode> {
+    emit(args, &report::render(args.format, report))?;
     if args.output.is_some() && args.format != Format::Text {
-        print!("{}", report::summary(&report));
+        print!("{}", report::summary(report));
     }
     Ok(report.verdict().process_exit())
 }

@@ -16,6 +16,7 @@ pub mod report;
 pub mod runner;
 pub mod sockopt;
 mod variant;
+pub mod vm;
 
 pub use case::{
     Body, Case, CaseDef, CaseError, Ctx, OrFail, Setup, describe, expand, expect_errno,

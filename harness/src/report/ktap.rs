@@ -19,6 +19,9 @@ pub fn ktap(report: &RunReport) -> String {
     for note in report.probes.notes() {
         let _ = writeln!(out, "# probe: {}", one_line(&note));
     }
+    for note in &report.notes {
+        let _ = writeln!(out, "# {}", one_line(note));
+    }
     let _ = writeln!(out, "1..{}", report.results.len());
     for (number, result) in (1..).zip(&report.results) {
         let name = result.name.replace('#', "_");
@@ -66,6 +69,7 @@ KTAP version 1
 # portrange: IP_LOCAL_PORT_RANGE conformance on running kernel
 # kernel: 6.18.0-test
 # probe: sctp4: SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
+# vm: 3.2 s from QEMU start to exit
 1..4
 # tcp4/sockopt/round_trip: matched kernel profile upstream
 ok 1 tcp4/sockopt/round_trip

@@ -23,6 +23,8 @@ pub struct RunReport {
     pub target: String,
     /// What the probes found on that kernel.
     pub probes: Probes,
+    /// Extra lines for the report header (modules missing, VM timing).
+    pub notes: Vec<String>,
     /// One result per case, in catalogue order.
     pub results: Vec<CaseResult>,
 }
@@ -112,6 +114,7 @@ pub(crate) mod fixture {
                     ("sctp4".into(), Availability::Missing(missing.into())),
                 ]),
             },
+            notes: vec!["vm: 3.2 s from QEMU start to exit".into()],
             results: vec![
                 CaseResult {
                     profile: Some("upstream".into()),

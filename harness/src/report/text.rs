@@ -46,6 +46,12 @@ pub fn summary(report: &RunReport) -> String {
             let _ = writeln!(out, "    {note}");
         }
     }
+    if !report.notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for note in &report.notes {
+            let _ = writeln!(out, "    {note}");
+        }
+    }
     let _ = writeln!(out, "\nkernel profile: {}", report.profiles_line());
     let _ = writeln!(
         out,
@@ -124,6 +130,9 @@ connect/autobind_in_range           ERROR      -
 
 skipped because the kernel lacks them:
     sctp4: SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
+
+notes:
+    vm: 3.2 s from QEMU start to exit
 
 kernel profile: upstream (matched by 1 cases)
 verdict: FAIL (1 passed, 1 failed, 1 skipped, 1 errors) on running kernel, kernel 6.18.0-test

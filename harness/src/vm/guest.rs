@@ -1,0 +1,117 @@
+//! The guest side: `portrange` running as `/init` inside the VM.
+
+use std::sync::{Arc, Mutex};
+
+use qemu::guest::Guest;
+
+use crate::case::Case;
+use crate::cli::Selection;
+use crate::outcome::{Totals, Verdict};
+use crate::probe::Probes;
+use crate::runner::{RunOptions, run_all};
+use crate::vm::GuestMessage;
+
+/// Exit code sent when the guest was asked for something it does not know
+/// or could not do it.
+const BAD_REQUEST: i32 = 2;
+
+/// Runs what the host asked for (the suite, or a payload binary), sends the
+/// results, and powers the VM off. Never returns.
+pub fn main(cases: Vec<Case>) -> ! {
+    let mut guest = match qemu::guest::init() {
+        Ok(guest) => guest,
+        Err(e) => {
+            eprintln!("portrange: {e}");
+            std::process::exit(BAD_REQUEST)
+        }
+    };
+    let args = guest.args().to_vec();
+    match args.split_first() {
+        Some((mode, rest)) if mode == "exec" => {
+            let code = guest.run_payload(rest).unwrap_or_else(|e| {
+                let _ = guest.send(&format!(
+                    "stderr: portrange guest: running the payload: {e}"
+                ));
+                BAD_REQUEST
+            });
+            guest.finish(code)
+        }
+        Some((mode, rest)) if mode == "suite" => {
+            let outbox = Outbox(Arc::new(Mutex::new(Some(guest))));
+            let code = run_suite(&outbox, Selection::from_guest_args(rest).apply(cases));
+            outbox.finish(code)
+        }
+        _ => {
+            let _ = guest.send(&format!(
+                "stderr: portrange guest: unknown request {args:?}"
+            ));
+            guest.finish(BAD_REQUEST)
+        }
+    }
+}
+
+/// The guest shared by the runner's threads, sending one message at a
+/// time; `None` only once [`Outbox::finish`] took it.
+#[derive(Clone)]
+struct Outbox(Arc<Mutex<Option<Guest>>>);
+
+impl Outbox {
+    fn with_guest<T>(&self, f: impl FnOnce(&mut Guest) -> T) -> Option<T> {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.as_mut().map(f)
+    }
+
+    /// Sends a message; a failure is printed on the console, where the
+    /// host's missing-results check will find the consequence.
+    fn send(&self, message: &GuestMessage) {
+        let text = serde_json::to_string(message).expect("guest messages serialize");
+        if let Some(Err(e)) = self.with_guest(|guest| guest.send(&text)) {
+            eprintln!("portrange guest: sending a message: {e}");
+        }
+    }
+
+    fn finish(self, code: i32) -> ! {
+        let taken = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        match taken {
+            Some(guest) => guest.finish(code),
+            None => std::process::exit(code),
+        }
+    }
+}
+
+fn run_suite(outbox: &Outbox, cases: Vec<Case>) -> i32 {
+    let unavailable = outbox
+        .with_guest(|guest| guest.module_report().unavailable.clone())
+        .unwrap_or_default();
+    for module in unavailable {
+        outbox.send(&GuestMessage::Note {
+            text: format!("module {}: {}", module.name, module.reason),
+        });
+    }
+    let probes = match Probes::run() {
+        Ok(probes) => probes,
+        Err(e) => {
+            outbox.send(&GuestMessage::Note {
+                text: format!("probing the kernel failed: {e}"),
+            });
+            return i32::from(Verdict::Fail.exit_code());
+        }
+    };
+    outbox.send(&GuestMessage::Probes {
+        probes: probes.clone(),
+    });
+    let sender = outbox.clone();
+    let results = run_all(&cases, &probes, &RunOptions::default(), move |result| {
+        sender.send(&GuestMessage::Result {
+            result: result.clone(),
+        });
+    });
+    i32::from(Totals::of(&results).verdict().exit_code())
+}

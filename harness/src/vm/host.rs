@@ -1,0 +1,207 @@
+//! The host side: boot a kernel with `portrange` as `/init`, collect what
+//! the guest sends, and turn faults into error verdicts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use qemu::accel::{Accel, AccelChoice};
+use qemu::kernel::Kernel;
+use qemu::launch::{VmConfig, VmRun};
+
+use crate::case::Case;
+use crate::outcome::{CaseResult, Outcome};
+use crate::probe::{Availability, Probes};
+use crate::report::RunReport;
+use crate::vm::{GUEST_MODULES, GuestMessage, suite_args};
+
+/// How to boot the VM, as the user asked.
+#[derive(Debug, Clone)]
+pub struct VmRequest {
+    /// A bzImage path or a prebuilt name (`debian-6.12`).
+    pub kernel: String,
+    /// KVM, TCG or decide.
+    pub accel: AccelChoice,
+    /// Extra kernel command line words.
+    pub append: Vec<String>,
+    /// Time limit for the whole VM run.
+    pub timeout: Duration,
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// Where to keep the kernel console; on a fault it is kept anyway.
+    pub console_log: Option<PathBuf>,
+    /// Cache for fetched kernels and kept console logs.
+    pub cache: PathBuf,
+}
+
+/// The kernel and accelerator a request resolves to; fetching and probing
+/// report progress on stderr.
+fn prepare(request: &VmRequest) -> anyhow::Result<(Kernel, Accel)> {
+    let kernel = qemu::kernel::resolve(&request.kernel, &request.cache, &mut |step| {
+        eprintln!("portrange: {step}");
+    })
+    .with_context(|| format!("kernel {}", request.kernel))?;
+    let qemu_binary = qemu::binary::locate()?;
+    let accel = qemu::accel::decide(request.accel, &qemu_binary, &kernel.image)?;
+    eprintln!(
+        "portrange: booting {} ({}) under {accel:?}",
+        kernel.name,
+        kernel.release.as_deref().unwrap_or("unknown release")
+    );
+    Ok((kernel, accel))
+}
+
+fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<VmConfig> {
+    Ok(VmConfig {
+        kernel,
+        accel,
+        append: request.append.clone(),
+        timeout: request.timeout,
+        memory_mib: request.memory_mib,
+        console_log: request.console_log.clone(),
+        init: std::env::current_exe().context("finding the portrange executable")?,
+        payload: None,
+        modules: GUEST_MODULES.iter().map(|m| (*m).to_owned()).collect(),
+        guest_args: Vec::new(),
+    })
+}
+
+/// Runs `cases` (already selected by `filters`/`exact`, which the guest
+/// applies the same way) in a VM; `on_result` hears each result as it
+/// arrives. A fault (panic, oops, hang, lost results) becomes harness
+/// errors in the report, never a pass.
+pub fn run_suite(
+    request: &VmRequest,
+    cases: &[Case],
+    filters: &[String],
+    exact: bool,
+    on_result: &mut dyn FnMut(&CaseResult),
+) -> anyhow::Result<RunReport> {
+    let (kernel, accel) = prepare(request)?;
+    let release = kernel.release.clone().unwrap_or_else(|| "unknown".into());
+    let target = format!("vm {} under {accel:?}", kernel.name);
+    let mut config = config(request, kernel, accel)?;
+    config.guest_args = suite_args(filters, exact);
+    let mut probes = None;
+    let mut notes = Vec::new();
+    let mut received = BTreeMap::new();
+    let run = qemu::launch::run(
+        &config,
+        &mut |text| match serde_json::from_str::<GuestMessage>(text) {
+            Ok(GuestMessage::Probes { probes: p }) => probes = Some(p),
+            Ok(GuestMessage::Note { text }) => notes.push(text),
+            Ok(GuestMessage::Result { result }) => {
+                on_result(&result);
+                received.insert(result.name.clone(), result);
+            }
+            Err(_) => notes.push(format!("guest: {text}")),
+        },
+    )
+    .context("running the VM")?;
+    notes.push(format!(
+        "vm: {:.1} s from QEMU start to exit",
+        run.elapsed.as_secs_f64()
+    ));
+    let problem = run_problem(&run, request)?;
+    if let Some(problem) = &problem {
+        eprintln!("portrange: {problem}");
+    }
+    let mut results: Vec<CaseResult> = cases
+        .iter()
+        .map(|case| {
+            received.remove(&case.name).unwrap_or_else(|| CaseResult {
+                name: case.name.clone(),
+                outcome: Outcome::Error(match &problem {
+                    Some(problem) => format!("no result from the VM: {problem}"),
+                    None => "no result from the VM although it finished normally".into(),
+                }),
+                micros: 0,
+                profile: None,
+            })
+        })
+        .collect();
+    if let Some(problem) = problem {
+        results.push(CaseResult {
+            name: "vm/run".into(),
+            outcome: Outcome::Error(problem),
+            micros: u64::try_from(run.elapsed.as_micros()).unwrap_or(u64::MAX),
+            profile: None,
+        });
+    }
+    let probes = probes.unwrap_or_else(|| Probes {
+        kernel: release,
+        option: Availability::Broken("the guest never reported its probes".into()),
+        variants: BTreeMap::new(),
+    });
+    Ok(RunReport {
+        target,
+        probes,
+        notes,
+        results,
+    })
+}
+
+/// What makes a VM run untrustworthy, with the console log kept, if
+/// anything does.
+fn run_problem(run: &VmRun, request: &VmRequest) -> anyhow::Result<Option<String>> {
+    let problem = match (&run.fault, run.exit_code) {
+        (Some(fault), _) => {
+            let splat = fault.splat().join("\n    ");
+            format!("{fault}\n    {splat}")
+        }
+        (None, Some(code)) if code == qemu::guest::SETUP_FAILED_EXIT_CODE => {
+            "the guest could not set itself up (see the console log)".into()
+        }
+        (None, Some(_)) => return Ok(None),
+        (None, None) => "the guest sent no end frame".into(),
+    };
+    let log = keep_console(run, request)?;
+    Ok(Some(format!(
+        "{problem}\n    console log: {}",
+        log.display()
+    )))
+}
+
+fn keep_console(run: &VmRun, request: &VmRequest) -> anyhow::Result<PathBuf> {
+    if let Some(path) = &request.console_log {
+        return Ok(path.clone());
+    }
+    let dir = request.cache.join("logs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let path = dir.join(format!("console-{stamp}.log"));
+    std::fs::write(&path, &run.console).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs `payload` with `args` as a program inside the VM (the cargo runner
+/// mode): its stdout and stderr come back line by line and its exit code
+/// becomes ours. A fault is reported and gives exit code 1.
+pub fn run_exec(request: &VmRequest, payload: &Path, args: &[String]) -> anyhow::Result<i32> {
+    let (kernel, accel) = prepare(request)?;
+    let mut config = config(request, kernel, accel)?;
+    config.payload = Some(
+        payload
+            .canonicalize()
+            .with_context(|| format!("payload {}", payload.display()))?,
+    );
+    config.guest_args = ["exec".to_owned()]
+        .into_iter()
+        .chain(args.iter().cloned())
+        .collect();
+    let run = qemu::launch::run(&config, &mut |line| match line.strip_prefix("stderr: ") {
+        Some(text) => eprintln!("{text}"),
+        None => println!("{line}"),
+    })
+    .context("running the VM")?;
+    match run_problem(&run, request)? {
+        Some(problem) => {
+            eprintln!("portrange: VM error: {problem}");
+            Ok(1)
+        }
+        None => Ok(run.exit_code.unwrap_or(1)),
+    }
+}

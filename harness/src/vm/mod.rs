@@ -1,0 +1,50 @@
+//! Running the suite (or any test binary) inside a kernel booted in QEMU.
+//!
+//! The same `portrange` executable plays both parts: on the host it packs
+//! itself as the guest's `/init` ([`host`]); booted as PID 1 it runs the
+//! cases and sends each result back as a [`GuestMessage`] over the `qemu`
+//! crate's framed result channel ([`guest`]). The host renders the results
+//! with the same reporters as a native run.
+
+pub mod guest;
+pub mod host;
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::CaseResult;
+use crate::probe::Probes;
+
+/// Kernel modules the cases can use, packed and loaded when the kernel has
+/// them as modules (SCTP on Debian's kernels; veth for topologies).
+pub const GUEST_MODULES: &[&str] = &["sctp", "veth"];
+
+/// What the guest tells the host, one JSON message per frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum GuestMessage {
+    /// What the probes found, sent before any result.
+    Probes {
+        /// The probes.
+        probes: Probes,
+    },
+    /// A line for the report header (modules that could not be loaded).
+    Note {
+        /// The text.
+        text: String,
+    },
+    /// One case's result, sent as the case ends.
+    Result {
+        /// The result.
+        result: CaseResult,
+    },
+}
+
+/// The guest's argument vector for a suite run: the selection to run.
+pub fn suite_args(filters: &[String], exact: bool) -> Vec<String> {
+    let mode = if exact { "exact" } else { "substring" };
+    ["suite", mode]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(filters.iter().cloned())
+        .collect()
+}
