@@ -19,6 +19,9 @@ use crate::process::Guard;
 
 /// How often the result file is read while QEMU runs.
 const POLL: Duration = Duration::from_millis(10);
+/// How long QEMU may take to stop after the end frame before it is killed;
+/// the results are complete by then, so this is not a timeout.
+const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
 
 /// One VM run.
 #[derive(Debug, Clone)]
@@ -104,8 +107,9 @@ pub enum Error {
 
 /// Boots `config.kernel` with `config.init` as `/init` and waits for the
 /// guest to finish, the VM to stop, or the timeout. `on_message` hears each
-/// message as it arrives. QEMU is killed and reaped before this returns,
-/// also when `on_message` panics.
+/// message as it arrives. A VM that has sent its end frame gets a few seconds
+/// to power off and is then stopped without a fault. QEMU is killed and
+/// reaped before this returns, also when `on_message` panics.
 pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun, Error> {
     let qemu = binary::locate()?;
     let io = |what, path: &PathBuf| {
@@ -170,9 +174,14 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
         if status.is_some() {
             break status;
         }
-        if started.elapsed() >= config.timeout {
-            timed_out = Some(config.timeout);
-            break None;
+        match collected.ended_at {
+            Some(ended_at) if ended_at.elapsed() >= POWER_OFF_GRACE => break None,
+            Some(_) => {}
+            None if started.elapsed() >= config.timeout => {
+                timed_out = Some(config.timeout);
+                break None;
+            }
+            None => {}
         }
         std::thread::sleep(POLL);
     };
@@ -209,6 +218,8 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
 struct Collector<'a> {
     decoder: Decoder,
     decoded: Decoded,
+    /// When the end frame arrived.
+    ended_at: Option<Instant>,
     on_message: &'a mut dyn FnMut(&str),
 }
 
@@ -217,6 +228,7 @@ impl<'a> Collector<'a> {
         Self {
             decoder: Decoder::default(),
             decoded: Decoded::default(),
+            ended_at: None,
             on_message,
         }
     }
@@ -237,7 +249,10 @@ impl<'a> Collector<'a> {
                     (self.on_message)(&message);
                     self.decoded.messages.push(message);
                 }
-                Event::End { exit_code } => self.decoded.exit_code = Some(exit_code),
+                Event::End { exit_code } => {
+                    self.decoded.exit_code = Some(exit_code);
+                    self.ended_at = Some(Instant::now());
+                }
                 Event::Problem(problem) => self.decoded.problems.push(problem),
             }
         }

@@ -9,6 +9,38 @@
 //!
 //! A run that reports any [`fault::Fault`] is an error verdict for the caller,
 //! never a pass, whatever messages came back.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use qemu::{accel, kernel, launch};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let kernel = kernel::resolve("debian-6.12", &kernel::default_cache_dir(), &mut |step| {
+//!     eprintln!("{step}")
+//! })?;
+//! let qemu = qemu::binary::locate()?;
+//! let accel = accel::decide(accel::AccelChoice::Auto, &qemu, &kernel.image)?;
+//! let config = launch::VmConfig {
+//!     kernel,
+//!     accel,
+//!     append: vec![],
+//!     timeout: Duration::from_secs(60),
+//!     memory_mib: 256,
+//!     console_log: None,
+//!     init: "target/debug/examples/guest_echo".into(),
+//!     payload: None,
+//!     modules: vec!["sctp".into()],
+//!     guest_args: vec!["hello".into()],
+//! };
+//! let run = launch::run(&config, &mut |message| println!("{message}"))?;
+//! match (&run.fault, run.exit_code) {
+//!     (Some(fault), _) => eprintln!("error verdict: {fault}"),
+//!     (None, Some(code)) => println!("guest exited with {code}"),
+//!     (None, None) => unreachable!("no end frame is always a fault"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod accel;
 pub mod binary;
