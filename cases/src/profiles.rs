@@ -5,16 +5,10 @@
 //! which; it fails, naming the closest profile and the difference, when the
 //! kernel matches none.
 
+use harness::profile::{STABLE_6_1, UPSTREAM};
 use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check};
 
 use crate::ports::{SERVER_PORT, connect_to, server_on, socket_with_range};
-
-/// 6.1 stable (and the Android kernels built on it): connect() scans the
-/// socket range in steps of 2, ports of `lo`'s parity first.
-pub const STABLE_6_1: &str = "stable-6.1";
-/// Upstream since the option arrived (6.3, 6.12, ...): with a socket range
-/// set, connect() scans port by port with no parity preference.
-pub const UPSTREAM: &str = "upstream";
 
 /// The cases of this module.
 pub const CASES: &[CaseDef] = &[CaseDef {

@@ -12,6 +12,7 @@ mod case;
 pub mod cli;
 pub mod outcome;
 pub mod probe;
+pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod sockopt;

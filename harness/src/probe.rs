@@ -12,6 +12,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::case::describe;
+use crate::profile;
 use crate::sockopt;
 use crate::variant::{Family, Proto, Variant};
 
@@ -45,8 +46,12 @@ pub struct Probes {
     pub kernel: String,
     /// Whether `IP_LOCAL_PORT_RANGE` exists at all.
     pub option: Availability,
-    /// Whether each variant's sockets can be made.
+    /// Whether each variant's sockets can be made and take the option.
     pub variants: BTreeMap<String, Availability>,
+    /// Kernel profiles the probes matched, by variant (MPTCP's acceptance
+    /// of the option differs between profiles).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, String>,
 }
 
 impl Probes {
@@ -54,15 +59,25 @@ impl Probes {
     pub fn run() -> Result<Probes, netns_util::Error> {
         let netns = Netns::new()?;
         netns.loopback_up()?;
-        netns.run(|| Probes {
-            kernel: nix::sys::utsname::uname()
-                .map(|u| u.release().to_string_lossy().into_owned())
-                .unwrap_or_else(|e| format!("unknown ({e})")),
-            option: probe_option(),
-            variants: Variant::matrix(Proto::ALL, Family::ALL)
-                .into_iter()
-                .map(|v| (v.to_string(), probe_variant(v)))
-                .collect(),
+        netns.run(|| {
+            let option = probe_option();
+            let mut variants = BTreeMap::new();
+            let mut profiles = BTreeMap::new();
+            for variant in Variant::matrix(Proto::ALL, Family::ALL) {
+                let (availability, profile) = probe_variant(variant);
+                variants.insert(variant.to_string(), availability);
+                if let Some(profile) = profile {
+                    profiles.insert(variant.to_string(), profile.to_owned());
+                }
+            }
+            Probes {
+                kernel: nix::sys::utsname::uname()
+                    .map(|u| u.release().to_string_lossy().into_owned())
+                    .unwrap_or_else(|e| format!("unknown ({e})")),
+                option,
+                variants,
+                profiles,
+            }
         })
     }
 
@@ -121,22 +136,49 @@ fn probe_option() -> Availability {
     }
 }
 
-fn probe_variant(variant: Variant) -> Availability {
-    let result = variant
+/// Whether `variant`'s sockets exist and take the option, and the profile
+/// that outcome matched where profiles differ (MPTCP).
+fn probe_variant(variant: Variant) -> (Availability, Option<&'static str>) {
+    let socket = variant
         .socket()
-        .and_then(|socket| socket.bind(&variant.loopback(0).into()));
-    match result {
-        Ok(()) => Availability::Available,
-        Err(e) if is_unsupported(&e) => Availability::Missing(format!(
-            "{} over {} is not available in this kernel (socket/bind: {})",
-            variant.proto.name().to_uppercase(),
-            variant.family.label(),
-            describe(&e)
-        )),
-        Err(e) => Availability::Broken(format!(
-            "{variant}: probing socket+bind on loopback failed unexpectedly: {}",
-            describe(&e)
-        )),
+        .and_then(|socket| socket.bind(&variant.loopback(0).into()).map(|()| socket));
+    let socket = match socket {
+        Ok(socket) => socket,
+        Err(e) if is_unsupported(&e) => {
+            let reason = format!(
+                "{} over {} is not available in this kernel (socket/bind: {})",
+                variant.proto.name().to_uppercase(),
+                variant.family.label(),
+                describe(&e)
+            );
+            return (Availability::Missing(reason), None);
+        }
+        Err(e) => {
+            let reason = format!(
+                "{variant}: probing socket+bind on loopback failed unexpectedly: {}",
+                describe(&e)
+            );
+            return (Availability::Broken(reason), None);
+        }
+    };
+    let mptcp = variant.proto == Proto::Mptcp;
+    match sockopt::set_port_range(&socket, 0, 0) {
+        Ok(()) => (Availability::Available, mptcp.then_some(profile::UPSTREAM)),
+        Err(e) if mptcp && e.raw_os_error() == Some(Errno::ENOPROTOOPT as i32) => {
+            let reason = format!(
+                "MPTCP sockets do not accept IP_LOCAL_PORT_RANGE here ({}), as in the {} profile",
+                describe(&e),
+                profile::STABLE_6_1
+            );
+            (Availability::Missing(reason), Some(profile::STABLE_6_1))
+        }
+        Err(e) => {
+            let reason = format!(
+                "{variant} sockets reject IP_LOCAL_PORT_RANGE ({}) although TCP accepts it",
+                describe(&e)
+            );
+            (Availability::Broken(reason), None)
+        }
     }
 }
 

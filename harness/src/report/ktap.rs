@@ -34,17 +34,13 @@ pub fn ktap(report: &RunReport) -> String {
                 writeln!(out, "ok {number} {name} # SKIP {}", one_line(reason))
             }
             Outcome::Fail(message) => {
-                writeln!(
-                    out,
-                    "# {name}: {}\nnot ok {number} {name}",
-                    one_line(message)
-                )
+                diagnostics(&mut out, &format!("{name}: {message}"));
+                writeln!(out, "not ok {number} {name}")
             }
-            Outcome::Error(message) => writeln!(
-                out,
-                "# {name}: harness error: {}\nnot ok {number} {name}",
-                one_line(message)
-            ),
+            Outcome::Error(message) => {
+                diagnostics(&mut out, &format!("{name}: harness error: {message}"));
+                writeln!(out, "not ok {number} {name}")
+            }
         };
     }
     let _ = writeln!(out, "# kernel profile: {}", report.profiles_line());
@@ -55,6 +51,14 @@ pub fn ktap(report: &RunReport) -> String {
         totals.pass, totals.fail, totals.skip, totals.error
     );
     out
+}
+
+/// Writes `text` as diagnostic lines, continuation lines indented.
+fn diagnostics(out: &mut String, text: &str) {
+    for (index, line) in text.lines().enumerate() {
+        let indent = if index == 0 { "" } else { "  " };
+        let _ = writeln!(out, "# {indent}{}", line.trim());
+    }
 }
 
 #[cfg(test)]
@@ -73,12 +77,13 @@ KTAP version 1
 1..4
 # tcp4/sockopt/round_trip: matched kernel profile upstream
 ok 1 tcp4/sockopt/round_trip
-# tcp4/bind_zero/exhausts_with_eaddrinuse: 9th bind(): expected EADDRINUSE, but it succeeded
+# tcp4/bind_zero/exhausts_with_eaddrinuse: 9th bind(): expected EADDRINUSE,
+#   but it succeeded
 not ok 2 tcp4/bind_zero/exhausts_with_eaddrinuse
 ok 3 sctp4/sockopt/round_trip # SKIP SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
 # tcp4/connect/autobind_in_range: harness error: timed out after 20 s
 not ok 4 tcp4/connect/autobind_in_range
-# kernel profile: upstream (matched by 1 cases)
+# kernel profile: upstream (matched 1 times)
 # Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:1
 ";
         assert_eq!(ktap(&fake_report()), expected);

@@ -40,10 +40,13 @@ impl RunReport {
         self.totals().verdict()
     }
 
-    /// Each kernel profile matched, with the number of cases that matched it.
+    /// Each kernel profile matched, with the number of cases and probes
+    /// that matched it.
     pub fn profiles(&self) -> BTreeMap<&str, usize> {
         let mut profiles = BTreeMap::new();
-        for profile in self.results.iter().filter_map(|r| r.profile.as_deref()) {
+        let from_cases = self.results.iter().filter_map(|r| r.profile.as_deref());
+        let from_probes = self.probes.profiles.values().map(String::as_str);
+        for profile in from_cases.chain(from_probes) {
             *profiles.entry(profile).or_insert(0) += 1;
         }
         profiles
@@ -57,7 +60,7 @@ impl RunReport {
         }
         profiles
             .iter()
-            .map(|(name, count)| format!("{name} (matched by {count} cases)"))
+            .map(|(name, count)| format!("{name} (matched {count} times)"))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -113,6 +116,7 @@ pub(crate) mod fixture {
                     ("tcp4".into(), Availability::Available),
                     ("sctp4".into(), Availability::Missing(missing.into())),
                 ]),
+                profiles: BTreeMap::new(),
             },
             notes: vec!["vm: 3.2 s from QEMU start to exit".into()],
             results: vec![

@@ -134,7 +134,7 @@ skipped because the kernel lacks them:
 notes:
     vm: 3.2 s from QEMU start to exit
 
-kernel profile: upstream (matched by 1 cases)
+kernel profile: upstream (matched 1 times)
 verdict: FAIL (1 passed, 1 failed, 1 skipped, 1 errors) on running kernel, kernel 6.18.0-test
 ";
         assert_eq!(summary(&fake_report()), expected);

@@ -113,7 +113,10 @@ pub fn run_suite(
             received.remove(&case.name).unwrap_or_else(|| CaseResult {
                 name: case.name.clone(),
                 outcome: Outcome::Error(match &problem {
-                    Some(problem) => format!("no result from the VM: {problem}"),
+                    Some(problem) => format!(
+                        "no result from the VM, which failed first: {} (details under vm/run)",
+                        problem.lines().next().unwrap_or_default()
+                    ),
                     None => "no result from the VM although it finished normally".into(),
                 }),
                 micros: 0,
@@ -133,6 +136,7 @@ pub fn run_suite(
         kernel: release,
         option: Availability::Broken("the guest never reported its probes".into()),
         variants: BTreeMap::new(),
+        profiles: BTreeMap::new(),
     });
     Ok(RunReport {
         target,
