@@ -4,6 +4,7 @@
 //! for these words:
 //! - `exit=N`: finish with exit code N (default 0);
 //! - `die`: exit from PID 1 at once, so the kernel panics ("Attempted to kill init");
+//! - `crash`: crash the kernel through `/proc/sysrq-trigger`;
 //! - `modules`: send one message per module: `loaded NAME`, `builtin NAME` or
 //!   `unavailable NAME: REASON`;
 //! - `payload`: run `/payload one "two words"` and send `payload exit N`.
@@ -35,6 +36,12 @@ fn main() {
             Ok(())
         } else if arg == "die" {
             std::process::exit(3);
+        } else if arg == "crash" {
+            std::fs::write("/proc/sysrq-trigger", "c").map_err(|source| guest::Error::Io {
+                what: "writing to",
+                path: "/proc/sysrq-trigger",
+                source,
+            })
         } else if arg == "modules" {
             send_module_report(&mut guest)
         } else if arg == "payload" {

@@ -80,23 +80,25 @@ impl Fault {
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let first_marker = |marker: &str| {
-            self.splat()
-                .iter()
-                .find(|line| line.contains(marker))
-                .map(|line| line.trim().to_string())
-                .unwrap_or_default()
-        };
         match self {
-            Fault::KernelPanic { .. } => {
-                write!(f, "kernel panic: {}", first_marker(PANIC))
+            Fault::KernelPanic { splat } => {
+                let reason = from_marker(splat, &[PANIC_REASON]);
+                write!(
+                    f,
+                    "kernel panic: {}",
+                    reason.trim_start_matches(PANIC_REASON)
+                )
             }
-            Fault::InitDied { .. } => {
-                write!(f, "the guest's /init died: {}", first_marker(PANIC))
+            Fault::InitDied { splat } => {
+                let reason = from_marker(splat, &[PANIC_REASON]);
+                let reason = reason.trim_start_matches(PANIC_REASON);
+                write!(f, "the guest's /init died: {reason}")
             }
-            Fault::Oops { .. } => write!(f, "kernel oops"),
-            Fault::Bug { .. } => write!(f, "kernel BUG"),
-            Fault::Warning { .. } => write!(f, "kernel WARNING"),
+            Fault::Oops { splat } => write!(f, "kernel oops: {}", from_marker(splat, OOPS)),
+            Fault::Bug { splat } => write!(f, "kernel bug: {}", from_marker(splat, BUG)),
+            Fault::Warning { splat } => {
+                write!(f, "kernel warning: {}", from_marker(splat, WARNING))
+            }
             Fault::Timeout { after, .. } => {
                 write!(f, "timeout: the VM did not finish within {after:?}")
             }
@@ -121,7 +123,16 @@ pub struct Evidence<'a> {
     pub timed_out: Option<Duration>,
 }
 
+/// Starts the line of every kernel panic.
 const PANIC: &str = "Kernel panic - not syncing";
+/// Precedes the reason on a panic line.
+const PANIC_REASON: &str = "Kernel panic - not syncing: ";
+/// Start an oops report.
+const OOPS: &[&str] = &["Oops: ", "general protection fault"];
+/// Start a BUG report.
+const BUG: &[&str] = &["kernel BUG at", "BUG: "];
+/// Start a WARN() splat.
+const WARNING: &[&str] = &["WARNING: CPU: ", "WARNING: at "];
 
 /// Builds a fault from its splat.
 type MakeFault = fn(Vec<String>) -> Fault;
@@ -181,6 +192,21 @@ pub fn classify(evidence: &Evidence<'_>) -> Option<Fault> {
         });
     }
     None
+}
+
+/// The first splat line holding one of `needles`, from the needle on (so
+/// without the timestamp).
+fn from_marker<'a>(splat: &'a [String], needles: &[&str]) -> &'a str {
+    splat
+        .iter()
+        .find_map(|line| {
+            let at = needles
+                .iter()
+                .filter_map(|needle| line.find(needle))
+                .min()?;
+            Some(line[at..].trim_end())
+        })
+        .unwrap_or_default()
 }
 
 fn splat_at(lines: &[&str], index: usize) -> Vec<String> {
@@ -283,9 +309,9 @@ asked to die\r
     fn missing_init_is_a_kernel_panic() {
         let fault = judge(NO_INIT, &Decoded::default(), None).unwrap();
         assert!(matches!(fault, Fault::KernelPanic { .. }));
-        assert!(
-            fault.to_string().contains("Unable to mount root fs"),
-            "{fault}"
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: VFS: Unable to mount root fs on unknown-block(0,0)"
         );
     }
 
@@ -297,13 +323,21 @@ asked to die\r
         };
         assert!(splat[0].contains("NULL pointer dereference"));
         assert_eq!(splat.len(), 5);
+        assert_eq!(
+            fault.to_string(),
+            "kernel oops: Oops: Oops: 0000 [#1] PREEMPT SMP NOPTI"
+        );
     }
 
     #[test]
     fn warning_fails_an_otherwise_clean_run() {
         let fault = judge(WARNING, &ended(0), None).unwrap();
         assert!(matches!(fault, Fault::Warning { .. }));
-        assert_eq!(fault.to_string(), "kernel WARNING");
+        assert_eq!(
+            fault.to_string(),
+            "kernel warning: WARNING: CPU: 0 PID: 1 at net/ipv4/inet_connection_sock.c:123 \
+             inet_sk_get_local_port_range+0x5/0x40"
+        );
     }
 
     #[test]

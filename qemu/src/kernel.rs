@@ -7,6 +7,7 @@ mod debian;
 use std::path::{Path, PathBuf};
 
 pub use bzimage::ImageError;
+pub use debian::FetchError;
 
 /// A bootable kernel and, when known, its modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub enum Error {
     Image(#[from] ImageError),
     /// A named prebuilt could not be fetched or unpacked.
     #[error(transparent)]
-    Fetch(#[from] debian::FetchError),
+    Fetch(#[from] FetchError),
     /// The spec is neither an existing path nor a known name.
     #[error(
         "kernel {spec:?} is neither a file nor a known prebuilt: give a bzImage path or one of {}",

@@ -151,6 +151,23 @@ fn init_exiting_is_init_died() {
 }
 
 #[test]
+fn kernel_crash_is_a_kernel_panic() {
+    let (kernel, init) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let run = boot(&config(kernel, init, &["before", "crash", "after"]));
+    assert_eq!(run.messages, ["before"]);
+    assert_eq!(run.exit_code, None);
+    let fault = run.fault.expect("a crash is a fault");
+    assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+    assert!(
+        fault.to_string().contains("sysrq triggered crash"),
+        "{fault}"
+    );
+}
+
+#[test]
 fn timeout_kills_the_vm() {
     let (kernel, init) = match prepare("debian-6.12") {
         Ok(ready) => ready,
