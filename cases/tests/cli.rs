@@ -3,61 +3,17 @@
 //! Needs root (or user namespaces) to execute cases; without them the
 //! binary reports a whole-run skip, which these tests accept and say so.
 
+mod common;
+
 use std::process::{Command, Output};
+
+use common::validate_ktap;
 
 fn portrange(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portrange"))
         .args(args)
         .output()
         .expect("run portrange")
-}
-
-/// Checks KTAP v1 structure: version line, plan before any result, results
-/// numbered 1..=N in order, every other line a diagnostic. Returns the
-/// result lines.
-fn validate_ktap(text: &str) -> Vec<String> {
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("KTAP version 1"));
-    let mut planned = None;
-    let mut results = Vec::new();
-    for line in lines {
-        if let Some(count) = line.strip_prefix("1..") {
-            assert!(planned.is_none(), "second plan line: {line}");
-            assert!(results.is_empty(), "plan after results");
-            planned = Some(count.split(' ').next().unwrap().parse::<usize>().unwrap());
-        } else if line.starts_with("ok ") || line.starts_with("not ok ") {
-            let rest = line.trim_start_matches("not ").trim_start_matches("ok ");
-            let (number, description) = rest.split_once(' ').expect("number and name");
-            assert_eq!(
-                number.parse::<usize>().unwrap(),
-                results.len() + 1,
-                "{line}"
-            );
-            let name = description.split(" # ").next().unwrap();
-            assert!(
-                !name.is_empty() && !name.contains(' '),
-                "bad name in {line}"
-            );
-            if let Some(directive) = description.split_once(" # ").map(|(_, d)| d) {
-                assert!(
-                    directive.starts_with("SKIP "),
-                    "unknown directive in {line}"
-                );
-            }
-            results.push(line.to_owned());
-        } else {
-            assert!(
-                line.starts_with('#'),
-                "neither result, plan nor diagnostic: {line:?}"
-            );
-        }
-    }
-    assert_eq!(
-        planned,
-        Some(results.len()),
-        "plan does not match the results"
-    );
-    results
 }
 
 #[test]

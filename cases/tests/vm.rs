@@ -1,0 +1,123 @@
+//! `portrange vm` end to end: real QEMU, real Debian kernels (fetched into
+//! the cache on first use, which needs the network once). Skips with a
+//! printed reason where qemu-system-x86_64 is missing.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::validate_ktap;
+
+fn qemu_missing() -> bool {
+    let missing = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err();
+    if missing {
+        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
+    }
+    missing
+}
+
+fn portrange(args: &[&str]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_portrange"))
+        .args(args)
+        .output()
+        .expect("run portrange");
+    let text = |bytes| String::from_utf8(bytes).expect("utf-8 output");
+    (status.code().unwrap_or(-1), text(stdout), text(stderr))
+}
+
+/// The whole suite on a prebuilt kernel: valid KTAP, every case reported,
+/// a pass, and the profile SPEC.md expects for that kernel line.
+fn suite_passes(kernel: &str, profile: &str) {
+    if qemu_missing() {
+        return;
+    }
+    let (code, ktap, stderr) = portrange(&["vm", "--kernel", kernel, "--format", "ktap"]);
+    let results = validate_ktap(&ktap);
+    assert_eq!(code, 0, "{kernel}: exit {code}\n{ktap}\n{stderr}");
+    assert_eq!(results.len(), cases::catalogue().len(), "{ktap}");
+    let executed = results.iter().filter(|l| !l.contains(" # SKIP ")).count();
+    assert!(
+        executed >= 150,
+        "{kernel}: only {executed} cases executed\n{ktap}"
+    );
+    let profile_line = format!("# kernel profile: {profile} (matched");
+    assert!(
+        ktap.contains(&profile_line),
+        "{kernel}: no {profile_line:?} in\n{ktap}"
+    );
+}
+
+#[test]
+fn suite_passes_on_debian_6_12_with_upstream_profile() {
+    suite_passes("debian-6.12", "upstream");
+}
+
+#[test]
+fn suite_passes_on_debian_6_1_with_stable_profile() {
+    suite_passes("debian-6.1", "stable-6.1");
+}
+
+#[test]
+fn broken_boot_is_an_error_verdict_not_a_pass() {
+    if qemu_missing() {
+        return;
+    }
+    let (code, ktap, stderr) = portrange(&[
+        "vm",
+        "--kernel",
+        "debian-6.12",
+        "--append",
+        "rdinit=/nonexistent",
+        "--timeout",
+        "60",
+        "--format",
+        "ktap",
+        "tcp4/sockopt/round_trip",
+    ]);
+    assert_eq!(code, 1, "{ktap}\n{stderr}");
+    let results = validate_ktap(&ktap);
+    assert!(results.iter().all(|l| l.starts_with("not ok")), "{ktap}");
+    assert!(results.last().unwrap().ends_with(" vm/run"), "{ktap}");
+    assert!(
+        ktap.contains("# vm/run: harness error: kernel panic"),
+        "{ktap}"
+    );
+    assert!(ktap.contains("console log: "), "{ktap}");
+}
+
+#[test]
+fn program_mode_relays_output_and_exit_code() {
+    if qemu_missing() {
+        return;
+    }
+    let own = env!("CARGO_BIN_EXE_portrange");
+    let (code, stdout, stderr) =
+        portrange(&["vm", "--kernel", "debian-6.12", "--", own, "list", "udp6/"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let expected: Vec<String> = cases::catalogue()
+        .into_iter()
+        .map(|c| c.name)
+        .filter(|n| n.contains("udp6/"))
+        .collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+    let (code, _, stderr) = portrange(&[
+        "vm",
+        "--kernel",
+        "debian-6.12",
+        "--",
+        own,
+        "no-such-command",
+    ]);
+    assert_eq!(
+        code, 2,
+        "a usage error inside the VM must come back as exit 2: {stderr}"
+    );
+    assert!(stderr.contains("no-such-command"), "{stderr}");
+}
