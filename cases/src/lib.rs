@@ -12,6 +12,7 @@ mod profiles;
 mod reserved;
 mod sockopt;
 
+use harness::cli::Scenario;
 use harness::{Case, CaseDef, expand};
 
 /// Every case definition, in report order.
@@ -25,6 +26,11 @@ pub fn definitions() -> Vec<CaseDef> {
         profiles::CASES,
     ]
     .concat()
+}
+
+/// Every end-to-end scenario `portrange scenario` can run.
+pub fn scenarios() -> Vec<Scenario> {
+    Vec::new()
 }
 
 /// Every case, expanded over the variants each applies to.

@@ -5,5 +5,8 @@
 //! and not the other way round.
 
 fn main() -> std::process::ExitCode {
-    harness::cli::main(cases::catalogue())
+    harness::cli::main(harness::cli::Catalogue {
+        cases: cases::catalogue(),
+        scenarios: cases::scenarios(),
+    })
 }

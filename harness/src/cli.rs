@@ -40,6 +40,37 @@ enum Command {
     /// `run` does; or, with `-- PROGRAM ARGS...`, run a program there (the
     /// cargo runner mode) and exit with its status.
     Vm(VmArgs),
+    /// Run a named end-to-end scenario (`portrange scenario egress --help`).
+    Scenario {
+        /// The scenario's name.
+        name: String,
+        /// The scenario's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// An end-to-end scenario the command line can run by name: a use case
+/// shown working across namespaces, with its own arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// The name after `portrange scenario`.
+    pub name: &'static str,
+    /// One line for `--help` listings and errors.
+    pub about: &'static str,
+    /// Parses its own arguments (the first is the scenario's name, for
+    /// usage messages), runs, prints what happened, and returns the exit
+    /// code (kselftest's: 0 pass, 1 fail, 4 skip).
+    pub run: fn(&[String]) -> anyhow::Result<ExitCode>,
+}
+
+/// What the `portrange` binary offers: the cases and the scenarios.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    /// Every case, expanded.
+    pub cases: Vec<Case>,
+    /// Every scenario.
+    pub scenarios: Vec<Scenario>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -163,12 +194,12 @@ impl Selection {
 ///
 /// Booted as `/init` of a VM that `portrange vm` started, the same binary
 /// runs the guest side instead and powers the VM off when done.
-pub fn main(cases: Vec<Case>) -> ExitCode {
+pub fn main(catalogue: Catalogue) -> ExitCode {
     if qemu::guest::is_guest() {
-        crate::vm::guest::main(cases);
+        crate::vm::guest::main(catalogue.cases);
     }
     let cli = Cli::parse();
-    match dispatch(cli, cases) {
+    match dispatch(cli, catalogue) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("portrange: error: {e:#}");
@@ -177,7 +208,8 @@ pub fn main(cases: Vec<Case>) -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+fn dispatch(cli: Cli, catalogue: Catalogue) -> anyhow::Result<ExitCode> {
+    let Catalogue { cases, scenarios } = catalogue;
     match cli.command {
         Command::List(selection) => {
             let mut out = std::io::stdout().lock();
@@ -188,6 +220,19 @@ fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => run(&args, cases),
         Command::Vm(args) => vm(&args, cases),
+        Command::Scenario { name, args } => {
+            let Some(scenario) = scenarios.iter().find(|s| s.name == name) else {
+                let known: Vec<String> = scenarios
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name, s.about))
+                    .collect();
+                anyhow::bail!("no scenario {name:?}: known scenarios are {}", known.join(", "));
+            };
+            let argv: Vec<String> = std::iter::once(format!("portrange scenario {name}"))
+                .chain(args)
+                .collect();
+            (scenario.run)(&argv)
+        }
     }
 }
 
