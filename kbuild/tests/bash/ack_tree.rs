@@ -125,4 +125,8 @@ fn shipped_minimal_config_resolves_against_any_tree() {
     assert_eq!(cfg.defconfig(), Some("tinyconfig"));
     assert_eq!(cfg.make_goals(), ["bzImage"]);
     assert_eq!(cfg.var("KERNEL_DIR"), Some("linux-source-6.12"));
+    assert_eq!(
+        cfg.fragments(),
+        [kbuild::shipped::configs_dir().join("portrange.minimal.fragment")]
+    );
 }
