@@ -3,11 +3,11 @@
 //!
 //! ```text
 //! cargo run -p kbuild --example kbuild -- [--print-config]
-//!     (--debian VERSION | --source DIR) [--build-config FILE] [--out DIR]
+//!     [--configure-only] (--debian VERSION | --source DIR) [--build-config FILE] [--out DIR]
 //! ```
 //! With `--debian`, the source is fetched into the cache and the build
 //! config defaults to the shipped minimal one. The bzImage path goes to
-//! stdout, progress to stderr.
+//! stdout (the .config path with `--configure-only`), progress to stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +17,7 @@ use kbuild::{BuildOptions, Location, progress, shipped, source};
 #[derive(Default)]
 struct Args {
     print_config: bool,
+    configure_only: bool,
     debian: Option<String>,
     source: Option<PathBuf>,
     build_config: Option<PathBuf>,
@@ -30,6 +31,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--print-config" => args.print_config = true,
+            "--configure-only" => args.configure_only = true,
             "--debian" => args.debian = Some(value()?),
             "--source" => args.source = Some(value()?.into()),
             "--build-config" => args.build_config = Some(value()?.into()),
@@ -57,7 +59,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let out = args.out.unwrap_or_else(|| source::out_dir(&cache, &config));
-    let built = kbuild::build(&config, &BuildOptions::new(out), &mut progress::stderr)?;
+    let options = BuildOptions::new(out);
+    if args.configure_only {
+        let configured = kbuild::configure(&config, &options, &mut progress::stderr)?;
+        println!("{}", configured.out_dir.join(".config").display());
+        return Ok(());
+    }
+    let built = kbuild::build(&config, &options, &mut progress::stderr)?;
     println!("{}", built.bzimage.display());
     Ok(())
 }

@@ -63,7 +63,24 @@ struct Make<'a> {
     path: &'a OsStr,
 }
 
-impl Make<'_> {
+impl<'a> Make<'a> {
+    fn new(
+        config: &BuildConfig,
+        options: &BuildOptions,
+        out_dir: &'a Path,
+        toolchain: &'a Toolchain,
+    ) -> Self {
+        let mut args = vec![format!("ARCH={}", config.arch())];
+        args.extend(toolchain.make_vars.iter().cloned());
+        args.push(format!("-j{}", options.jobs.max(1)));
+        Self {
+            source_dir: config.source_dir(),
+            out_dir,
+            args,
+            path: &toolchain.path,
+        }
+    }
+
     fn run(&self, targets: &[&str]) -> Result<(), BuildError> {
         let status = Command::new("make")
             .arg("-C")
@@ -92,13 +109,27 @@ impl Make<'_> {
     }
 }
 
-/// Builds `config`'s kernel as `options` say, reporting each step to
-/// `progress`; make's own output goes to stderr.
-pub fn build(
+/// A configured output directory: `.config` holds every option of the
+/// portrange fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Configured {
+    /// The output directory, absolute.
+    pub out_dir: PathBuf,
+    /// The toolchain chosen.
+    pub toolchain: Toolchain,
+    /// Commands the config or its defconfig commands called that nothing
+    /// defines (skipped, with a warning each).
+    pub skipped: Vec<String>,
+}
+
+/// Configures `config`'s kernel in `options.out_dir` (DEFCONFIG, the
+/// defconfig commands, fragments, olddefconfig) and checks the portrange
+/// options, without building: seconds rather than minutes.
+pub fn configure(
     config: &BuildConfig,
     options: &BuildOptions,
     progress: &mut dyn FnMut(&str),
-) -> Result<Built, BuildError> {
+) -> Result<Configured, BuildError> {
     if config.arch() != "x86_64" {
         return Err(BuildError::UnsupportedArch {
             file: config.file.clone(),
@@ -114,16 +145,13 @@ pub fn build(
     for warning in &toolchain.warnings {
         progress(&format!("warning: {warning}"));
     }
+    for name in &config.skipped {
+        progress(&format!(
+            "warning: the config called `{name}`, which nothing defines: skipped"
+        ));
+    }
     let mut skipped = config.skipped.clone();
-    let mut args = vec![format!("ARCH={}", config.arch())];
-    args.extend(toolchain.make_vars.iter().cloned());
-    args.push(format!("-j{}", options.jobs.max(1)));
-    let make = Make {
-        source_dir: config.source_dir(),
-        out_dir: &out_dir,
-        args,
-        path: &toolchain.path,
-    };
+    let make = Make::new(config, options, &out_dir, &toolchain);
 
     if config.pre_defconfig_cmds().is_some() {
         progress("running PRE_DEFCONFIG_CMDS");
@@ -155,7 +183,26 @@ pub fn build(
     make.run(&["olddefconfig"])?;
     check_options(&out_dir.join(".config"))?;
     progress("every option of the portrange fragment is set");
+    Ok(Configured {
+        out_dir,
+        toolchain,
+        skipped,
+    })
+}
 
+/// Configures (see [`configure`]) and builds `config`'s kernel as `options`
+/// say, reporting each step to `progress`; make's own output goes to stderr.
+pub fn build(
+    config: &BuildConfig,
+    options: &BuildOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Built, BuildError> {
+    let Configured {
+        out_dir,
+        toolchain,
+        skipped,
+    } = configure(config, options, progress)?;
+    let make = Make::new(config, options, &out_dir, &toolchain);
     let goals = config.make_goals();
     let goals = if goals.is_empty() {
         vec!["bzImage"]

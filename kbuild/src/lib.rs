@@ -17,6 +17,6 @@ pub mod shipped;
 pub mod source;
 pub mod toolchain;
 
-pub use build::{BuildOptions, Built, build};
+pub use build::{BuildOptions, Built, Configured, build, configure};
 pub use config::{BuildConfig, Location, evaluate, print};
 pub use error::{BuildError, ConfigError, SourceError};

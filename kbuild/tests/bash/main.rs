@@ -3,6 +3,7 @@
 //! directories.
 
 mod ack_tree;
+mod build_errors;
 mod defconfig_cmds;
 mod errors;
 mod support;
