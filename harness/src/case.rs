@@ -141,6 +141,18 @@ impl<'a> Ctx<'a> {
             .sysctl_write("net.ipv4.ip_local_reserved_ports", ports)
             .map_err(|e| CaseError::Harness(e.to_string()))
     }
+
+    /// Writes a sysctl of the case's namespace from the calling thread,
+    /// which must be the body's thread (it has entered the namespace, and
+    /// `/proc/sys/net` answers for the writer's namespace). Unlike
+    /// [`Ctx::set_netns_port_range`] no helper thread enters the namespace,
+    /// so a case that rewrites sysctls thousands of times stays fast under
+    /// load. `key` in dotted form; a value of `"\n"` clears a list.
+    pub fn sysctl_write_here(&self, key: &str, value: &str) -> Result<(), CaseError> {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value)
+            .map_err(|e| CaseError::Harness(format!("writing {value:?} to {path}: {e}")))
+    }
 }
 
 /// Turns an I/O error into a failure that names the operation.

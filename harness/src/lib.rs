@@ -10,6 +10,7 @@
 
 mod case;
 pub mod cli;
+pub mod matrix;
 pub mod outcome;
 pub mod probe;
 pub mod profile;

@@ -10,14 +10,28 @@ use crate::outcome::Outcome;
 /// The report as JUnit XML: one suite per variant (the part of the name
 /// before the first `/`), one test case per case.
 pub fn junit(report: &RunReport) -> String {
+    document(suites(report, ""))
+}
+
+/// Suites and test cases in a JUnit document named `portrange`.
+pub fn document(suites: Vec<TestSuite>) -> String {
     let mut junit = Report::new("portrange");
+    junit.add_test_suites(suites);
+    junit
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- cannot serialize JUnit report: {e} -->\n"))
+}
+
+/// One suite per variant of `report`, named `<prefix><variant>`.
+pub fn suites(report: &RunReport, prefix: &str) -> Vec<TestSuite> {
     let mut suites: Vec<TestSuite> = Vec::new();
     for result in &report.results {
         let (variant, property) = result.name.split_once('/').unwrap_or(("", &result.name));
-        let index = match suites.iter().position(|s| s.name.as_str() == variant) {
+        let suite_name = format!("{prefix}{variant}");
+        let index = match suites.iter().position(|s| s.name.as_str() == suite_name) {
             Some(index) => index,
             None => {
-                let mut suite = TestSuite::new(variant);
+                let mut suite = TestSuite::new(suite_name);
                 suite.add_property(("kernel", report.probes.kernel.as_str()));
                 suite.add_property(("target", report.target.as_str()));
                 suites.push(suite);
@@ -43,17 +57,14 @@ pub fn junit(report: &RunReport) -> String {
             }
         };
         let mut case = TestCase::new(property, status);
-        case.set_classname(format!("portrange.{variant}"))
+        case.set_classname(format!("portrange.{prefix}{variant}"))
             .set_time(Duration::from_micros(result.micros));
         if let Some(profile) = &result.profile {
             case.add_property(("kernel-profile", profile.as_str()));
         }
         suites[index].add_test_case(case);
     }
-    junit.add_test_suites(suites);
-    junit
-        .to_string()
-        .unwrap_or_else(|e| format!("<!-- cannot serialize JUnit report: {e} -->\n"))
+    suites
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ mod junit;
 mod ktap;
 mod text;
 
-pub use junit::junit;
+pub use junit::{document as junit_document, junit, suites as junit_suites};
 pub use ktap::ktap;
 pub use text::{progress_line, summary};
 

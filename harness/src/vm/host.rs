@@ -67,22 +67,19 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
     })
 }
 
-/// Runs `cases` (already selected by `filters`/`exact`, which the guest
-/// applies the same way) in a VM; `on_result` hears each result as it
-/// arrives. A fault (panic, oops, hang, lost results) becomes harness
-/// errors in the report, never a pass.
+/// Runs `cases` in a VM; `on_result` hears each result as it arrives. A
+/// fault (panic, oops, hang, lost results) becomes harness errors in the
+/// report, never a pass.
 pub fn run_suite(
     request: &VmRequest,
     cases: &[Case],
-    filters: &[String],
-    exact: bool,
     on_result: &mut dyn FnMut(&CaseResult),
 ) -> anyhow::Result<RunReport> {
     let (kernel, accel) = prepare(request)?;
     let release = kernel.release.clone().unwrap_or_else(|| "unknown".into());
     let target = format!("vm {} under {accel:?}", kernel.name);
     let mut config = config(request, kernel, accel)?;
-    config.guest_args = suite_args(filters, exact);
+    config.guest_args = suite_args(cases);
     let mut probes = None;
     let mut notes = Vec::new();
     let mut received = BTreeMap::new();

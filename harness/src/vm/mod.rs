@@ -11,6 +11,7 @@ pub mod host;
 
 use serde::{Deserialize, Serialize};
 
+use crate::case::Case;
 use crate::outcome::CaseResult;
 use crate::probe::Probes;
 
@@ -39,12 +40,10 @@ pub enum GuestMessage {
     },
 }
 
-/// The guest's argument vector for a suite run: the selection to run.
-pub fn suite_args(filters: &[String], exact: bool) -> Vec<String> {
-    let mode = if exact { "exact" } else { "substring" };
-    ["suite", mode]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(filters.iter().cloned())
+/// The guest's argument vector for a suite run: `suite` and the exact
+/// names of the cases to run (the host has applied filters and shards).
+pub fn suite_args(cases: &[Case]) -> Vec<String> {
+    std::iter::once("suite".to_owned())
+        .chain(cases.iter().map(|c| c.name.clone()))
         .collect()
 }

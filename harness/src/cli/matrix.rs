@@ -1,0 +1,177 @@
+//! `portrange matrix` and `portrange merge`: several kernels, one table.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::native;
+use super::output::write_whole;
+use super::selection::Selection;
+use super::vm::BootArgs;
+use crate::case::Case;
+use crate::matrix::{KernelReport, Matrix};
+use crate::outcome::{CaseResult, Outcome};
+use crate::probe::{Availability, Probes};
+use crate::report::{self, RunReport};
+use crate::vm::host;
+
+/// The kernel label that means "the kernel this runs on", natively.
+const RUNNING: &str = "running";
+
+/// Arguments of `portrange matrix`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MatrixArgs {
+    #[command(flatten)]
+    selection: Selection,
+    #[command(flatten)]
+    boot: BootArgs,
+    /// A kernel column: `running` (natively), a prebuilt (`debian-6.1`,
+    /// `debian-6.12`) or a bzImage path. Repeatable; default: running,
+    /// debian-6.1 and debian-6.12.
+    #[arg(long = "kernel", value_name = "KERNEL")]
+    kernels: Vec<String>,
+    /// Where to write `<kernel>.ktap`, `junit.xml` and `summary.json`.
+    #[arg(long, value_name = "DIR", default_value = "portrange-matrix")]
+    out_dir: PathBuf,
+}
+
+/// Arguments of `portrange merge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MergeArgs {
+    /// The shards' `summary.json` files, or the directories holding them.
+    #[arg(required = true, value_name = "SUMMARY")]
+    inputs: Vec<PathBuf>,
+    /// Where to write the merged files.
+    #[arg(long, value_name = "DIR", default_value = "portrange-matrix")]
+    out_dir: PathBuf,
+}
+
+/// Runs `portrange matrix`.
+pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    let cases = args.selection.apply(cases);
+    let labels: Vec<String> = if args.kernels.is_empty() {
+        [RUNNING, "debian-6.1", "debian-6.12"]
+            .map(str::to_owned)
+            .to_vec()
+    } else {
+        args.kernels.clone()
+    };
+    let mut matrix = Matrix::default();
+    for (index, label) in labels.iter().enumerate() {
+        eprintln!(
+            "portrange: [{}/{}] {label}: {} cases",
+            index + 1,
+            labels.len(),
+            cases.len()
+        );
+        let report = kernel_report(args, label, &cases);
+        eprintln!(
+            "portrange: [{}/{}] {label}: {}",
+            index + 1,
+            labels.len(),
+            report.totals()
+        );
+        matrix.kernels.push(KernelReport {
+            label: label.clone(),
+            report,
+        });
+    }
+    publish(&matrix, &args.out_dir)
+}
+
+/// One kernel's report; a kernel that cannot be run at all (no privileges,
+/// no image, no QEMU) gets every case marked with the reason instead of
+/// stopping the other columns.
+fn kernel_report(args: &MatrixArgs, label: &str, cases: &[Case]) -> RunReport {
+    if label == RUNNING {
+        return native::run_report(cases, None, |_| {})
+            .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
+    }
+    host::run_suite(&args.boot.request(label, None), cases, &mut |_| {}).unwrap_or_else(|e| {
+        eprintln!("portrange: {label}: {e:#}");
+        unrunnable(label, cases, Outcome::Error(format!("{e:#}")))
+    })
+}
+
+fn unrunnable(label: &str, cases: &[Case], outcome: Outcome) -> RunReport {
+    let reason = match &outcome {
+        Outcome::Skip(m) | Outcome::Error(m) | Outcome::Fail(m) => m.clone(),
+        Outcome::Pass => String::new(),
+    };
+    RunReport {
+        target: label.to_owned(),
+        probes: Probes {
+            kernel: "unknown".into(),
+            option: Availability::Broken(reason),
+            variants: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+        },
+        notes: Vec::new(),
+        results: cases
+            .iter()
+            .map(|case| CaseResult {
+                name: case.name.clone(),
+                outcome: outcome.clone(),
+                micros: 0,
+                profile: None,
+            })
+            .collect(),
+    }
+}
+
+/// Runs `portrange merge`.
+pub fn merge(args: &MergeArgs, cases: &[Case]) -> anyhow::Result<ExitCode> {
+    let mut parts = Vec::new();
+    for input in &args.inputs {
+        let path = if input.is_dir() {
+            input.join("summary.json")
+        } else {
+            input.clone()
+        };
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let part: Matrix = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a portrange summary.json", path.display()))?;
+        parts.push(part);
+    }
+    let order: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
+    publish(&Matrix::merge(parts, &order)?, &args.out_dir)
+}
+
+/// Prints the table and verdict, writes the files, and gives the exit code.
+fn publish(matrix: &Matrix, out_dir: &Path) -> anyhow::Result<ExitCode> {
+    fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    for kernel in &matrix.kernels {
+        let path = out_dir.join(format!("{}.ktap", file_name(&kernel.label)));
+        write_whole(&path, &report::ktap(&kernel.report))?;
+    }
+    write_whole(&out_dir.join("junit.xml"), &matrix.junit())?;
+    let summary = serde_json::to_string_pretty(matrix).context("serializing summary.json")?;
+    write_whole(&out_dir.join("summary.json"), &summary)?;
+    print!("{}", matrix.table());
+    println!("(ok* = passed where it ran, skipped on some variants)");
+    println!(
+        "\nverdict: {} ({} kernels); KTAP, junit.xml and summary.json in {}",
+        matrix.verdict(),
+        matrix.kernels.len(),
+        out_dir.display()
+    );
+    Ok(matrix.verdict().process_exit())
+}
+
+/// A kernel label as a file name: path separators and odd characters become `_`.
+fn file_name(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! The `portrange` command line: a thin layer over the runner, the VM host
+//! and the reporters.
+
+mod matrix;
+mod native;
+mod output;
+mod selection;
+mod vm;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::case::Case;
+pub use selection::{Selection, Shard};
+
+/// IP_LOCAL_PORT_RANGE conformance suite.
+///
+/// With no command it runs the suite against the running kernel with KTAP
+/// on stdout, as kselftest's runner expects of a test program.
+#[derive(Debug, Parser)]
+#[command(name = "portrange", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the cases, one name per line.
+    List(Selection),
+    /// Run the cases against the running kernel, each in a fresh network
+    /// namespace (needs root or unprivileged user namespaces).
+    ///
+    /// Exit status follows kselftest: 0 all passed, 1 something failed or
+    /// could not run, 4 everything was skipped.
+    Run(native::RunArgs),
+    /// Boot a kernel in QEMU and run the cases inside it, reporting as
+    /// `run` does; or, with `-- PROGRAM ARGS...`, run a program there (the
+    /// cargo runner mode) and exit with its status.
+    Vm(vm::VmArgs),
+    /// Run the suite on several kernels; print a properties x kernels table
+    /// and write per-kernel KTAP, a merged JUnit file and summary.json.
+    Matrix(matrix::MatrixArgs),
+    /// Join the summary.json files of sharded matrix runs into one table
+    /// and one set of files.
+    Merge(matrix::MergeArgs),
+    /// Run a named end-to-end scenario (`portrange scenario egress --help`).
+    Scenario {
+        /// The scenario's name.
+        name: String,
+        /// The scenario's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// An end-to-end scenario the command line can run by name: a use case
+/// shown working across namespaces, with its own arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// The name after `portrange scenario`.
+    pub name: &'static str,
+    /// One line for listings and errors.
+    pub about: &'static str,
+    /// Parses its own arguments (the first is the scenario's name, for
+    /// usage messages), runs, prints what happened, and returns the exit
+    /// code (kselftest's: 0 pass, 1 fail, 4 skip).
+    pub run: fn(&[String]) -> anyhow::Result<ExitCode>,
+}
+
+/// What the `portrange` binary offers: the cases and the scenarios.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    /// Every case, expanded.
+    pub cases: Vec<Case>,
+    /// Every scenario.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Runs the command line over the catalogue and returns the exit code.
+///
+/// Booted as `/init` of a VM that `portrange vm` started, the same binary
+/// runs the guest side instead and powers the VM off when done.
+pub fn main(catalogue: Catalogue) -> ExitCode {
+    if qemu::guest::is_guest() {
+        crate::vm::guest::main(catalogue.cases);
+    }
+    let cli = Cli::parse();
+    match dispatch(cli, catalogue) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("portrange: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli, catalogue: Catalogue) -> anyhow::Result<ExitCode> {
+    let Catalogue { cases, scenarios } = catalogue;
+    match cli.command {
+        None => native::run(&native::RunArgs::kselftest(), cases),
+        Some(Command::List(selection)) => {
+            let mut out = std::io::stdout().lock();
+            for case in selection.apply(cases) {
+                writeln!(out, "{}", case.name)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Run(args)) => native::run(&args, cases),
+        Some(Command::Vm(args)) => vm::run(&args, cases),
+        Some(Command::Matrix(args)) => matrix::run(&args, cases),
+        Some(Command::Merge(args)) => matrix::merge(&args, &cases),
+        Some(Command::Scenario { name, args }) => {
+            let Some(scenario) = scenarios.iter().find(|s| s.name == name) else {
+                let known: Vec<String> = scenarios
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name, s.about))
+                    .collect();
+                anyhow::bail!(
+                    "no scenario {name:?}: known scenarios are {}",
+                    known.join(", ")
+                );
+            };
+            let argv: Vec<String> = std::iter::once(format!("portrange scenario {name}"))
+                .chain(args)
+                .collect();
+            (scenario.run)(&argv)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `portrange run`: the suite against the running kernel.
+
+use std::process::ExitCode;
+
+use super::output::OutputArgs;
+use super::selection::Selection;
+use crate::case::Case;
+use crate::outcome::{CaseResult, Verdict};
+use crate::probe::Probes;
+use crate::report::{Format, RunReport};
+use crate::runner::{self, RunOptions};
+
+/// Arguments of `portrange run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Cases run at once (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl RunArgs {
+    /// What kselftest's runner gets when it runs the binary bare: every
+    /// case, KTAP on stdout.
+    pub fn kselftest() -> RunArgs {
+        RunArgs {
+            selection: Selection::default(),
+            output: OutputArgs {
+                format: Format::Ktap,
+                output: None,
+            },
+            threads: None,
+        }
+    }
+}
+
+/// Runs `cases` natively and reports as `args` asks.
+pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    let cases = args.selection.apply(cases);
+    let output = args.output.clone();
+    match run_report(&cases, args.threads, move |result| output.progress(result)) {
+        Ok(report) => args.output.finish(&report),
+        Err(reason) => {
+            eprintln!("portrange: skipping every case: {reason}");
+            if args.output.format == Format::Ktap {
+                args.output
+                    .emit(&format!("KTAP version 1\n1..0 # SKIP {reason}\n"))?;
+            }
+            Ok(Verdict::Skip.process_exit())
+        }
+    }
+}
+
+/// The report of a native run, or why no case can run here at all (no
+/// privileges to make namespaces).
+pub fn run_report(
+    cases: &[Case],
+    threads: Option<usize>,
+    on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
+) -> Result<RunReport, String> {
+    let probes = netns_util::ensure_privileges()
+        .and_then(|_| Probes::run())
+        .map_err(|e| format!("needs root or user namespaces: {e}"))?;
+    let options = RunOptions {
+        threads,
+        ..RunOptions::default()
+    };
+    let results = runner::run_all(cases, &probes, &options, on_result);
+    Ok(RunReport {
+        target: "running kernel".into(),
+        probes,
+        notes: Vec::new(),
+        results,
+    })
+}

@@ -1,0 +1,152 @@
+//! Which cases a command runs: name filters and a shard.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::case::Case;
+
+/// Name filters, as libtest takes them, and a shard of what they keep.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Selection {
+    /// Only cases whose name contains one of these strings.
+    pub filters: Vec<String>,
+    /// Match filters against whole names only.
+    #[arg(long)]
+    pub exact: bool,
+    /// Run only shard I of N (1-based): case k of the filtered list goes to
+    /// shard k mod N + 1, so N machines split one run deterministically.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+}
+
+/// Shard `index` of `count`, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: usize,
+    count: usize,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let usage = || format!("--shard {text:?}: expected I/N with 1 <= I <= N, e.g. 2/4");
+        let (index, count) = text.split_once('/').ok_or_else(usage)?;
+        let index: usize = index.trim().parse().map_err(|_| usage())?;
+        let count: usize = count.trim().parse().map_err(|_| usage())?;
+        if index == 0 || index > count {
+            return Err(usage());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Selection {
+    /// The cases this selection keeps, in catalogue order.
+    pub fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
+        let filtered = cases.into_iter().filter(|case| {
+            self.filters.is_empty()
+                || self.filters.iter().any(|f| {
+                    if self.exact {
+                        case.name == *f
+                    } else {
+                        case.name.contains(f.as_str())
+                    }
+                })
+        });
+        match self.shard {
+            None => filtered.collect(),
+            Some(shard) => filtered
+                .enumerate()
+                .filter(|(k, _)| k % shard.count + 1 == shard.index)
+                .map(|(_, case)| case)
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::{CaseDef, CaseError, Ctx, Setup, expand};
+    use crate::variant::{Family, Proto};
+
+    fn noop(_: &Ctx) -> Result<(), CaseError> {
+        Ok(())
+    }
+
+    fn names(selection: &Selection) -> Vec<String> {
+        let defs = [
+            CaseDef {
+                name: "a/one",
+                protos: Proto::ALL,
+                families: Family::ALL,
+                setup: Setup::default(),
+                body: noop,
+            },
+            CaseDef {
+                name: "b/two",
+                protos: &[Proto::Udp],
+                families: Family::BOTH,
+                setup: Setup::default(),
+                body: noop,
+            },
+        ];
+        selection
+            .apply(expand(&defs))
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn shards_partition_the_filtered_cases_in_order() {
+        let all = names(&Selection::default());
+        let mut joined: Vec<String> = Vec::new();
+        for index in 1..=3 {
+            let shard = Selection {
+                shard: Some(format!("{index}/3").parse().unwrap()),
+                ..Selection::default()
+            };
+            joined.extend(names(&shard));
+        }
+        joined.sort();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(joined, sorted);
+        let first = Selection {
+            shard: Some("1/3".parse().unwrap()),
+            ..Selection::default()
+        };
+        assert_eq!(names(&first)[..2], [all[0].clone(), all[3].clone()]);
+    }
+
+    #[test]
+    fn filters_match_substrings_or_whole_names() {
+        let udp = Selection {
+            filters: vec!["udp6/".into()],
+            ..Selection::default()
+        };
+        assert_eq!(names(&udp), ["udp6/a/one", "udp6/b/two"]);
+        let exact = Selection {
+            filters: vec!["udp6/a".into(), "tcp4/a/one".into()],
+            exact: true,
+            ..Selection::default()
+        };
+        assert_eq!(names(&exact), ["tcp4/a/one"]);
+    }
+
+    #[test]
+    fn bad_shards_are_refused_with_the_expected_form() {
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            let err = bad.parse::<Shard>().unwrap_err();
+            assert!(err.contains("expected I/N"), "{bad}: {err}");
+        }
+    }
+}

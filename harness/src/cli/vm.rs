@@ -1,0 +1,99 @@
+//! `portrange vm`: the suite, or a program, inside a QEMU-booted kernel.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use qemu::accel::AccelChoice;
+
+use super::output::OutputArgs;
+use super::selection::Selection;
+use crate::case::Case;
+use crate::vm::host::{self, VmRequest};
+
+/// How to boot, shared by `vm` and `matrix`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BootArgs {
+    /// Accelerator: KVM when it really works (probed), else TCG.
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    pub accel: AccelArg,
+    /// Extra kernel command line word (repeatable).
+    #[arg(long, value_name = "WORD")]
+    pub append: Vec<String>,
+    /// Time limit for each VM run, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub memory: u32,
+    /// Cache for fetched kernels and kept console logs
+    /// (default: $PORTRANGE_CACHE, $XDG_CACHE_HOME/portrange, ~/.cache/portrange).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+/// `--accel` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccelArg {
+    /// KVM if a probe boot works, else TCG.
+    Auto,
+    /// KVM, or an error.
+    Kvm,
+    /// Software emulation.
+    Tcg,
+}
+
+impl BootArgs {
+    /// The request for booting `kernel`, keeping the console in `console_log`.
+    pub fn request(&self, kernel: &str, console_log: Option<PathBuf>) -> VmRequest {
+        VmRequest {
+            kernel: kernel.to_owned(),
+            accel: match self.accel {
+                AccelArg::Auto => AccelChoice::Auto,
+                AccelArg::Kvm => AccelChoice::Kvm,
+                AccelArg::Tcg => AccelChoice::Tcg,
+            },
+            append: self.append.clone(),
+            timeout: Duration::from_secs(self.timeout),
+            memory_mib: self.memory,
+            console_log,
+            cache: self
+                .cache
+                .clone()
+                .unwrap_or_else(qemu::kernel::default_cache_dir),
+        }
+    }
+}
+
+/// Arguments of `portrange vm`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VmArgs {
+    #[command(flatten)]
+    selection: Selection,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    boot: BootArgs,
+    /// Kernel to boot: a bzImage path, or a prebuilt fetched on first use
+    /// (`debian-6.1`, `debian-6.12`).
+    #[arg(long, default_value = "debian-6.12")]
+    kernel: String,
+    /// Save the kernel console to FILE (kept automatically on a fault).
+    #[arg(long, value_name = "FILE")]
+    console_log: Option<PathBuf>,
+    /// A program and its arguments to run in the VM instead of the suite.
+    #[arg(last = true, value_name = "PROGRAM")]
+    exec: Vec<String>,
+}
+
+/// Runs `portrange vm`.
+pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    let request = args.boot.request(&args.kernel, args.console_log.clone());
+    if let Some((program, program_args)) = args.exec.split_first() {
+        let code = host::run_exec(&request, Path::new(program), program_args)?;
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
+    let cases = args.selection.apply(cases);
+    let report = host::run_suite(&request, &cases, &mut |result| args.output.progress(result))?;
+    args.output.finish(&report)
+}
