@@ -6,9 +6,13 @@
 
 mod autobind;
 mod clamping;
+mod egress;
 mod exhaustion;
+mod faults;
+mod model;
 mod ports;
 mod profiles;
+mod random;
 mod reserved;
 mod sockopt;
 
@@ -23,6 +27,7 @@ pub fn definitions() -> Vec<CaseDef> {
         exhaustion::CASES,
         reserved::CASES,
         autobind::CASES,
+        random::CASES,
         profiles::CASES,
     ]
     .concat()
@@ -30,7 +35,16 @@ pub fn definitions() -> Vec<CaseDef> {
 
 /// Every end-to-end scenario `portrange scenario` can run.
 pub fn scenarios() -> Vec<Scenario> {
-    Vec::new()
+    vec![egress::SCENARIO]
+}
+
+/// Every case plus the harness fault cases (which hang, crash and flood on
+/// purpose): what the `portrange` binary offers, leaving the fault cases
+/// out of runs unless asked.
+pub fn catalogue_with_harness_faults() -> Vec<Case> {
+    let mut cases = catalogue();
+    cases.extend(expand(faults::CASES));
+    cases
 }
 
 /// Every case, expanded over the variants each applies to.

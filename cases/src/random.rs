@@ -1,0 +1,393 @@
+//! The reference model against the running kernel: random configurations,
+//! each checked against [`crate::model::expected`].
+//!
+//! One case per variant drives its namespace through up to
+//! [`CONFIGURATIONS`] configurations, stopping early at [`TIME_BUDGET`]. Each
+//! configuration rewrites the netns range and reserved ports (through
+//! [`Ctx::sysctl_write_here`], from the body's own thread: a helper thread
+//! per write made the run three times slower under load), opens sockets that hold some ports (bound, listening,
+//! connected, or for TCP and MPTCP connected with a port picked by
+//! connect()), then makes one more socket pick a port: bind() to port 0,
+//! listen() unbound, connect() unbound, or (UDP) sendto() unbound. The
+//! port or error the kernel gives must lie in the model's set. Every socket
+//! closes with `SO_LINGER` 0 so no TIME_WAIT outlives its configuration.
+//!
+//! The configurations come from a seeded PRNG: the seed is the environment
+//! variable `PORTRANGE_SEED` (decimal, or hex with `0x`) when set, else
+//! derived from the clock; a failure message names the seed and the
+//! configuration's index, so `PORTRANGE_SEED=<seed>` replays the same
+//! sequence for that variant.
+
+use std::collections::BTreeSet;
+use std::env;
+use std::io;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, describe, sockopt};
+use nix::errno::Errno;
+use socket2::{SockAddr, Socket};
+
+use crate::model::{Config, Holder, Op, Profile, Taken, expected_on};
+
+/// The most configurations one variant runs.
+pub const CONFIGURATIONS: usize = 500;
+
+/// Wall time after which a variant stops starting new configurations.
+pub const TIME_BUDGET: Duration = Duration::from_secs(1);
+
+/// The servers connect() goes to: below every netns range generated here.
+const SERVERS: [u16; 3] = [30001, 30002, 30003];
+
+const RANGE: &str = "net.ipv4.ip_local_port_range";
+const RESERVED: &str = "net.ipv4.ip_local_reserved_ports";
+
+/// The cases of this module.
+pub const CASES: &[CaseDef] = &[CaseDef {
+    name: "model/random_configurations_agree_with_kernel",
+    protos: Proto::ALL,
+    families: Family::BOTH,
+    setup: Setup {
+        port_range: None,
+        reserved_ports: None,
+    },
+    body: random_configurations,
+}];
+
+/// splitmix64: small, seedable, and the same on every platform and
+/// crate version, so a printed seed replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn between(&mut self, lo: u16, hi: u16) -> u16 {
+        let span = u64::from(hi - lo) + 1;
+        lo + u16::try_from(self.next() % span).expect("below the span")
+    }
+
+    /// True with probability `num / den`.
+    fn chance(&mut self, num: u64, den: u64) -> bool {
+        self.next() % den < num
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        let index = usize::try_from(self.next() % items.len() as u64).expect("an index");
+        items[index]
+    }
+}
+
+/// The seed from `PORTRANGE_SEED`, else from the clock.
+fn seed() -> Result<u64, CaseError> {
+    match env::var("PORTRANGE_SEED") {
+        Ok(text) => {
+            let text = text.trim();
+            let parsed = match text.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => text.parse(),
+            };
+            parsed.map_err(|e| {
+                CaseError::Harness(format!("PORTRANGE_SEED={text:?} is not a number: {e}"))
+            })
+        }
+        Err(_) => Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)),
+    }
+}
+
+/// Draws a configuration for `proto`.
+fn generate(rng: &mut Rng, proto: Proto) -> Config {
+    let l = rng.between(40000, 40016);
+    let h = l + rng.between(0, 19);
+    let near = |rng: &mut Rng| {
+        if rng.chance(1, 8) {
+            0
+        } else {
+            rng.between(l - 6, h + 6)
+        }
+    };
+    let socket_range = if rng.chance(1, 5) {
+        (0, 0)
+    } else {
+        let (a, b) = (near(rng), near(rng));
+        if a != 0 && b != 0 && a > b {
+            (b, a)
+        } else {
+            (a, b)
+        }
+    };
+    let reserve = rng.pick(&[0, 0, 1, 3]);
+    let reserved = (l - 2..=h + 2).filter(|_| rng.chance(reserve, 8)).collect();
+    let fill = rng.pick(&[0, 3, 7, 10]);
+    let mut taken = Vec::new();
+    for port in l - 1..=h + 1 {
+        if !rng.chance(fill, 10) {
+            continue;
+        }
+        let remote = rng.pick(&SERVERS);
+        let stream = proto != Proto::Udp;
+        let tcp = matches!(proto, Proto::Tcp | Proto::Mptcp);
+        let holder = match rng.next() % 4 {
+            0 => Holder::Bound,
+            1 if stream => Holder::Listener,
+            3 if tcp && (l..=h).contains(&port) => Holder::AutoboundConnected { remote },
+            _ => Holder::BoundThenConnected { remote },
+        };
+        taken.push(Taken {
+            port,
+            holder,
+            reuse_addr: rng.chance(1, 2),
+        });
+        if let Holder::AutoboundConnected { remote: first } = holder {
+            if rng.chance(1, 3) {
+                let other = SERVERS.iter().copied().find(|&s| s != first);
+                taken.push(Taken {
+                    port,
+                    holder: Holder::AutoboundConnected {
+                        remote: other.expect("three servers"),
+                    },
+                    reuse_addr: rng.chance(1, 2),
+                });
+            }
+        }
+    }
+    let remote = rng.pick(&SERVERS);
+    let op = match proto {
+        Proto::Udp => rng.pick(&[Op::BindZero, Op::Connect { remote }, Op::SendTo { remote }]),
+        _ => rng.pick(&[Op::BindZero, Op::Listen, Op::Connect { remote }]),
+    };
+    Config {
+        proto,
+        netns_range: (l, h),
+        socket_range,
+        reserved,
+        taken,
+        reuse_addr: rng.chance(1, 2),
+        op,
+    }
+}
+
+fn random_configurations(ctx: &Ctx) -> Result<(), CaseError> {
+    let seed = seed()?;
+    let mut rng = Rng(seed);
+    let servers = if ctx.variant.proto == Proto::Udp {
+        Vec::new()
+    } else {
+        SERVERS
+            .iter()
+            .map(|&port| listener(ctx, port))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let start = Instant::now();
+    let mut reserved_now = String::new();
+    for index in 0..CONFIGURATIONS {
+        if start.elapsed() > TIME_BUDGET {
+            break;
+        }
+        let config = generate(&mut rng, ctx.variant.proto);
+
+        let context = |message: String| {
+            CaseError::Fail(format!(
+                "configuration #{index} of seed {seed} (PORTRANGE_SEED={seed} replays it): \
+                 {config}: {message}"
+            ))
+        };
+        run_one(ctx, &config, &mut reserved_now).map_err(|e| match e {
+            CaseError::Fail(message) => context(message),
+            other => other,
+        })?;
+        for server in &servers {
+            drain(server)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets up one configuration, runs its operation and checks the outcome;
+/// every socket is closed (with RST) on return.
+fn run_one(ctx: &Ctx, config: &Config, reserved_now: &mut String) -> Result<(), CaseError> {
+    let (l, h) = config.netns_range;
+    ctx.sysctl_write_here(RANGE, &format!("{l} {h}"))?;
+    // Holders whose port connect() picks need it unreserved.
+    if !reserved_now.is_empty() {
+        // A zero-byte write leaves the bitmap as it was; a newline clears it.
+        ctx.sysctl_write_here(RESERVED, "\n")?;
+        reserved_now.clear();
+    }
+    let mut held = Vec::new();
+    let mut so_far = Vec::new();
+    for taken in &config.taken {
+        held.push(hold(ctx, config, &so_far, taken)?);
+        so_far.push(*taken);
+    }
+    let reserved: Vec<String> = config.reserved.iter().map(u16::to_string).collect();
+    if !reserved.is_empty() {
+        *reserved_now = reserved.join(",");
+        ctx.sysctl_write_here(RESERVED, reserved_now)?;
+    }
+    let socket = new_socket(ctx, config.reuse_addr)?;
+    if config.socket_range != (0, 0) {
+        let (lo, hi) = config.socket_range;
+        sockopt::set_port_range(&socket, lo, hi)
+            .or_fail(&format!("setsockopt(IP_LOCAL_PORT_RANGE, {lo}-{hi})"))?;
+    }
+    let got = perform(ctx, &socket, config.op);
+    held.push(socket);
+    check(config, got)
+}
+
+/// Checks the kernel's outcome lies in the model's set for some known
+/// kernel profile (which profile the kernel follows is the profile cases'
+/// business; this case checks the model, not the generation).
+fn check(config: &Config, got: io::Result<u16>) -> Result<(), CaseError> {
+    let outcome = got
+        .as_ref()
+        .map(|&port| port)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+    let mut wants = Vec::new();
+    for profile in Profile::ALL {
+        let want = expected_on(config, profile)
+            .ok_or_else(|| CaseError::Harness(format!("the model does not cover {}", config.op)))?;
+        if want.allows(outcome) {
+            return Ok(());
+        }
+        if !wants.iter().any(|(_, w)| *w == want) {
+            wants.push((profile, want));
+        }
+    }
+    let got = match got {
+        Ok(port) => format!("port {port}"),
+        Err(e) => describe(&e),
+    };
+    let wants: Vec<String> = wants
+        .iter()
+        .map(|(profile, want)| format!("{want} ({profile:?})"))
+        .collect();
+    Err(CaseError::Fail(format!(
+        "the model expects {}, the kernel gave {got}",
+        wants.join(" or ")
+    )))
+}
+
+/// Opens a socket that holds `taken.port`, checking a port picked by
+/// connect() against the model as well.
+fn hold(ctx: &Ctx, config: &Config, so_far: &[Taken], taken: &Taken) -> Result<Socket, CaseError> {
+    let port = taken.port;
+    let socket = new_socket(ctx, taken.reuse_addr)?;
+    let what = format!("holder {port} {}", taken.holder);
+    match taken.holder {
+        Holder::Bound | Holder::Listener | Holder::BoundThenConnected { .. } => {
+            socket
+                .bind(&ctx.loopback(port).into())
+                .or_fail(&format!("bind() of {what}"))?;
+        }
+        Holder::AutoboundConnected { .. } => {
+            sockopt::set_port_range(&socket, port, port)
+                .or_fail(&format!("setsockopt(IP_LOCAL_PORT_RANGE) of {what}"))?;
+        }
+    }
+    match taken.holder {
+        Holder::Bound => {}
+        Holder::Listener => socket.listen(16).or_fail(&format!("listen() of {what}"))?,
+        Holder::BoundThenConnected { remote } => {
+            connect(ctx, &socket, remote).or_fail(&format!("connect() of {what}"))?;
+        }
+        Holder::AutoboundConnected { remote } => {
+            let model = Config {
+                socket_range: (port, port),
+                reserved: BTreeSet::new(),
+                taken: so_far.to_vec(),
+                reuse_addr: taken.reuse_addr,
+                op: Op::Connect { remote },
+                ..config.clone()
+            };
+            let got = connect(ctx, &socket, remote).and_then(|()| local_port(&socket));
+            check(&model, got).map_err(|e| match e {
+                CaseError::Fail(m) => CaseError::Fail(format!("setting up {what}: {m}")),
+                other => other,
+            })?;
+        }
+    }
+    Ok(socket)
+}
+
+/// A socket of the variant that resets instead of lingering on close.
+fn new_socket(ctx: &Ctx, reuse_addr: bool) -> Result<Socket, CaseError> {
+    let socket = ctx.socket()?;
+    socket
+        .set_linger(Some(Duration::ZERO))
+        .or_fail("SO_LINGER 0")?;
+    if reuse_addr {
+        socket.set_reuse_address(true).or_fail("SO_REUSEADDR")?;
+    }
+    Ok(socket)
+}
+
+/// A listening server on loopback `port`, non-blocking so it can be drained.
+fn listener(ctx: &Ctx, port: u16) -> Result<Socket, CaseError> {
+    let socket = new_socket(ctx, true)?;
+    socket
+        .bind(&ctx.loopback(port).into())
+        .or_fail(&format!("bind() of the server on {port}"))?;
+    socket
+        .listen(256)
+        .or_fail(&format!("listen() of the server on {port}"))?;
+    socket
+        .set_nonblocking(true)
+        .or_fail("O_NONBLOCK on a server")?;
+    Ok(socket)
+}
+
+/// Accepts and resets every connection queued on `server`.
+fn drain(server: &Socket) -> Result<(), CaseError> {
+    loop {
+        match server.accept() {
+            Ok((child, _)) => {
+                child
+                    .set_linger(Some(Duration::ZERO))
+                    .or_fail("SO_LINGER 0 on an accepted socket")?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => {
+                return Err(CaseError::Harness(format!(
+                    "accept() on a server: {}",
+                    describe(&e)
+                )));
+            }
+        }
+    }
+}
+
+fn connect(ctx: &Ctx, socket: &Socket, remote: u16) -> io::Result<()> {
+    socket.connect(&ctx.loopback(remote).into())
+}
+
+fn local_port(socket: &Socket) -> io::Result<u16> {
+    socket
+        .local_addr()?
+        .as_socket()
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("the socket has a non-IP address"))
+}
+
+/// Runs the operation and returns the port the socket got.
+fn perform(ctx: &Ctx, socket: &Socket, op: Op) -> io::Result<u16> {
+    match op {
+        Op::BindZero => socket.bind(&ctx.loopback(0).into())?,
+        Op::Listen => socket.listen(16)?,
+        Op::Connect { remote } => connect(ctx, socket, remote)?,
+        Op::SendTo { remote } => {
+            let to: SockAddr = ctx.loopback(remote).into();
+            socket.send_to(&[0], &to)?;
+        }
+    }
+    local_port(socket)
+}
