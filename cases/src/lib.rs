@@ -7,6 +7,7 @@
 mod autobind;
 mod clamping;
 mod exhaustion;
+mod faults;
 mod model;
 mod ports;
 mod profiles;
@@ -34,6 +35,15 @@ pub fn definitions() -> Vec<CaseDef> {
 /// Every end-to-end scenario `portrange scenario` can run.
 pub fn scenarios() -> Vec<Scenario> {
     Vec::new()
+}
+
+/// Every case plus the harness fault cases (which hang, crash and flood on
+/// purpose): what the `portrange` binary offers, leaving the fault cases
+/// out of runs unless asked.
+pub fn catalogue_with_harness_faults() -> Vec<Case> {
+    let mut cases = catalogue();
+    cases.extend(expand(faults::CASES));
+    cases
 }
 
 /// Every case, expanded over the variants each applies to.

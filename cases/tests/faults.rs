@@ -1,0 +1,124 @@
+//! Faults turn into named errors, never passes: the harness fault cases
+//! (which hang, panic, flood the console and abort on purpose) natively
+//! and inside a VM, where an aborting case kills `/init`. Native runs need
+//! root (or user namespaces); VM runs need qemu-system-x86_64 and skip
+//! with a printed reason without it.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::validate_ktap;
+
+fn portrange(args: &[&str]) -> (Output, Duration) {
+    let start = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
+        .args(args)
+        .output()
+        .expect("run portrange");
+    (output, start.elapsed())
+}
+
+fn line_of<'a>(ktap: &'a str, case: &str) -> &'a str {
+    ktap.lines()
+        .find(|l| l.starts_with(&format!("# {case}: ")))
+        .unwrap_or_else(|| panic!("no diagnostic for {case} in\n{ktap}"))
+}
+
+#[test]
+fn native_hang_is_a_timeout_error_and_panic_a_failure() {
+    let (output, took) = portrange(&[
+        "run",
+        "--include-harness-faults",
+        "--exact",
+        "--case-timeout",
+        "1",
+        "--format",
+        "ktap",
+        "tcp4/harness_fault/hangs",
+        "tcp4/harness_fault/panics",
+        "tcp4/sockopt/round_trip",
+    ]);
+    let ktap = String::from_utf8(output.stdout).unwrap();
+    if output.status.code() == Some(4) {
+        eprintln!("skipped: no case could run here: {ktap}");
+        return;
+    }
+    let results = validate_ktap(&ktap);
+    assert_eq!(output.status.code(), Some(1), "{ktap}");
+    assert_eq!(results.len(), 3, "{ktap}");
+    assert!(
+        line_of(&ktap, "tcp4/harness_fault/hangs").contains("harness error: timed out after 1 s")
+    );
+    assert!(
+        line_of(&ktap, "tcp4/harness_fault/panics").contains("case panicked: deliberate panic")
+    );
+    assert!(ktap.contains("ok 1 tcp4/sockopt/round_trip"), "{ktap}");
+    assert!(
+        took < Duration::from_secs(10),
+        "a hung case held the run for {took:?}"
+    );
+}
+
+#[test]
+fn native_abort_ends_the_run_without_a_verdict() {
+    let (output, _) = portrange(&[
+        "run",
+        "--include-harness-faults",
+        "--format",
+        "ktap",
+        "tcp4/harness_fault/aborts",
+    ]);
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{output:?}");
+    let ktap = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !ktap.lines().any(|l| l.starts_with("ok ")),
+        "a pass was claimed:\n{ktap}"
+    );
+}
+
+#[test]
+fn vm_faults_are_named_and_earlier_results_kept() {
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
+        return;
+    }
+    let (output, took) = portrange(&[
+        "vm",
+        "--kernel",
+        "debian-6.12",
+        "--include-harness-faults",
+        "--case-timeout",
+        "3",
+        "--timeout",
+        "90",
+        "--format",
+        "ktap",
+        "harness_fault",
+        "tcp4/sockopt",
+    ]);
+    let ktap = String::from_utf8(output.stdout).unwrap();
+    let results = validate_ktap(&ktap);
+    assert_eq!(output.status.code(), Some(1), "{ktap}");
+    assert!(took < Duration::from_secs(90), "took {took:?}");
+    let sockopt: Vec<&String> = results.iter().filter(|l| l.contains("/sockopt/")).collect();
+    assert_eq!(sockopt.len(), 16, "{ktap}");
+    assert!(
+        sockopt.iter().all(|l| l.starts_with("ok ")),
+        "results before the abort were lost:\n{ktap}"
+    );
+    assert!(line_of(&ktap, "tcp4/harness_fault/hangs").contains("timed out after 3 s"));
+    assert!(line_of(&ktap, "tcp4/harness_fault/panics").contains("case panicked"));
+    assert!(line_of(&ktap, "tcp4/harness_fault/aborts_the_process").contains("/init died"));
+    assert!(line_of(&ktap, "vm/run").contains("the guest's /init died: Attempted to kill init!"));
+    assert!(
+        results.last().unwrap().starts_with("not ok")
+            && results.last().unwrap().ends_with("vm/run")
+    );
+}
