@@ -6,7 +6,7 @@
 
 fn main() -> std::process::ExitCode {
     harness::cli::main(harness::cli::Catalogue {
-        cases: cases::catalogue(),
+        cases: cases::catalogue_with_harness_faults(),
         scenarios: cases::scenarios(),
     })
 }

@@ -25,6 +25,11 @@ pub struct Setup {
 /// The body of a case: runs on a thread inside the case's own namespace.
 pub type Body = fn(&Ctx) -> Result<(), CaseError>;
 
+/// The property group of cases that deliberately hang, crash or flood the
+/// console to test the harness itself; selections leave them out unless
+/// asked (`--include-harness-faults`).
+pub const HARNESS_FAULTS: &str = "harness_fault";
+
 /// A case as written: one property, checked for each variant it applies to.
 #[derive(Debug, Clone, Copy)]
 pub struct CaseDef {
@@ -51,6 +56,15 @@ pub struct Case {
     pub setup: Setup,
     /// The checks.
     pub body: Body,
+}
+
+impl Case {
+    /// Whether this is one of the [`HARNESS_FAULTS`] cases.
+    pub fn is_harness_fault(&self) -> bool {
+        self.name
+            .split_once('/')
+            .is_some_and(|(_, property)| property.starts_with(HARNESS_FAULTS))
+    }
 }
 
 /// Expands definitions over their variants: variant-major, so a report

@@ -21,7 +21,8 @@ mod variant;
 pub mod vm;
 
 pub use case::{
-    Body, Case, CaseDef, CaseError, Ctx, OrFail, Setup, describe, expand, expect_errno,
+    Body, Case, CaseDef, CaseError, Ctx, HARNESS_FAULTS, OrFail, Setup, describe, expand,
+    expect_errno,
 };
 pub use outcome::{CaseResult, Outcome, Totals, Verdict};
 pub use probe::Probes;

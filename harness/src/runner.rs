@@ -18,7 +18,7 @@ use crate::probe::{Gate, Probes};
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How cases are scheduled.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunOptions {
     /// Cases run at once; libtest-mimic's default (one per CPU) when `None`.
     pub threads: Option<usize>,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::native;
+use super::native::{self, RunnerArgs};
 use super::output::write_whole;
 use super::selection::Selection;
 use super::vm::BootArgs;
@@ -28,6 +28,8 @@ pub struct MatrixArgs {
     selection: Selection,
     #[command(flatten)]
     boot: BootArgs,
+    #[command(flatten)]
+    runner: RunnerArgs,
     /// A kernel column: `running` (natively), a prebuilt (`debian-6.1`,
     /// `debian-6.12`) or a bzImage path. Repeatable; default: running,
     /// debian-6.1 and debian-6.12.
@@ -87,10 +89,11 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
 /// stopping the other columns.
 fn kernel_report(args: &MatrixArgs, label: &str, cases: &[Case]) -> RunReport {
     if label == RUNNING {
-        return native::run_report(cases, None, |_| {})
+        return native::run_report(cases, &args.runner.options(), |_| {})
             .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
     }
-    host::run_suite(&args.boot.request(label, None), cases, &mut |_| {}).unwrap_or_else(|e| {
+    let request = args.boot.request(label, None);
+    host::run_suite(&request, cases, &args.runner.options(), &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("portrange: {label}: {e:#}");
         unrunnable(label, cases, Outcome::Error(format!("{e:#}")))
     })

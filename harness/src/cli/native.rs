@@ -1,6 +1,7 @@
 //! `portrange run`: the suite against the running kernel.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use super::output::OutputArgs;
 use super::selection::Selection;
@@ -10,6 +11,27 @@ use crate::probe::Probes;
 use crate::report::{Format, RunReport};
 use crate::runner::{self, RunOptions};
 
+/// How cases are scheduled, shared by `run`, `vm` and `matrix`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunnerArgs {
+    /// Cases run at once (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Seconds a case may take before it is a harness error.
+    #[arg(long, value_name = "SECS", default_value_t = runner::CASE_TIMEOUT.as_secs())]
+    pub case_timeout: u64,
+}
+
+impl RunnerArgs {
+    /// The runner's options.
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            threads: self.threads,
+            timeout: Duration::from_secs(self.case_timeout),
+        }
+    }
+}
+
 /// Arguments of `portrange run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -17,9 +39,8 @@ pub struct RunArgs {
     pub selection: Selection,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Cases run at once (default: one per CPU).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
 }
 
 impl RunArgs {
@@ -32,7 +53,10 @@ impl RunArgs {
                 format: Format::Ktap,
                 output: None,
             },
-            threads: None,
+            runner: RunnerArgs {
+                threads: None,
+                case_timeout: runner::CASE_TIMEOUT.as_secs(),
+            },
         }
     }
 }
@@ -41,7 +65,9 @@ impl RunArgs {
 pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
     let output = args.output.clone();
-    match run_report(&cases, args.threads, move |result| output.progress(result)) {
+    match run_report(&cases, &args.runner.options(), move |result| {
+        output.progress(result)
+    }) {
         Ok(report) => args.output.finish(&report),
         Err(reason) => {
             eprintln!("portrange: skipping every case: {reason}");
@@ -58,17 +84,13 @@ pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
 /// privileges to make namespaces).
 pub fn run_report(
     cases: &[Case],
-    threads: Option<usize>,
+    options: &RunOptions,
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
 ) -> Result<RunReport, String> {
     let probes = netns_util::ensure_privileges()
         .and_then(|_| Probes::run())
         .map_err(|e| format!("needs root or user namespaces: {e}"))?;
-    let options = RunOptions {
-        threads,
-        ..RunOptions::default()
-    };
-    let results = runner::run_all(cases, &probes, &options, on_result);
+    let results = runner::run_all(cases, &probes, options, on_result);
     Ok(RunReport {
         target: "running kernel".into(),
         probes,

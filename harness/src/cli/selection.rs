@@ -17,6 +17,10 @@ pub struct Selection {
     /// shard k mod N + 1, so N machines split one run deterministically.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
+    /// Also run the cases that deliberately hang, crash or flood the
+    /// console (`*/harness_fault/*`), to see the harness handle them.
+    #[arg(long)]
+    pub include_harness_faults: bool,
 }
 
 /// Shard `index` of `count`, 1-based.
@@ -51,14 +55,16 @@ impl Selection {
     /// The cases this selection keeps, in catalogue order.
     pub fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
         let filtered = cases.into_iter().filter(|case| {
-            self.filters.is_empty()
+            let wanted = self.include_harness_faults || !case.is_harness_fault();
+            let named = self.filters.is_empty()
                 || self.filters.iter().any(|f| {
                     if self.exact {
                         case.name == *f
                     } else {
                         case.name.contains(f.as_str())
                     }
-                })
+                });
+            wanted && named
         });
         match self.shard {
             None => filtered.collect(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use qemu::accel::AccelChoice;
 
+use super::native::RunnerArgs;
 use super::output::OutputArgs;
 use super::selection::Selection;
 use crate::case::Case;
@@ -74,6 +75,8 @@ pub struct VmArgs {
     output: OutputArgs,
     #[command(flatten)]
     boot: BootArgs,
+    #[command(flatten)]
+    runner: RunnerArgs,
     /// Kernel to boot: a bzImage path, or a prebuilt fetched on first use
     /// (`debian-6.1`, `debian-6.12`).
     #[arg(long, default_value = "debian-6.12")]
@@ -94,6 +97,8 @@ pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
     let cases = args.selection.apply(cases);
-    let report = host::run_suite(&request, &cases, &mut |result| args.output.progress(result))?;
+    let report = host::run_suite(&request, &cases, &args.runner.options(), &mut |result| {
+        args.output.progress(result)
+    })?;
     args.output.finish(&report)
 }

@@ -8,7 +8,7 @@ use crate::case::Case;
 use crate::outcome::{Totals, Verdict};
 use crate::probe::Probes;
 use crate::runner::{RunOptions, run_all};
-use crate::vm::GuestMessage;
+use crate::vm::{GuestMessage, SuiteRequest};
 
 /// Exit code sent when the guest was asked for something it does not know
 /// or could not do it.
@@ -35,13 +35,20 @@ pub fn main(cases: Vec<Case>) -> ! {
             });
             guest.finish(code)
         }
-        Some((mode, rest)) if mode == "suite" => {
+        Some((mode, [request])) if mode == "suite" => {
+            let request: SuiteRequest = match serde_json::from_str(request) {
+                Ok(request) => request,
+                Err(e) => {
+                    let _ = guest.send(&format!("stderr: portrange guest: bad suite request: {e}"));
+                    guest.finish(BAD_REQUEST)
+                }
+            };
             let outbox = Outbox(Arc::new(Mutex::new(Some(guest))));
             let selected = cases
                 .into_iter()
-                .filter(|c| rest.contains(&c.name))
+                .filter(|c| request.cases.contains(&c.name))
                 .collect();
-            let code = run_suite(&outbox, selected);
+            let code = run_suite(&outbox, selected, &request.options);
             outbox.finish(code)
         }
         _ => {
@@ -89,7 +96,7 @@ impl Outbox {
     }
 }
 
-fn run_suite(outbox: &Outbox, cases: Vec<Case>) -> i32 {
+fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
     let unavailable = outbox
         .with_guest(|guest| guest.module_report().unavailable.clone())
         .unwrap_or_default();
@@ -111,7 +118,7 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>) -> i32 {
         probes: probes.clone(),
     });
     let sender = outbox.clone();
-    let results = run_all(&cases, &probes, &RunOptions::default(), move |result| {
+    let results = run_all(&cases, &probes, options, move |result| {
         sender.send(&GuestMessage::Result {
             result: result.clone(),
         });

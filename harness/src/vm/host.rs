@@ -14,6 +14,7 @@ use crate::case::Case;
 use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Availability, Probes};
 use crate::report::RunReport;
+use crate::runner::RunOptions;
 use crate::vm::{GUEST_MODULES, GuestMessage, suite_args};
 
 /// How to boot the VM, as the user asked.
@@ -73,13 +74,14 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
 pub fn run_suite(
     request: &VmRequest,
     cases: &[Case],
+    options: &RunOptions,
     on_result: &mut dyn FnMut(&CaseResult),
 ) -> anyhow::Result<RunReport> {
     let (kernel, accel) = prepare(request)?;
     let release = kernel.release.clone().unwrap_or_else(|| "unknown".into());
     let target = format!("vm {} under {accel:?}", kernel.name);
     let mut config = config(request, kernel, accel)?;
-    config.guest_args = suite_args(cases);
+    config.guest_args = suite_args(cases, options);
     let mut probes = None;
     let mut notes = Vec::new();
     let mut received = BTreeMap::new();

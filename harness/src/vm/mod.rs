@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::case::Case;
 use crate::outcome::CaseResult;
 use crate::probe::Probes;
+use crate::runner::RunOptions;
 
 /// Kernel modules the cases can use, packed and loaded when the kernel has
 /// them as modules (SCTP on Debian's kernels; veth for topologies).
@@ -40,10 +41,25 @@ pub enum GuestMessage {
     },
 }
 
-/// The guest's argument vector for a suite run: `suite` and the exact
-/// names of the cases to run (the host has applied filters and shards).
-pub fn suite_args(cases: &[Case]) -> Vec<String> {
-    std::iter::once("suite".to_owned())
-        .chain(cases.iter().map(|c| c.name.clone()))
-        .collect()
+/// What the host asks the guest to run: the exact names of the cases (the
+/// host has applied filters and shards) and how to schedule them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuiteRequest {
+    /// Case names, in order.
+    pub cases: Vec<String>,
+    /// Threads and per-case timeout.
+    pub options: RunOptions,
+}
+
+/// The guest's argument vector for a suite run: `suite` and the request
+/// as JSON.
+pub fn suite_args(cases: &[Case], options: &RunOptions) -> Vec<String> {
+    let request = SuiteRequest {
+        cases: cases.iter().map(|c| c.name.clone()).collect(),
+        options: options.clone(),
+    };
+    vec![
+        "suite".to_owned(),
+        serde_json::to_string(&request).expect("suite requests serialize"),
+    ]
 }
