@@ -84,8 +84,17 @@ pub struct VmArgs {
     /// Save the kernel console to FILE (kept automatically on a fault).
     #[arg(long, value_name = "FILE")]
     console_log: Option<PathBuf>,
-    /// A program and its arguments to run in the VM instead of the suite.
-    #[arg(last = true, value_name = "PROGRAM")]
+    /// A program and its arguments to run in the VM instead of the suite
+    /// (its output and exit status are relayed as they are, so the suite's
+    /// selection, output and runner options do not apply).
+    #[arg(
+        last = true,
+        value_name = "PROGRAM",
+        conflicts_with_all = [
+            "filters", "exact", "shard", "include_harness_faults",
+            "format", "output", "threads", "case_timeout",
+        ]
+    )]
     exec: Vec<String>,
 }
 

@@ -1,0 +1,177 @@
+//! Bad input gets one clear line saying what is wrong and what to do, and
+//! a non-zero exit; nothing is half-written. No VM boots here: every case
+//! fails before QEMU would start.
+
+use std::process::{Command, Output};
+
+fn portrange(args: &[&str], path: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portrange"));
+    command.args(args);
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    command.output().expect("run portrange")
+}
+
+/// Runs `args`, expects exit 2 and a first stderr line holding every
+/// fragment, and returns that line.
+fn refused(args: &[&str], path: Option<&str>, fragments: &[&str]) -> String {
+    let output = portrange(args, path);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    let line = stderr.lines().next().unwrap_or_default().to_owned();
+    for fragment in fragments {
+        assert!(
+            line.contains(fragment),
+            "{args:?}: {fragment:?} not in {line:?}"
+        );
+    }
+    line
+}
+
+#[test]
+fn missing_kernel_image() {
+    refused(
+        &["vm", "--kernel", "/nonexistent/bzImage"],
+        None,
+        &["does not exist", "pass the path of a bzImage"],
+    );
+}
+
+#[test]
+fn corrupt_kernel_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("bzImage");
+    std::fs::write(&image, vec![0x5a; 64 * 1024]).unwrap();
+    refused(
+        &["vm", "--kernel", image.to_str().unwrap()],
+        None,
+        &["no x86 boot header", "corrupt or not a kernel"],
+    );
+}
+
+#[test]
+fn kernel_image_of_another_architecture() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("Image");
+    let mut bytes = vec![0u8; 64 * 1024];
+    bytes[0x38..0x3c].copy_from_slice(b"ARM\x64");
+    std::fs::write(&image, bytes).unwrap();
+    refused(
+        &["vm", "--kernel", image.to_str().unwrap()],
+        None,
+        &["arm64 Image", "x86_64 kernels only"],
+    );
+}
+
+#[test]
+fn unknown_prebuilt_kernel_lists_the_known_ones() {
+    refused(
+        &["vm", "--kernel", "debian-5.10"],
+        None,
+        &[
+            "neither a file nor a known prebuilt",
+            "debian-6.1, debian-6.12",
+        ],
+    );
+}
+
+#[test]
+fn missing_qemu_names_the_package() {
+    let image = qemu_free_image();
+    refused(
+        &["vm", "--kernel", image.path().to_str().unwrap()],
+        Some("/nonexistent"),
+        &[
+            "qemu-system-x86_64 not found",
+            "apt-get install qemu-system-x86",
+        ],
+    );
+}
+
+/// A file that passes the bzImage header check, so the next step (finding
+/// QEMU) is the one that fails.
+fn qemu_free_image() -> tempfile::NamedTempFile {
+    let mut bytes = vec![0u8; 64 * 1024];
+    bytes[0x202..0x206].copy_from_slice(b"HdrS");
+    bytes[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes());
+    bytes[0x20e..0x210].copy_from_slice(&0x0200u16.to_le_bytes());
+    bytes[0x400..0x40a].copy_from_slice(b"6.12.0-x \0");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    file
+}
+
+#[test]
+fn unknown_and_conflicting_options_are_usage_errors() {
+    for (args, fragment) in [
+        (&["run", "--format", "xml"][..], "invalid value 'xml'"),
+        (&["run", "--shard", "3/2"], "expected I/N"),
+        (
+            &["vm", "--format", "ktap", "--", "/bin/true"],
+            "cannot be used with",
+        ),
+        (&["frobnicate"], "unrecognized subcommand"),
+        (&["scenario", "nope"], "no scenario \"nope\""),
+    ] {
+        let output = portrange(args, None);
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(fragment),
+            "{args:?}: {fragment:?} not in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn output_in_a_missing_directory_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("no/such/dir/report.ktap");
+    let line = refused(
+        &[
+            "run",
+            "--exact",
+            "tcp4/sockopt/round_trip",
+            "--format",
+            "ktap",
+            "--output",
+            target.to_str().unwrap(),
+        ],
+        None,
+        &["cannot write"],
+    );
+    assert!(line.contains("report.ktap"), "{line}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// Without root the tool moves itself into a user namespace and runs (the
+/// kernel here allows unprivileged user namespaces; where it does not,
+/// every case is skipped with that reason and the exit is 4).
+#[test]
+fn runs_as_an_unprivileged_user_through_a_user_namespace() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    let output = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_portrange"))
+        .args([
+            "run",
+            "--format",
+            "ktap",
+            "--exact",
+            "tcp4/sockopt/round_trip",
+            "udp6/clamp/one_port_range",
+        ])
+        .output()
+        .expect("setpriv");
+    let ktap = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    match output.status.code() {
+        Some(0) => assert!(ktap.contains("ok 2 udp6/clamp/one_port_range"), "{ktap}"),
+        Some(4) => assert!(stderr.contains("needs root or user namespaces"), "{stderr}"),
+        other => panic!("exit {other:?}:\n{ktap}\n{stderr}"),
+    }
+}
