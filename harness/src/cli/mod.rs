@@ -1,6 +1,7 @@
 //! The `portrange` command line: a thin layer over the runner, the VM host
 //! and the reporters.
 
+mod build;
 mod matrix;
 mod native;
 mod output;
@@ -43,6 +44,12 @@ enum Command {
     /// Run the suite on several kernels; print a properties x kernels table
     /// and write per-kernel KTAP, a merged JUnit file and summary.json.
     Matrix(matrix::MatrixArgs),
+    /// Build a kernel from a build.config (Android's format: ACK trees'
+    /// own files work unchanged; Debian trees use the shipped ones) and
+    /// print the bzImage path.
+    Build(build::BuildArgs),
+    /// Build, boot and run the suite in one command: one verdict.
+    Check(build::CheckArgs),
     /// Join the summary.json files of sharded matrix runs into one table
     /// and one set of files.
     Merge(matrix::MergeArgs),
@@ -112,6 +119,8 @@ fn dispatch(cli: Cli, catalogue: Catalogue) -> anyhow::Result<ExitCode> {
         Some(Command::Vm(args)) => vm::run(&args, cases),
         Some(Command::Matrix(args)) => matrix::run(&args, cases),
         Some(Command::Merge(args)) => matrix::merge(&args, &cases),
+        Some(Command::Build(args)) => build::build(&args),
+        Some(Command::Check(args)) => build::check(&args, cases),
         Some(Command::Scenario { name, args }) => {
             let Some(scenario) = scenarios.iter().find(|s| s.name == name) else {
                 let known: Vec<String> = scenarios

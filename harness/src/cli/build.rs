@@ -1,0 +1,144 @@
+//! `portrange build` and `portrange check`: a kernel from a build.config,
+//! then (for `check`) the suite booted on it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kbuild::{BuildConfig, BuildOptions, Location, shipped, source};
+
+use super::native::RunnerArgs;
+use super::output::OutputArgs;
+use super::selection::Selection;
+use super::vm::BootArgs;
+use crate::case::Case;
+use crate::vm::host;
+
+/// Which tree and build.config, shared by `build` and `check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// The kernel source tree (for an ACK checkout, its kernel directory,
+    /// e.g. `common`; ROOT_DIR is its parent).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "debian",
+        conflicts_with = "debian"
+    )]
+    source: Option<PathBuf>,
+    /// Use Debian's linux-source-VERSION (`6.12`, `6.1`), fetched into the
+    /// cache on first use.
+    #[arg(long, value_name = "VERSION")]
+    debian: Option<String>,
+    /// The build.config to evaluate: a path (relative to the tree, as ACK
+    /// names them, or to the current directory), or a shipped one by name
+    /// (`build.config.portrange.minimal.x86_64`, the default, or
+    /// `build.config.portrange.x86_64`).
+    #[arg(long, value_name = "FILE")]
+    build_config: Option<PathBuf>,
+    /// Output directory (make's O=), reused for incremental rebuilds
+    /// (default: under the cache, one per tree and config).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Parallel make jobs (default: one per CPU).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+/// Arguments of `portrange build`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Print the variables the build.config resolves to (as bash has them)
+    /// and exit without building.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// Arguments of `portrange check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    selection: Selection,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    boot: BootArgs,
+    #[command(flatten)]
+    runner: RunnerArgs,
+    /// Save the kernel console to FILE (kept automatically on a fault).
+    #[arg(long, value_name = "FILE")]
+    console_log: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    fn evaluate(&self) -> anyhow::Result<(BuildConfig, PathBuf)> {
+        let cache = source::cache_dir()?;
+        let tree = match (&self.source, &self.debian) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(version)) => source::fetch_debian(version, &cache, &mut progress)?,
+            (None, None) => anyhow::bail!("pass --source DIR or --debian VERSION"),
+        };
+        let file = match &self.build_config {
+            None => shipped::config(shipped::MINIMAL),
+            Some(path) if is_shipped_name(path) => shipped::config(&path.to_string_lossy()),
+            Some(path) => path.clone(),
+        };
+        let location = Location::from_source(&tree)
+            .with_context(|| format!("kernel source {}", tree.display()))?;
+        let config = kbuild::evaluate(&location, &file)?;
+        Ok((config, cache))
+    }
+
+    fn build(&self) -> anyhow::Result<PathBuf> {
+        let (config, cache) = self.evaluate()?;
+        let mut options = BuildOptions::new(
+            self.out
+                .clone()
+                .unwrap_or_else(|| source::out_dir(&cache, &config)),
+        );
+        if let Some(jobs) = self.jobs {
+            options.jobs = jobs;
+        }
+        let built = kbuild::build(&config, &options, &mut progress)?;
+        Ok(built.bzimage)
+    }
+}
+
+/// A bare file name of a build.config the project ships.
+fn is_shipped_name(path: &std::path::Path) -> bool {
+    let name = path.to_string_lossy();
+    [shipped::MINIMAL, shipped::DEFCONFIG].contains(&name.as_ref())
+}
+
+fn progress(line: &str) {
+    eprintln!("portrange: {line}");
+}
+
+/// Runs `portrange build`: prints the bzImage path on stdout.
+pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    if args.print_config {
+        let (config, _) = args.source.evaluate()?;
+        print!("{}", kbuild::print(&config));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", args.source.build()?.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `portrange check`: build, boot, run, report; one verdict.
+pub fn check(args: &CheckArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    let image = args.source.build()?;
+    eprintln!("portrange: built {}", image.display());
+    let request = args
+        .boot
+        .request(&image.to_string_lossy(), args.console_log.clone());
+    let cases = args.selection.apply(cases);
+    let report = host::run_suite(&request, &cases, &args.runner.options(), &mut |result| {
+        args.output.progress(result)
+    })?;
+    args.output.finish(&report)
+}
