@@ -6,6 +6,7 @@
 
 mod autobind;
 mod clamping;
+mod egress;
 mod exhaustion;
 mod faults;
 mod model;
@@ -34,7 +35,7 @@ pub fn definitions() -> Vec<CaseDef> {
 
 /// Every end-to-end scenario `portrange scenario` can run.
 pub fn scenarios() -> Vec<Scenario> {
-    Vec::new()
+    vec![egress::SCENARIO]
 }
 
 /// Every case plus the harness fault cases (which hang, crash and flood on
