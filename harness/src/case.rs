@@ -1,7 +1,7 @@
 //! Cases: how they are declared, expanded over the matrix, and what a case
 //! body gets to work with.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 
@@ -104,6 +104,7 @@ pub struct Ctx<'a> {
     pub variant: Variant,
     netns: &'a Netns,
     profile: Cell<Option<&'static str>>,
+    note: RefCell<Option<String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -114,7 +115,19 @@ impl<'a> Ctx<'a> {
             variant,
             netns,
             profile: Cell::new(None),
+            note: RefCell::new(None),
         }
+    }
+
+    /// Records one line about what the case did (how many configurations
+    /// it tried, with which seed), shown beside its result in every report.
+    pub fn note(&self, text: String) {
+        *self.note.borrow_mut() = Some(text);
+    }
+
+    /// The line recorded by [`Ctx::note`], if any.
+    pub fn take_note(&self) -> Option<String> {
+        self.note.borrow_mut().take()
     }
 
     /// Records the kernel profile the observed behaviour matched, for a
@@ -141,7 +154,9 @@ impl<'a> Ctx<'a> {
         self.variant.loopback(port)
     }
 
-    /// Changes the namespace's `net.ipv4.ip_local_port_range` mid-case.
+    /// Changes the namespace's `net.ipv4.ip_local_port_range` mid-case
+    /// (written from the body's own thread, which is inside the namespace:
+    /// cheap enough for thousands of configurations).
     pub fn set_netns_port_range(&self, lo: u16, hi: u16) -> Result<(), CaseError> {
         self.netns
             .sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))
@@ -154,18 +169,6 @@ impl<'a> Ctx<'a> {
         self.netns
             .sysctl_write("net.ipv4.ip_local_reserved_ports", ports)
             .map_err(|e| CaseError::Harness(e.to_string()))
-    }
-
-    /// Writes a sysctl of the case's namespace from the calling thread,
-    /// which must be the body's thread (it has entered the namespace, and
-    /// `/proc/sys/net` answers for the writer's namespace). Unlike
-    /// [`Ctx::set_netns_port_range`] no helper thread enters the namespace,
-    /// so a case that rewrites sysctls thousands of times stays fast under
-    /// load. `key` in dotted form; a value of `"\n"` clears a list.
-    pub fn sysctl_write_here(&self, key: &str, value: &str) -> Result<(), CaseError> {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .map_err(|e| CaseError::Harness(format!("writing {value:?} to {path}: {e}")))
     }
 }
 

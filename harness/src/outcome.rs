@@ -37,6 +37,22 @@ pub struct CaseResult {
     /// that differ between kernel generations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// A line the case recorded about what it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl CaseResult {
+    /// A result with no profile and no note.
+    pub fn new(name: impl Into<String>, outcome: Outcome, elapsed: std::time::Duration) -> Self {
+        CaseResult {
+            name: name.into(),
+            outcome,
+            micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            profile: None,
+            note: None,
+        }
+    }
 }
 
 /// Counts of outcomes over a run.
@@ -131,12 +147,7 @@ mod tests {
     use super::*;
 
     fn result(outcome: Outcome) -> CaseResult {
-        CaseResult {
-            name: "x".into(),
-            outcome,
-            micros: 1,
-            profile: None,
-        }
+        CaseResult::new("x", outcome, std::time::Duration::from_micros(1))
     }
 
     #[test]

@@ -43,21 +43,39 @@ impl Default for RunOptions {
 /// reported as a harness error.
 pub fn run_case(case: &Case, probes: &Probes, timeout: Duration) -> CaseResult {
     let start = Instant::now();
-    let (outcome, profile) = match probes.gate(case.variant) {
-        Gate::Skip(reason) => (Outcome::Skip(reason), None),
-        Gate::Error(reason) => (Outcome::Error(reason), None),
+    let observed = match probes.gate(case.variant) {
+        Gate::Skip(reason) => Observed::outcome(Outcome::Skip(reason)),
+        Gate::Error(reason) => Observed::outcome(Outcome::Error(reason)),
         Gate::Run => run_isolated(case, timeout),
     };
     CaseResult {
-        name: case.name.clone(),
-        outcome,
-        micros: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
-        profile: profile.map(str::to_owned),
+        profile: observed.profile.map(str::to_owned),
+        note: observed.note,
+        ..CaseResult::new(case.name.clone(), observed.outcome, start.elapsed())
     }
 }
 
-/// An outcome and the kernel profile the case recorded, if any.
-type Observed = (Outcome, Option<&'static str>);
+/// What a case's thread reports: its outcome, and the profile and note it
+/// recorded.
+struct Observed {
+    outcome: Outcome,
+    profile: Option<&'static str>,
+    note: Option<String>,
+}
+
+impl Observed {
+    fn outcome(outcome: Outcome) -> Self {
+        Observed {
+            outcome,
+            profile: None,
+            note: None,
+        }
+    }
+
+    fn error(message: String) -> Self {
+        Observed::outcome(Outcome::Error(message))
+    }
+}
 
 fn run_isolated(case: &Case, timeout: Duration) -> Observed {
     let (sender, receiver) = mpsc::channel();
@@ -65,45 +83,33 @@ fn run_isolated(case: &Case, timeout: Duration) -> Observed {
     let spawned = thread::Builder::new()
         .name(case.name.clone())
         .spawn(move || {
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_in_fresh_netns(&owned)))
+            let observed = panic::catch_unwind(AssertUnwindSafe(|| run_in_fresh_netns(&owned)))
                 .unwrap_or_else(|payload| {
                     let message = format!("case panicked: {}", panic_text(&*payload));
-                    (Outcome::Fail(message), None)
+                    Observed::outcome(Outcome::Fail(message))
                 });
             // The receiver is gone only after a timeout was reported.
-            let _ = sender.send(outcome);
+            let _ = sender.send(observed);
         });
     if let Err(e) = spawned {
-        return (
-            Outcome::Error(format!("cannot start the case's thread: {e}")),
-            None,
-        );
+        return Observed::error(format!("cannot start the case's thread: {e}"));
     }
     match receiver.recv_timeout(timeout) {
         Ok(observed) => observed,
-        Err(mpsc::RecvTimeoutError::Timeout) => (
-            Outcome::Error(format!(
-                "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
-                timeout.as_secs()
-            )),
-            None,
-        ),
-        Err(mpsc::RecvTimeoutError::Disconnected) => (
-            Outcome::Error("the case's thread ended without an outcome".into()),
-            None,
-        ),
+        Err(mpsc::RecvTimeoutError::Timeout) => Observed::error(format!(
+            "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
+            timeout.as_secs()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Observed::error("the case's thread ended without an outcome".into())
+        }
     }
 }
 
 fn run_in_fresh_netns(case: &Case) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
-        Err(e) => {
-            return (
-                Outcome::Error(format!("setting up the namespace: {e}")),
-                None,
-            );
-        }
+        Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
     };
     let ctx = Ctx::new(case.variant, &netns);
     let outcome = match (case.body)(&ctx) {
@@ -112,7 +118,11 @@ fn run_in_fresh_netns(case: &Case) -> Observed {
         Err(CaseError::Skip(reason)) => Outcome::Skip(reason),
         Err(CaseError::Harness(message)) => Outcome::Error(message),
     };
-    (outcome, ctx.profile())
+    Observed {
+        outcome,
+        profile: ctx.profile(),
+        note: ctx.take_note(),
+    }
 }
 
 fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
@@ -181,11 +191,9 @@ pub fn run_all(
         .into_iter()
         .zip(cases)
         .map(|(slot, case)| {
-            slot.unwrap_or_else(|| CaseResult {
-                name: case.name.clone(),
-                outcome: Outcome::Error("the runner never reported this case".into()),
-                micros: 0,
-                profile: None,
+            slot.unwrap_or_else(|| {
+                let outcome = Outcome::Error("the runner never reported this case".into());
+                CaseResult::new(case.name.clone(), outcome, Duration::ZERO)
             })
         })
         .collect()

@@ -48,6 +48,28 @@ impl Netns {
         setns(&self.fd, CloneFlags::CLONE_NEWNET).map_err(Error::Setns)
     }
 
+    /// Whether the calling thread is inside this namespace (same inode as
+    /// its `/proc/thread-self/ns/net`).
+    pub fn is_current(&self) -> bool {
+        let ours = nix::sys::stat::fstat(&self.fd);
+        let current = nix::sys::stat::stat("/proc/thread-self/ns/net");
+        matches!((ours, current), (Ok(a), Ok(b)) if a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+    }
+
+    /// Runs `f` inside this namespace and returns its result: on the
+    /// calling thread when it is already inside, else on a new thread.
+    fn inside<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send,
+        F: FnOnce() -> T + Send,
+    {
+        if self.is_current() {
+            Ok(f())
+        } else {
+            self.run(f)
+        }
+    }
+
     /// Runs `f` on a new thread inside this namespace and returns its result.
     pub fn run<T, F>(&self, f: F) -> Result<T, Error>
     where
@@ -67,13 +89,16 @@ impl Netns {
 
     /// Writes a sysctl of this namespace, `key` in dotted form
     /// (`net.ipv4.ip_local_port_range`).
+    /// A thread already inside the namespace (a case's own) writes
+    /// directly; any other thread hands the write to a new thread inside.
+    /// An empty value clears a list sysctl (`ip_local_reserved_ports`).
     pub fn sysctl_write(&self, key: &str, value: &str) -> Result<(), Error> {
-        self.run(|| sysctl::write(key, value))?
+        self.inside(|| sysctl::write(key, value))?
     }
 
     /// Reads a sysctl of this namespace, without the trailing newline.
     pub fn sysctl_read(&self, key: &str) -> Result<String, Error> {
-        self.run(|| sysctl::read(key))?
+        self.inside(|| sysctl::read(key))?
     }
 
     /// Opens an rtnetlink connection inside this namespace and runs `f` with

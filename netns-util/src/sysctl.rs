@@ -12,9 +12,11 @@ fn path(key: &str) -> String {
     format!("/proc/sys/{}", key.replace('.', "/"))
 }
 
+/// Writes `value` and a newline, as sysctl(8) does: a zero-byte write would
+/// leave the setting unchanged, so an empty value could not clear a list.
 pub(crate) fn write(key: &str, value: &str) -> Result<(), Error> {
     let path = path(key);
-    fs::write(&path, value).map_err(|source| Error::Proc {
+    fs::write(&path, format!("{value}\n")).map_err(|source| Error::Proc {
         what: "write",
         path,
         source,

@@ -55,3 +55,23 @@ fn missing_link_is_named_in_the_error() {
         "no link named \"nonexistent0\" in the namespace"
     );
 }
+
+#[test]
+fn empty_value_clears_a_list_sysctl_and_writes_work_from_inside() {
+    let Some(ns) = netns_or_skip() else { return };
+    let key = "net.ipv4.ip_local_reserved_ports";
+    ns.sysctl_write(key, "40001,40003").unwrap();
+    assert_eq!(ns.sysctl_read(key).unwrap(), "40001,40003");
+    ns.sysctl_write(key, "").unwrap();
+    assert_eq!(ns.sysctl_read(key).unwrap(), "");
+    let from_inside = ns
+        .run(|| {
+            assert!(ns.is_current());
+            ns.sysctl_write(key, "40005")
+                .and_then(|()| ns.sysctl_read(key))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(from_inside, "40005");
+    assert!(!ns.is_current(), "the test thread is in the host namespace");
+}

@@ -34,7 +34,8 @@ pub struct VmConfig {
     pub append: Vec<String>,
     /// Time limit from QEMU's start; the VM is killed when it runs out.
     pub timeout: Duration,
-    /// Guest memory.
+    /// Guest memory; raised when the initramfs needs more (it is held
+    /// twice while the kernel unpacks it).
     pub memory_mib: u32,
     /// Where to save the kernel console, if anywhere.
     pub console_log: Option<PathBuf>,
@@ -121,7 +122,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
         .tempdir()
         .map_err(io("creating a directory in", &std::env::temp_dir()))?;
     let initramfs = work.path().join("initramfs.cpio");
-    initramfs::write(
+    let packed = initramfs::write(
         &Contents {
             init: config.init.clone(),
             payload: config.payload.clone(),
@@ -146,7 +147,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
         kernel_image: &config.kernel.image,
         initramfs: &initramfs,
         accel: config.accel,
-        memory_mib: config.memory_mib,
+        memory_mib: args::memory_for(config.memory_mib, packed.size),
         console: &console_path,
         results: &results_path,
         append: &config.append,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -115,12 +116,7 @@ fn unrunnable(label: &str, cases: &[Case], outcome: Outcome) -> RunReport {
         notes: Vec::new(),
         results: cases
             .iter()
-            .map(|case| CaseResult {
-                name: case.name.clone(),
-                outcome: outcome.clone(),
-                micros: 0,
-                profile: None,
-            })
+            .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
             .collect(),
     }
 }

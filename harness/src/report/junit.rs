@@ -62,6 +62,9 @@ pub fn suites(report: &RunReport, prefix: &str) -> Vec<TestSuite> {
         if let Some(profile) = &result.profile {
             case.add_property(("kernel-profile", profile.as_str()));
         }
+        if let Some(note) = &result.note {
+            case.set_system_out(note.as_str());
+        }
         suites[index].add_test_case(case);
     }
     suites

@@ -28,6 +28,9 @@ pub fn ktap(report: &RunReport) -> String {
         if let Some(profile) = &result.profile {
             let _ = writeln!(out, "# {name}: matched kernel profile {profile}");
         }
+        if let Some(note) = &result.note {
+            let _ = writeln!(out, "# {name}: {}", one_line(note));
+        }
         let _ = match &result.outcome {
             Outcome::Pass => writeln!(out, "ok {number} {name}"),
             Outcome::Skip(reason) => {
@@ -76,6 +79,7 @@ KTAP version 1
 # vm: 3.2 s from QEMU start to exit
 1..4
 # tcp4/sockopt/round_trip: matched kernel profile upstream
+# tcp4/sockopt/round_trip: 500 configurations
 ok 1 tcp4/sockopt/round_trip
 # tcp4/bind_zero/exhausts_with_eaddrinuse: 9th bind(): expected EADDRINUSE,
 #   but it succeeded

@@ -100,11 +100,8 @@ pub(crate) mod fixture {
 
     /// A small hand-made report (no kernel involved) for pinning reporter output.
     pub fn fake_report() -> RunReport {
-        let result = |name: &str, outcome| CaseResult {
-            name: name.into(),
-            outcome,
-            micros: 1500,
-            profile: None,
+        let result = |name: &str, outcome| {
+            CaseResult::new(name, outcome, std::time::Duration::from_micros(1500))
         };
         let missing = "SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))";
         RunReport {
@@ -122,6 +119,7 @@ pub(crate) mod fixture {
             results: vec![
                 CaseResult {
                     profile: Some("upstream".into()),
+                    note: Some("500 configurations".into()),
                     ..result("tcp4/sockopt/round_trip", Outcome::Pass)
                 },
                 result(

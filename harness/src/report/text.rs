@@ -15,7 +15,10 @@ pub fn progress_line(result: &CaseResult) -> String {
         Outcome::Skip(reason) => format!("skipped, {}", one_line(reason)),
         Outcome::Error(_) => "ERROR".to_owned(),
     };
-    format!("test {} ... {status}", result.name)
+    match &result.note {
+        Some(note) => format!("test {} ... {status} ({note})", result.name),
+        None => format!("test {} ... {status}", result.name),
+    }
 }
 
 /// Failures with their messages, the table, probe notes and the verdict.
@@ -144,7 +147,10 @@ verdict: FAIL (1 passed, 1 failed, 1 skipped, 1 errors) on running kernel, kerne
     fn progress_lines_read_like_libtest() {
         let report = fake_report();
         let lines: Vec<String> = report.results.iter().map(progress_line).collect();
-        assert_eq!(lines[0], "test tcp4/sockopt/round_trip ... ok");
+        assert_eq!(
+            lines[0],
+            "test tcp4/sockopt/round_trip ... ok (500 configurations)"
+        );
         assert_eq!(
             lines[1],
             "test tcp4/bind_zero/exhausts_with_eaddrinuse ... FAILED"

@@ -109,27 +109,24 @@ pub fn run_suite(
     let mut results: Vec<CaseResult> = cases
         .iter()
         .map(|case| {
-            received.remove(&case.name).unwrap_or_else(|| CaseResult {
-                name: case.name.clone(),
-                outcome: Outcome::Error(match &problem {
+            received.remove(&case.name).unwrap_or_else(|| {
+                let outcome = Outcome::Error(match &problem {
                     Some(problem) => format!(
                         "no result from the VM, which failed first: {} (details under vm/run)",
                         problem.lines().next().unwrap_or_default()
                     ),
                     None => "no result from the VM although it finished normally".into(),
-                }),
-                micros: 0,
-                profile: None,
+                });
+                CaseResult::new(case.name.clone(), outcome, Duration::ZERO)
             })
         })
         .collect();
     if let Some(problem) = problem {
-        results.push(CaseResult {
-            name: "vm/run".into(),
-            outcome: Outcome::Error(problem),
-            micros: u64::try_from(run.elapsed.as_micros()).unwrap_or(u64::MAX),
-            profile: None,
-        });
+        results.push(CaseResult::new(
+            "vm/run",
+            Outcome::Error(problem),
+            run.elapsed,
+        ));
     }
     let probes = probes.unwrap_or_else(|| Probes {
         kernel: release,
