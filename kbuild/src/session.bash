@@ -68,6 +68,10 @@ print)
     done
     ;;
 run)
+    # kbuild decides the toolchain and hands it to make as arguments ("$@");
+    # the config's own values stay shell variables but leave the
+    # environment, or make would pick up LLVM=1 that kbuild had to drop.
+    export -n LLVM CC LD CROSS_COMPILE KCFLAGS
     # Unquoted on purpose: build.sh runs `eval ${PRE_DEFCONFIG_CMDS}`.
     # shellcheck disable=SC2086
     eval ${!KBUILD_RUN}

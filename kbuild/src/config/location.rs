@@ -29,16 +29,28 @@ impl Location {
     /// ROOT_DIR is its parent, KERNEL_DIR its name (`.../android/common`
     /// gives ROOT_DIR `.../android`, KERNEL_DIR `common`).
     pub fn from_source(source: &Path) -> Result<Self, ConfigError> {
-        let absolute = source.canonicalize().map_err(|e| ConfigError::SourceDir {
+        let unusable = |reason: String| ConfigError::SourceDir {
             path: source.to_owned(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        if !source.is_dir() {
+            return Err(unusable("it is not a directory".into()));
+        }
+        // Symlinks are kept (an ACK checkout may link `common` elsewhere;
+        // ROOT_DIR is still the checkout); a `..` ending is resolved.
+        let absolute = std::path::absolute(source).map_err(|e| unusable(e.to_string()))?;
+        let absolute = if absolute.file_name().is_some() {
+            absolute
+        } else {
+            absolute
+                .canonicalize()
+                .map_err(|e| unusable(e.to_string()))?
+        };
         match (absolute.parent(), absolute.file_name()) {
             (Some(root), Some(name)) => Ok(Self::new(root, name)),
-            _ => Err(ConfigError::SourceDir {
-                path: source.to_owned(),
-                reason: "it has no parent directory to serve as ROOT_DIR".into(),
-            }),
+            _ => Err(unusable(
+                "it has no parent directory to serve as ROOT_DIR".into(),
+            )),
         }
     }
 

@@ -130,3 +130,17 @@ fn shipped_minimal_config_resolves_against_any_tree() {
         [kbuild::shipped::configs_dir().join("portrange.minimal.fragment")]
     );
 }
+
+#[test]
+fn a_symlinked_kernel_dir_keeps_the_checkout_as_root_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("elsewhere/kernel")).unwrap();
+    std::fs::create_dir(root.join("checkout")).unwrap();
+    std::os::unix::fs::symlink(root.join("elsewhere/kernel"), root.join("checkout/common"))
+        .unwrap();
+    let location = Location::from_source(&root.join("checkout/common")).unwrap();
+    assert_eq!(location, Location::new(root.join("checkout"), "common"));
+    let parent = Location::from_source(&root.join("elsewhere/kernel/..")).unwrap();
+    assert_eq!(parent, Location::new(&root, "elsewhere"));
+}
