@@ -137,3 +137,20 @@ fn check_defconfig_fails_without_a_defconfig_file() {
     let t = tree("POST_DEFCONFIG_CMDS=\"check_defconfig\"\n");
     assert!(run(&t, Stage::PostDefconfig).is_err());
 }
+
+#[test]
+fn make_sees_the_toolchain_of_kbuild_not_the_config_exports() {
+    let t = tree(
+        "LLVM=1\nCC=clang\nPRE_DEFCONFIG_CMDS='env >\"${OUT_DIR}/env\"; echo \"$LLVM $CC\" >\"${OUT_DIR}/vars\"'\n",
+    );
+    run(&t, Stage::PreDefconfig).unwrap();
+    let env = std::fs::read_to_string(t.out.join("env")).unwrap();
+    assert!(
+        !env.lines()
+            .any(|l| l.starts_with("LLVM=") || l.starts_with("CC=")),
+        "{env}"
+    );
+    assert!(env.lines().any(|l| l == "DEFCONFIG=gki_defconfig"), "{env}");
+    let vars = std::fs::read_to_string(t.out.join("vars")).unwrap();
+    assert_eq!(vars, "1 clang\n");
+}
