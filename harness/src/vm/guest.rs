@@ -97,6 +97,7 @@ impl Outbox {
 }
 
 fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
+    let started = uptime();
     let unavailable = outbox
         .with_guest(|guest| guest.module_report().unavailable.clone())
         .unwrap_or_default();
@@ -117,11 +118,27 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
     outbox.send(&GuestMessage::Probes {
         probes: probes.clone(),
     });
+    let probed = uptime();
     let sender = outbox.clone();
     let results = run_all(&cases, &probes, options, move |result| {
         sender.send(&GuestMessage::Result {
             result: result.clone(),
         });
     });
+    outbox.send(&GuestMessage::Note {
+        text: format!(
+            "guest: ready (kernel booted, /init set up, modules loaded) at {started:.2} s; probes {:.2} s; cases {:.2} s",
+            probed - started,
+            uptime() - probed
+        ),
+    });
     i32::from(Totals::of(&results).verdict().exit_code())
+}
+
+/// Seconds since the guest kernel started (`/proc/uptime`), 0 if unreadable.
+fn uptime() -> f64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
