@@ -4,6 +4,8 @@
 //! without them each test says why and returns) and inside a VM on
 //! debian-6.12 (skipped with a reason where qemu-system-x86_64 is missing).
 
+mod common;
+
 use std::process::{Command, Output};
 use std::time::Instant;
 
@@ -215,12 +217,7 @@ fn removing_any_one_policy_rule_fails_the_scenario() {
 
 #[test]
 fn four_hosts_share_one_address_in_a_debian_6_12_vm() {
-    let qemu_missing = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err();
-    if qemu_missing {
-        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
+    if common::qemu_missing() {
         return;
     }
     let started = Instant::now();

@@ -81,12 +81,7 @@ fn native_abort_ends_the_run_without_a_verdict() {
 
 #[test]
 fn vm_faults_are_named_and_earlier_results_kept() {
-    if Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
+    if common::qemu_missing() {
         return;
     }
     let (output, took) = portrange(&[

@@ -4,6 +4,8 @@
 //! (harness fault cases), the egress scenario and, where QEMU exists, a VM
 //! run. Needs root (or user namespaces) for the runs to do anything.
 
+mod common;
+
 use std::process::Command;
 
 use netns_util::Snapshot;
@@ -54,11 +56,7 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
         assert_eq!(failing, 1, "the fault cases must fail");
         assert_eq!(scenario, 0, "the egress scenario should pass");
     }
-    if Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_ok()
-    {
+    if !common::qemu_missing() {
         portrange(&[
             "vm",
             "--kernel",
@@ -66,8 +64,6 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
             "--exact",
             "tcp4/sockopt/round_trip",
         ]);
-    } else {
-        eprintln!("note: qemu-system-x86_64 not found: the VM run was left out");
     }
     assert_eq!(host(), before);
 }

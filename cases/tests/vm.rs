@@ -6,18 +6,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::validate_ktap;
-
-fn qemu_missing() -> bool {
-    let missing = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err();
-    if missing {
-        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
-    }
-    missing
-}
+use common::{qemu_missing, validate_ktap};
 
 fn portrange(args: &[&str]) -> (i32, String, String) {
     let Output {

@@ -139,6 +139,37 @@ fn failed(proto: Proto, version: IpVersion, port: Option<u16>, error: FlowError)
     }
 }
 
+/// Opens `count` flows with `open` (given the flow's index), recording each
+/// socket or error; stops at the first error when `stop_at_error`.
+fn open_flows(
+    proto: Proto,
+    version: IpVersion,
+    count: usize,
+    stop_at_error: bool,
+    mut open: impl FnMut(usize) -> Result<Socket, FlowError>,
+) -> Vec<Flow> {
+    let mut flows = Vec::new();
+    for i in 0..count {
+        match open(i) {
+            Ok(socket) => flows.push(Flow {
+                proto,
+                version,
+                port: local_port(&socket),
+                error: None,
+                replied: false,
+                socket: Some(socket),
+            }),
+            Err(error) => {
+                flows.push(failed(proto, version, None, error));
+                if stop_at_error {
+                    break;
+                }
+            }
+        }
+    }
+    flows
+}
+
 fn tag(k: usize, proto: Proto, version: IpVersion, i: usize) -> Vec<u8> {
     format!("host{k} {} #{i}", label(proto, version)).into_bytes()
 }
@@ -157,35 +188,16 @@ pub fn tcp_flows(
     stop_at_error: bool,
 ) -> Vec<Flow> {
     let to: SockAddr = SocketAddr::new(server_addr(version), server_port(k, purpose)).into();
-    let mut flows = Vec::new();
-    for _ in 0..count {
-        let started = (|| -> Result<Socket, FlowError> {
-            let socket = client_socket(plan, k, version, Proto::Tcp)
-                .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
-                .map_err(|e| FlowError::io("socket", &e))?;
-            match socket.connect(&to) {
-                Ok(()) => Ok(socket),
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
-                Err(e) => Err(FlowError::io("connect", &e)),
-            }
-        })();
-        match started {
-            Ok(socket) => flows.push(Flow {
-                proto: Proto::Tcp,
-                version,
-                port: local_port(&socket),
-                error: None,
-                replied: false,
-                socket: Some(socket),
-            }),
-            Err(error) => {
-                flows.push(failed(Proto::Tcp, version, None, error));
-                if stop_at_error {
-                    break;
-                }
-            }
+    let mut flows = open_flows(Proto::Tcp, version, count, stop_at_error, |_| {
+        let socket = client_socket(plan, k, version, Proto::Tcp)
+            .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+            .map_err(|e| FlowError::io("socket", &e))?;
+        match socket.connect(&to) {
+            Ok(()) => Ok(socket),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+            Err(e) => Err(FlowError::io("connect", &e)),
         }
-    }
+    });
     let deadline = Instant::now() + plan.wait;
     await_handshakes(&mut flows, deadline, plan.wait);
     for (i, flow) in flows.iter_mut().enumerate() {
@@ -277,36 +289,17 @@ pub fn udp_flows(
     stop_at_error: bool,
 ) -> Vec<Flow> {
     let to: SockAddr = SocketAddr::new(server_addr(version), server_port(k, purpose)).into();
-    let mut flows = Vec::new();
-    for i in 0..count {
-        let sent = (|| -> Result<Socket, FlowError> {
-            let socket = client_socket(plan, k, version, Proto::Udp)
-                .map_err(|e| FlowError::io("socket", &e))?;
-            socket
-                .connect(&to)
-                .map_err(|e| FlowError::io("connect", &e))?;
-            socket
-                .send(&tag(k, Proto::Udp, version, i))
-                .map_err(|e| FlowError::io("send", &e))?;
-            Ok(socket)
-        })();
-        match sent {
-            Ok(socket) => flows.push(Flow {
-                proto: Proto::Udp,
-                version,
-                port: local_port(&socket),
-                error: None,
-                replied: false,
-                socket: Some(socket),
-            }),
-            Err(error) => {
-                flows.push(failed(Proto::Udp, version, None, error));
-                if stop_at_error {
-                    break;
-                }
-            }
-        }
-    }
+    let mut flows = open_flows(Proto::Udp, version, count, stop_at_error, |i| {
+        let socket =
+            client_socket(plan, k, version, Proto::Udp).map_err(|e| FlowError::io("socket", &e))?;
+        socket
+            .connect(&to)
+            .map_err(|e| FlowError::io("connect", &e))?;
+        socket
+            .send(&tag(k, Proto::Udp, version, i))
+            .map_err(|e| FlowError::io("send", &e))?;
+        Ok(socket)
+    });
     let deadline = Instant::now() + plan.wait;
     for (i, flow) in flows.iter_mut().enumerate() {
         let Some(socket) = flow.socket.as_ref().filter(|_| flow.error.is_none()) else {

@@ -1,4 +1,20 @@
-//! Helpers shared by the `portrange` end-to-end tests.
+//! Helpers shared by the `portrange` end-to-end tests. Each test binary
+//! uses a subset, hence the allow.
+#![allow(dead_code)]
+
+use std::process::Command;
+
+/// Whether QEMU is missing; says so (the test then returns early) when it is.
+pub fn qemu_missing() -> bool {
+    let missing = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err();
+    if missing {
+        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
+    }
+    missing
+}
 
 /// Checks KTAP v1 structure: version line, plan before any result, results
 /// numbered 1..=N in order, every other line a diagnostic. Returns the

@@ -7,12 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use kbuild::{BuildConfig, BuildOptions, Location, shipped, source};
 
-use super::native::RunnerArgs;
-use super::output::OutputArgs;
-use super::selection::Selection;
-use super::vm::BootArgs;
+use super::vm::VmSuiteArgs;
 use crate::case::Case;
-use crate::vm::host;
 
 /// Which tree and build.config, shared by `build` and `check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -62,16 +58,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     source: SourceArgs,
     #[command(flatten)]
-    selection: Selection,
-    #[command(flatten)]
-    output: OutputArgs,
-    #[command(flatten)]
-    boot: BootArgs,
-    #[command(flatten)]
-    runner: RunnerArgs,
-    /// Save the kernel console to FILE (kept automatically on a fault).
-    #[arg(long, value_name = "FILE")]
-    console_log: Option<PathBuf>,
+    suite: VmSuiteArgs,
 }
 
 impl SourceArgs {
@@ -133,12 +120,5 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
 pub fn check(args: &CheckArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let image = args.source.build()?;
     eprintln!("portrange: built {}", image.display());
-    let request = args
-        .boot
-        .request(&image.to_string_lossy(), args.console_log.clone());
-    let cases = args.selection.apply(cases);
-    let report = host::run_suite(&request, &cases, &args.runner.options(), &mut |result| {
-        args.output.progress(result)
-    })?;
-    args.output.finish(&report)
+    args.suite.run(&image.to_string_lossy(), cases)
 }

@@ -66,9 +66,9 @@ impl BootArgs {
     }
 }
 
-/// Arguments of `portrange vm`.
+/// What a suite run in a VM takes, shared by `vm` and `check`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct VmArgs {
+pub struct VmSuiteArgs {
     #[command(flatten)]
     selection: Selection,
     #[command(flatten)]
@@ -77,13 +77,38 @@ pub struct VmArgs {
     boot: BootArgs,
     #[command(flatten)]
     runner: RunnerArgs,
+    /// Save the kernel console to FILE (kept automatically on a fault).
+    #[arg(long, value_name = "FILE")]
+    console_log: Option<PathBuf>,
+}
+
+impl VmSuiteArgs {
+    fn request(&self, kernel: &str) -> VmRequest {
+        self.boot.request(kernel, self.console_log.clone())
+    }
+
+    /// Boots `kernel`, runs the selected cases and reports.
+    pub fn run(&self, kernel: &str, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+        let cases = self.selection.apply(cases);
+        let report = host::run_suite(
+            &self.request(kernel),
+            &cases,
+            &self.runner.options(),
+            &mut |result| self.output.progress(result),
+        )?;
+        self.output.finish(&report)
+    }
+}
+
+/// Arguments of `portrange vm`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VmArgs {
+    #[command(flatten)]
+    suite: VmSuiteArgs,
     /// Kernel to boot: a bzImage path, or a prebuilt fetched on first use
     /// (`debian-6.1`, `debian-6.12`).
     #[arg(long, default_value = "debian-6.12")]
     kernel: String,
-    /// Save the kernel console to FILE (kept automatically on a fault).
-    #[arg(long, value_name = "FILE")]
-    console_log: Option<PathBuf>,
     /// A program and its arguments to run in the VM instead of the suite
     /// (its output and exit status are relayed as they are, so the suite's
     /// selection, output and runner options do not apply).
@@ -100,14 +125,10 @@ pub struct VmArgs {
 
 /// Runs `portrange vm`.
 pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
-    let request = args.boot.request(&args.kernel, args.console_log.clone());
     if let Some((program, program_args)) = args.exec.split_first() {
+        let request = args.suite.request(&args.kernel);
         let code = host::run_exec(&request, Path::new(program), program_args)?;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
-    let cases = args.selection.apply(cases);
-    let report = host::run_suite(&request, &cases, &args.runner.options(), &mut |result| {
-        args.output.progress(result)
-    })?;
-    args.output.finish(&report)
+    args.suite.run(&args.kernel, cases)
 }
