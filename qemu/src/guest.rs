@@ -164,11 +164,14 @@ fn report_and_power_off(error: &Error) -> ! {
     power_off()
 }
 
-/// Flushes file systems and powers off; if that fails, PID 1 exits, the
-/// kernel panics and QEMU (`panic=-1`, `-no-reboot`) stops.
+/// Flushes file systems and stops the VM by rebooting: QEMU runs with
+/// `-no-reboot`, so a reboot ends it at once on every kernel, where a power
+/// off needs ACPI (a minimal kernel without it would only halt and wait
+/// for the host's grace period). If even that fails, PID 1 exits, the
+/// kernel panics and QEMU (`panic=-1`) stops.
 fn power_off() -> ! {
     nix::unistd::sync();
-    let Err(error) = reboot(RebootMode::RB_POWER_OFF);
-    eprintln!("portrange guest: power off failed: {error}");
+    let Err(error) = reboot(RebootMode::RB_AUTOBOOT);
+    eprintln!("portrange guest: reboot failed: {error}");
     std::process::exit(SETUP_FAILED_EXIT_CODE)
 }
