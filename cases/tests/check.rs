@@ -1,0 +1,38 @@
+//! `portrange check` end to end: Debian's linux-source-6.12 built with the
+//! shipped minimal build.config, booted in QEMU, the suite run inside, one
+//! verdict. The first run fetches the source and builds the kernel (minutes,
+//! cached under ~/.cache/portrange); later runs rebuild incrementally. Needs
+//! the build packages of .ci/install-deps and QEMU; skips with a printed
+//! reason without QEMU.
+
+mod common;
+
+use std::process::Command;
+
+use common::{qemu_missing, validate_ktap};
+
+#[test]
+fn check_builds_boots_and_passes_the_minimal_kernel() {
+    if qemu_missing() {
+        return;
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
+        .args([
+            "check",
+            "--debian",
+            "6.12",
+            "--format",
+            "ktap",
+            "--timeout",
+            "300",
+        ])
+        .output()
+        .expect("run portrange check");
+    let ktap = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{ktap}\n{stderr}");
+    let results = validate_ktap(&ktap);
+    assert_eq!(results.len(), cases::catalogue().len(), "{ktap}");
+    assert!(ktap.contains("# kernel profile: upstream"), "{ktap}");
+    assert!(stderr.contains("portrange: built "), "{stderr}");
+}
