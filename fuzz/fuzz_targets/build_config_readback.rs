@@ -1,12 +1,6 @@
 //! kbuild's parser of bash's read-back of build.config variables
 //! (`name\0value\0` pairs, `kbuild/src/config/readback.rs`).
-//!
-//! That parser is `pub(crate)` in a private module, so it is compiled here
-//! from its own source file (`#[path]`), with `crate::error` pointing at
-//! kbuild's public error type: the code fuzzed is kbuild's, not a copy. The
-//! fuzz README names the one-line `pub` change that would let this target
-//! call `kbuild::config::...` instead; fuzzing `kbuild::evaluate` would run
-//! bash on every input.
+//! (Fuzzing `kbuild::evaluate` instead would run bash on every input.)
 //!
 //! Asserts: no panic; an error is always `ConfigError::Readback` with a
 //! message; a parse succeeds exactly for UTF-8 that is empty or ends in NUL
@@ -17,15 +11,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[allow(dead_code, clippy::all)]
-#[path = "../../kbuild/src/config/readback.rs"]
-mod readback;
-
-/// What `readback.rs` calls `crate::error`.
-mod error {
-    pub use kbuild::error::ConfigError;
-}
-
+use kbuild::config::readback;
 use kbuild::error::ConfigError;
 
 fuzz_target!(|data: &[u8]| {

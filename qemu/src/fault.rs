@@ -212,9 +212,16 @@ fn from_marker<'a>(splat: &'a [String], needles: &[&str]) -> &'a str {
 fn splat_at(lines: &[&str], index: usize) -> Vec<String> {
     let start = index.saturating_sub(CONTEXT_BEFORE);
     let mut splat = Vec::new();
-    for line in lines.iter().skip(start).take(index - start + SPLAT_LINES) {
+    for (at, line) in lines
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(index - start + SPLAT_LINES)
+    {
         splat.push(line.to_string());
-        if line.contains("---[ end ") {
+        // Only the end of this splat: an earlier one's end trace can sit in
+        // the context lines before the marker (panic after an oops).
+        if at >= index && line.contains("---[ end ") {
             break;
         }
     }
@@ -327,6 +334,22 @@ asked to die\r
             fault.to_string(),
             "kernel oops: Oops: Oops: 0000 [#1] PREEMPT SMP NOPTI"
         );
+    }
+
+    #[test]
+    fn panic_after_an_oops_keeps_its_own_line_in_the_splat() {
+        let console = "\
+[    1.000000] BUG: kernel NULL pointer dereference, address: 0000000000000000\r
+[    1.000100] Oops: 0000 [#1] PREEMPT SMP NOPTI\r
+[    1.000200] ---[ end trace 0000000000000000 ]---\r
+[    1.000300] Kernel panic - not syncing: Fatal exception in interrupt\r
+[    1.000400] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\r
+";
+        let fault = judge(console, &Decoded::default(), None).unwrap();
+        let text = fault.to_string();
+        let (_, reason) = text.split_once(": ").expect("a reason after the kind");
+        assert!(!reason.trim().is_empty(), "{text}");
+        assert!(fault.splat().iter().any(|line| line.contains(reason)), "{fault:?}");
     }
 
     #[test]

@@ -92,7 +92,18 @@ pub fn default_cache_dir() -> PathBuf {
 
 /// Finds `lib/modules/<release>` for an image laid out like an unpacked
 /// package or an installed system (`<root>/boot/vmlinuz-<release>`).
+/// The release comes from the image header, so it is outside input: one
+/// that is not a single plain path component (`/`, `..`, `a/b`) is refused
+/// rather than joined.
 fn modules_beside(image: &Path, release: &str) -> Option<PathBuf> {
+    let mut components = Path::new(release).components();
+    let single = matches!(
+        (components.next(), components.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    if !single {
+        return None;
+    }
     let root = image.parent()?.parent()?;
     let dir = root.join("lib/modules").join(release);
     dir.is_dir().then_some(dir)
@@ -101,6 +112,13 @@ fn modules_beside(image: &Path, release: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_release_that_is_a_path_finds_no_modules() {
+        for release in ["/", "..", "a/b", "/etc"] {
+            assert_eq!(modules_beside(Path::new("/x/boot/vmlinuz"), release), None, "{release}");
+        }
+    }
 
     #[test]
     fn unknown_name_lists_the_known_ones() {

@@ -3,7 +3,7 @@
 //! KERNEL_DIR set, and the variables are read back from bash itself.
 
 mod location;
-mod readback;
+pub mod readback;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::error::ConfigError;
 
 /// Parses the session's read-back into name -> value.
-pub(crate) fn parse(bytes: &[u8]) -> Result<BTreeMap<String, String>, ConfigError> {
+pub fn parse(bytes: &[u8]) -> Result<BTreeMap<String, String>, ConfigError> {
     let text = std::str::from_utf8(bytes).map_err(|e| ConfigError::Readback {
         detail: format!("not UTF-8 ({e})"),
     })?;

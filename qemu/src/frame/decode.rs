@@ -182,6 +182,11 @@ impl Decoder {
         ) else {
             return malformed();
         };
+        // No stream reaches the last sequence number; a frame claiming it
+        // would leave no successor to expect.
+        let Some(next_seq) = seq.checked_add(1) else {
+            return malformed();
+        };
         if checksum(seq, kind, &payload) != crc {
             return vec![Event::Problem(Problem::BadChecksum {
                 seq: seq_text.to_string(),
@@ -197,7 +202,7 @@ impl Decoder {
                 found: seq,
             }));
         }
-        self.next_seq = seq + 1;
+        self.next_seq = next_seq;
         let Ok(payload) = String::from_utf8(payload) else {
             return malformed();
         };
@@ -248,6 +253,13 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_sequence_number_is_refused_not_an_overflow() {
+        let decoded = decode_all(crate::frame::encode_message(u64::MAX, "x").as_bytes());
+        assert!(decoded.messages.is_empty());
+        assert!(matches!(decoded.problems[0], Problem::Malformed { .. }));
+    }
     use crate::frame::{encode_end, encode_message};
 
     fn stream(messages: &[&str], exit_code: i32) -> String {
