@@ -349,7 +349,10 @@ asked to die\r
         let text = fault.to_string();
         let (_, reason) = text.split_once(": ").expect("a reason after the kind");
         assert!(!reason.trim().is_empty(), "{text}");
-        assert!(fault.splat().iter().any(|line| line.contains(reason)), "{fault:?}");
+        assert!(
+            fault.splat().iter().any(|line| line.contains(reason)),
+            "{fault:?}"
+        );
     }
 
     #[test]

@@ -116,7 +116,11 @@ mod tests {
     #[test]
     fn a_release_that_is_a_path_finds_no_modules() {
         for release in ["/", "..", "a/b", "/etc"] {
-            assert_eq!(modules_beside(Path::new("/x/boot/vmlinuz"), release), None, "{release}");
+            assert_eq!(
+                modules_beside(Path::new("/x/boot/vmlinuz"), release),
+                None,
+                "{release}"
+            );
         }
     }
 
