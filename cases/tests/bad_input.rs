@@ -175,3 +175,61 @@ fn runs_as_an_unprivileged_user_through_a_user_namespace() {
         other => panic!("exit {other:?}:\n{ktap}\n{stderr}"),
     }
 }
+
+#[test]
+fn build_config_problems_are_named() {
+    let tree = tempfile::tempdir().unwrap();
+    let source = tree.path().to_str().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = tree.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let failing = file("build.config.fails", "false\n");
+    let no_arch = file("build.config.noarch", "DEFCONFIG=tinyconfig\n");
+    for (config, fragments) in [
+        (
+            "build.config.missing",
+            &["not found", "pass an existing build.config"][..],
+        ),
+        (failing.as_str(), &["bash failed sourcing"][..]),
+        (no_arch.as_str(), &["left ARCH unset", "set ARCH"][..]),
+    ] {
+        refused(
+            &[
+                "build",
+                "--source",
+                source,
+                "--build-config",
+                config,
+                "--print-config",
+            ],
+            None,
+            fragments,
+        );
+    }
+}
+
+#[test]
+fn a_tree_that_is_not_a_kernel_is_refused_before_make() {
+    let tree = tempfile::tempdir().unwrap();
+    let out = tree.path().join("out");
+    refused(
+        &[
+            "build",
+            "--source",
+            tree.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &[
+            "is not a Linux source tree",
+            "pass the kernel's top directory",
+        ],
+    );
+    assert!(
+        !out.exists(),
+        "an output directory was made for a non-kernel tree"
+    );
+}

@@ -122,6 +122,20 @@ pub struct Configured {
     pub skipped: Vec<String>,
 }
 
+/// Refuses a directory that is not a kernel tree before make (and the
+/// output directory) get involved.
+fn check_kernel_tree(dir: &Path) -> Result<(), BuildError> {
+    for missing in ["Makefile", "Kconfig", "arch/x86/Kconfig"] {
+        if !dir.join(missing).is_file() {
+            return Err(BuildError::NotAKernelTree {
+                dir: dir.to_owned(),
+                missing,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Configures `config`'s kernel in `options.out_dir` (DEFCONFIG, the
 /// defconfig commands, fragments, olddefconfig) and checks the portrange
 /// options, without building: seconds rather than minutes.
@@ -139,6 +153,7 @@ pub fn configure(
     let defconfig = config.defconfig().ok_or_else(|| BuildError::NoDefconfig {
         file: config.file.clone(),
     })?;
+    check_kernel_tree(&config.source_dir())?;
     let out_dir = prepare_out_dir(&options.out_dir)?;
     let toolchain = toolchain::select(config, &session::host_path());
     progress(&toolchain.summary);

@@ -83,6 +83,16 @@ pub enum BuildError {
         /// Its ARCH.
         arch: String,
     },
+    /// The source directory is not a kernel tree.
+    #[error(
+        "{dir} is not a Linux source tree (no {missing} there): pass the kernel's top directory (for an ACK checkout, its kernel directory, e.g. common)"
+    )]
+    NotAKernelTree {
+        /// The directory.
+        dir: PathBuf,
+        /// The file that a kernel tree has and this one lacks.
+        missing: &'static str,
+    },
     /// The config names no DEFCONFIG.
     #[error(
         "{file} leaves DEFCONFIG unset or empty: set DEFCONFIG (a defconfig file or a target like tinyconfig)"
