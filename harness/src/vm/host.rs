@@ -54,6 +54,12 @@ fn prepare(request: &VmRequest) -> anyhow::Result<(Kernel, Accel)> {
 }
 
 fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<VmConfig> {
+    // A kernel without a modules directory (a custom build) has what it
+    // has built in; the probes say what is missing.
+    let modules = match kernel.modules {
+        Some(_) => GUEST_MODULES.iter().map(|m| (*m).to_owned()).collect(),
+        None => Vec::new(),
+    };
     Ok(VmConfig {
         kernel,
         accel,
@@ -63,7 +69,7 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
         console_log: request.console_log.clone(),
         init: std::env::current_exe().context("finding the portrange executable")?,
         payload: None,
-        modules: GUEST_MODULES.iter().map(|m| (*m).to_owned()).collect(),
+        modules,
         guest_args: Vec::new(),
     })
 }
