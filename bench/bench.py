@@ -1,0 +1,618 @@
+#!/usr/bin/env python3
+"""Measures portrange against the kernel's own ip_local_port_range selftest
+and against vmtest and virtme-ng, then writes docs/benchmarks.md and
+docs/benchmarks.png. bench/run builds and finds everything and calls this;
+see `bench/run --help`."""
+
+import argparse
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+# Cases of `portrange run` that answer the selftest's assertions (README,
+# "Every assertion of the kernel's own selftest ... has a counterpart").
+SELFTEST_EQUIVALENT = [
+    "sockopt/optlen_not_4_is_einval",
+    "sockopt/lo_above_hi_is_einval",
+    "precedence/range_below_netns_range_is_ignored",
+    "precedence/range_above_netns_range_is_ignored",
+    "clamp/one_port_range",
+    "clamp/zero_bound_reaching_netns_edge_gives_one_port",
+    "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
+    "connect/bind_address_no_port_defers_pick_to_connect",
+    "sockopt/round_trip",
+    "sockopt/zero_clears",
+]
+
+KTAP_RESULT = re.compile(r"^\s*(not ok|ok) \d+ (.*)$")
+SELFTEST_TOTALS = re.compile(
+    r"# Totals: pass:(\d+) fail:(\d+) xfail:(\d+) xpass:(\d+) skip:(\d+) error:(\d+)"
+)
+GUEST_NOTE = re.compile(
+    r"guest: ready .* at ([\d.]+) s; probes ([\d.]+) s; cases ([\d.]+) s"
+)
+VM_NOTE = re.compile(r"vm: ([\d.]+) s from QEMU start to exit")
+UPTIME_NOTE = re.compile(r"netns_setup: uptime ([\d.]+) s, (\d+) CPUs")
+
+
+def loadavg():
+    return "%.2f %.2f %.2f" % os.getloadavg()
+
+
+def timed(cmd, timeout, env=None):
+    """Runs cmd; returns (wall seconds, exit code, [(t, stream, line)])."""
+    lines = []
+    lock = threading.Lock()
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as e:
+        return 0.0, 127, [(0.0, "err", f"{cmd[0]}: {e}")]
+
+    def pump(stream, name):
+        for raw in iter(stream.readline, b""):
+            t = time.monotonic() - t0
+            with lock:
+                lines.append((t, name, raw.decode(errors="replace").rstrip("\n")))
+
+    threads = [
+        threading.Thread(target=pump, args=(proc.stdout, "out"), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, "err"), daemon=True),
+    ]
+    for th in threads:
+        th.start()
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        rc = proc.wait()
+        lines.append((time.monotonic() - t0, "err", f"bench: killed after {timeout} s"))
+        rc = -9
+    wall = time.monotonic() - t0
+    for th in threads:
+        th.join(timeout=5)
+    lines.sort(key=lambda x: x[0])
+    return wall, rc, lines
+
+
+def count_executed(lines):
+    """Cases executed (skips excluded): the selftest's own Totals line when
+    present, else KTAP result lines without '# SKIP'."""
+    for _, _, line in lines:
+        m = SELFTEST_TOTALS.search(line)
+        if m:
+            p, f, xf, xp, sk, er = map(int, m.groups())
+            return p + f + xf + xp + er, {"pass": p + xf + xp, "fail": f + er, "skip": sk}
+    ex, counts = 0, {"pass": 0, "fail": 0, "skip": 0}
+    for _, stream, line in lines:
+        if stream != "out":
+            continue
+        m = KTAP_RESULT.match(line)
+        if not m or line.startswith(" "):
+            continue  # nested (subtest) lines are not cases
+        if "# SKIP" in m.group(2):
+            counts["skip"] += 1
+            continue
+        ex += 1
+        counts["fail" if m.group(1) == "not ok" else "pass"] += 1
+    return ex, counts
+
+
+def breakdown(wall, lines):
+    """Where a VM run's time went, in seconds, or None when the run did not
+    print what is needed. QEMU start is taken as wall - vm_total (the host's
+    preparation comes first); kernel start from a line whose guest uptime is
+    known and whose host arrival time was recorded."""
+    text = [l for _, _, l in lines]
+    vm = next((float(m.group(1)) for l in text if (m := VM_NOTE.search(l))), None)
+    guest = next((m for l in text if (m := GUEST_NOTE.search(l))), None)
+    up = next(((t, m) for t, _, l in lines if (m := UPTIME_NOTE.search(l))), None)
+    results = [t for t, s, l in lines if s == "out" and KTAP_RESULT.match(l)]
+    # Payload runs (`portrange vm -- PROGRAM`, the peers) print no QEMU
+    # time: host prep is then counted in firmware+decompress (None below).
+    qemu_start = None if vm is None else wall - vm
+    if qemu_start is None and guest is not None:
+        return None
+    if guest is not None and results:
+        ready, probes, cases = map(float, guest.groups())
+        kernel_start = results[-1] - (ready + probes + cases)
+        end = results[-1]
+        return {
+            "host prep": qemu_start,
+            "firmware+decompress": kernel_start - qemu_start,
+            "kernel init to /init ready": ready,
+            "probes": probes,
+            "cases": cases,
+            "shutdown+exit": wall - end,
+        }
+    if up is not None and results:
+        t_up, m = up
+        kernel_start = t_up - float(m.group(1))
+        return {
+            "host prep": qemu_start,
+            "firmware+decompress": kernel_start - (qemu_start or 0.0),
+            "kernel init to /init ready": t_up - kernel_start,
+            "probes": 0.0,
+            "cases": results[-1] - t_up,
+            "shutdown+exit": wall - results[-1],
+        }
+    return None
+
+
+WHY = re.compile(r"Kernel panic - not syncing: .*|VFS: Unable to mount root.*|Failed to connect QGA|"
+                 r"Caused by:|Qemu exited while.*|RuntimeError: .*|not found|No such file.*")
+
+
+def why_failed(rc, lines):
+    """The lines that say why a run executed nothing: a panic, the tool's
+    own error; else the last lines."""
+    picked, caused = [], False
+    for _, _, l in lines:
+        l = re.sub(r"^\[\s*[\d.]+\]\s*", "", l.strip())
+        if caused and l:
+            picked.append(l)
+            caused = False
+        m = WHY.search(l)
+        if m and m.group(0) not in picked:
+            if m.group(0) == "Caused by:":
+                caused = True
+            else:
+                picked.append(m.group(0))
+    if not picked:
+        picked = [l for _, _, l in lines if l.strip()][-3:]
+    return f"exit {rc}: " + "; ".join(picked)[:400]
+
+
+class Row:
+    def __init__(self, group, name, kernel, cmd, runs, timeout=300, note="", diag=None):
+        self.diag = diag  # run once, untimed, to say why cmd executed nothing
+        self.group, self.name, self.kernel = group, name, kernel
+        self.cmd, self.runs, self.timeout, self.note = cmd, runs, timeout, note
+        self.walls, self.rcs, self.executed, self.counts = [], [], None, None
+        self.breakdowns, self.error, self.cpus, self.loads = [], None, None, []
+
+    def measure(self, log):
+        if self.cmd is None:
+            return
+        for i in range(self.runs):
+            self.loads.append(loadavg())
+            wall, rc, lines = timed(self.cmd, self.timeout)
+            log.write(f"\n=== {self.group} | {self.name} | {self.kernel} | run {i + 1} | "
+                      f"rc {rc} | {wall:.3f} s | load {self.loads[-1]}\n$ {shlex.join(self.cmd)}\n")
+            for t, s, l in lines:
+                log.write(f"{t:8.3f} {s} {l}\n")
+            log.flush()
+            ex, counts = count_executed(lines)
+            if ex == 0:
+                self.error = why_failed(rc, lines)
+                if self.diag:
+                    _, drc, dlines = timed(self.diag, self.timeout)
+                    log.write(f"--- diagnosis run: {shlex.join(self.diag)}\n")
+                    for t, st, l in dlines:
+                        log.write(f"{t:8.3f} {st} {l}\n")
+                    self.error = why_failed(drc, dlines)
+                print(f"  {self.name} [{self.kernel}]: no case executed ({self.error})", flush=True)
+                return
+            self.walls.append(wall)
+            self.rcs.append(rc)
+            self.executed, self.counts = ex, counts
+            b = breakdown(wall, lines)
+            if b:
+                self.breakdowns.append(b)
+            for _, _, l in lines:
+                if (m := UPTIME_NOTE.search(l)):
+                    self.cpus = int(m.group(2))
+            print(f"  {self.name} [{self.kernel}] run {i + 1}: {wall:.2f} s, "
+                  f"{ex} executed, exit {rc}, load {self.loads[-1]}", flush=True)
+
+    @property
+    def median(self):
+        return statistics.median(self.walls) if self.walls else None
+
+    def bd_median(self):
+        if not self.breakdowns:
+            return None
+        return {k: None if any(b[k] is None for b in self.breakdowns)
+                else statistics.median(b[k] for b in self.breakdowns)
+                for k in self.breakdowns[0]}
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "unknown")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo")
+                if l.startswith("MemTotal")), 0)
+    try:
+        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                              text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        qemu = "not found"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram": f"{mem / 1024 / 1024:.1f} GiB",
+        "kernel": os.uname().release,
+        "qemu": qemu,
+    }
+
+
+def quote_clean_build(build, readme):
+    """A clean build not measured in this run is quoted from the kbuild
+    README's measurement table (its `| clean...` rows with a m:ss wall)."""
+    rows = build.get("rows", [])
+    if not readme.exists() or not any(r.get("seconds") is None and "clean" in r["what"]
+                                      for r in rows):
+        return
+    quoted = []
+    for line in readme.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[0].startswith("clean") and re.fullmatch(r"\d+:\d\d", cells[2]):
+            m, sec = map(int, cells[2].split(":"))
+            quoted.append({"what": cells[0], "seconds": m * 60 + sec,
+                           "source": f"not re-measured here: kbuild/README.md (CPU {cells[3]}, "
+                                     f"load {cells[4]})"})
+    if quoted:
+        build["rows"] = [r for r in rows if not (r.get("seconds") is None and "clean" in r["what"])]
+        build["rows"] += quoted
+
+
+def config_summary(path):
+    want = ["SMP", "NR_CPUS", "VIRTIO", "VIRTIO_PCI", "VIRTIO_MMIO", "NET_9P", "NET_9P_VIRTIO",
+            "9P_FS", "VIRTIO_FS", "MODULES", "PRINTK_TIME"]
+    have = {}
+    for line in Path(path).read_text().splitlines():
+        m = re.match(r"CONFIG_(\w+)=(.*)", line) or re.match(r"# CONFIG_(\w+) is not set", line)
+        if m and m.group(1) in want:
+            have[m.group(1)] = m.group(2) if m.re.pattern.startswith("CONFIG") else "n"
+    return ", ".join(f"{k}={have.get(k, 'n')}" for k in want)
+
+
+def fmt(x, digits=2):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--portrange", required=True)
+    ap.add_argument("--selftest", required=True, help="static ip_local_port_range")
+    ap.add_argument("--selftest-vm", required=True, help="the same with netns_setup.c linked in")
+    ap.add_argument("--minimal-kernel", required=True)
+    ap.add_argument("--debian-kernel", required=True, help="vmlinuz inside the unpacked package tree")
+    ap.add_argument("--minimal-config", default="", help="the minimal kernel's .config")
+    ap.add_argument("--debian-config", default="", help="debian-6.12's config-* file")
+    ap.add_argument("--vmtest", default="")
+    ap.add_argument("--vmtest-qemu", default="")
+    ap.add_argument("--vng", default="")
+    ap.add_argument("--native-runs", type=int, default=5)
+    ap.add_argument("--vm-runs", type=int, default=3)
+    ap.add_argument("--build-json", default="", help="kernel build figures from bench/run")
+    ap.add_argument("--setup-json", default="", help="tool setup notes from bench/run")
+    ap.add_argument("--out", required=True, help="docs directory")
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--only", default="", help="comma list of groups: native,vm")
+    a = ap.parse_args()
+
+    pr, st, stvm = a.portrange, a.selftest, a.selftest_vm
+    sh_way = ["unshare", "-n", "sh", "-c",
+              'ip link set lo up && sysctl -q -w net.ipv4.ip_local_port_range="40000 49999" '
+              f"&& exec {shlex.quote(st)}"]
+    setup = json.loads(Path(a.setup_json).read_text()) if a.setup_json else {}
+    kernels = [("minimal 6.12", a.minimal_kernel), ("debian-6.12", "debian-6.12")]
+    rows = []
+    host = os.uname().release
+    nr, vr = a.native_runs, a.vm_runs
+    # The model cases (random configurations checked against the reference
+    # model) do far more work per case than any selftest case; a row without
+    # them shows what the rest costs.
+    names = subprocess.run([pr, "list"], capture_output=True, text=True).stdout.split()
+    no_model = sorted({n.split("/", 1)[1] for n in names
+                       if "/" in n and not n.split("/", 1)[1].startswith("model/")})
+    rows += [
+        Row("native", "portrange run (full suite)", host, [pr, "run", "--format", "ktap"], nr),
+        Row("native", "portrange run (full suite less model/*)", host,
+            [pr, "run", *no_model, "--format", "ktap"], nr),
+        Row("native", "portrange run (selftest-equivalent cases)", host,
+            [pr, "run", *SELFTEST_EQUIVALENT, "--format", "ktap"], nr),
+        Row("native", "kernel selftest, run as its .sh does", host, sh_way, nr,
+            note="unshare -n; lo up; sysctl 40000 49999; binary"),
+    ]
+    for kname, kpath in kernels:
+        dk = a.debian_kernel if kname == "debian-6.12" else kpath
+        rows += [
+            Row("vm", "portrange vm (full suite)", kname,
+                [pr, "vm", "--kernel", kpath, "--format", "ktap"], vr),
+            Row("vm", "portrange vm (full suite less model/*)", kname,
+                [pr, "vm", "--kernel", kpath, *no_model, "--format", "ktap"], vr),
+            Row("vm", "portrange vm (selftest-equivalent cases)", kname,
+                [pr, "vm", "--kernel", kpath, *SELFTEST_EQUIVALENT, "--format", "ktap"], vr),
+            Row("vm", "kernel selftest booted by portrange vm", kname,
+                [pr, "vm", "--kernel", kpath, "--", stvm], vr),
+        ]
+        vng_cmd = vmtest_cmd = None
+        vng_note = setup.get("vng", "")
+        vmtest_note = setup.get("vmtest", "")
+        vng_diag = None
+        if a.vng:
+            vng_cmd = [a.vng, "--disable-kvm", "--run", dk, "--", stvm]
+            vng_diag = [a.vng, "--disable-kvm", "--verbose", "--run", dk, "--", stvm]
+        if a.vmtest:
+            vmtest_cmd = [a.vmtest, "--kernel", dk]
+            if a.vmtest_qemu:
+                vmtest_cmd += ["--qemu-command", a.vmtest_qemu]
+            vmtest_cmd += [stvm]
+        rows += [
+            Row("vm", "kernel selftest under virtme-ng (vng)", kname, vng_cmd, vr, 240, vng_note,
+                vng_diag),
+            Row("vm", "kernel selftest under vmtest", kname, vmtest_cmd, vr, 240, vmtest_note),
+        ]
+
+    only = set(filter(None, a.only.split(",")))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    loads_all = [loadavg()]
+    with open(a.log, "w") as log:
+        for row in rows:
+            if only and row.group not in only:
+                continue
+            print(f"{row.group}: {row.name} [{row.kernel}]", flush=True)
+            row.measure(log)
+            if row.cmd is None and not row.error:
+                row.error = row.note or "not run"
+    loads_all.append(loadavg())
+    build = json.loads(Path(a.build_json).read_text()) if a.build_json else {}
+    quote_clean_build(build, Path(__file__).resolve().parent.parent / "kbuild" / "README.md")
+    write_results(rows, build, machine(), loads_all, a, out)
+
+
+def find(rows, group, name_part, kernel=None):
+    for r in rows:
+        if r.group == group and name_part in r.name and (kernel is None or r.kernel == kernel):
+            return r
+    return None
+
+
+def ratio(x, y):
+    return None if x is None or y is None or y == 0 else x / y
+
+
+def write_results(rows, build, mach, loads_all, a, out):
+    md = []
+    md.append("# Benchmarks\n")
+    md.append("Regenerated by `bench/run` (README). Wall times are medians of "
+              f"{a.native_runs} native and {a.vm_runs} VM runs (min-max in brackets); "
+              "a case counts as executed unless it was skipped (the selftest's own "
+              "Totals line: pass + fail + xfail + xpass).\n")
+    md.append("## Machine\n")
+    md.append(f"- CPU: {mach['cpu']}, {mach['cores']} cores; RAM {mach['ram']}")
+    md.append(f"- running kernel: {mach['kernel']}; {mach['qemu']}; QEMU under TCG "
+              "(nested KVM fails here)")
+    all_loads = [l for r in rows for l in r.loads]
+    md.append(f"- load average (1/5/15 min) at start {loads_all[0]}, at end {loads_all[-1]}; "
+              f"1-min load seen before the runs: "
+              f"{min(float(l.split()[0]) for l in all_loads):.2f}-"
+              f"{max(float(l.split()[0]) for l in all_loads):.2f}" if all_loads else "")
+    md.append(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+
+    md.append("## Native (running kernel)\n")
+    md.append("| what | wall s (median [min-max]) | executed | pass/fail/skip | cases/s | exit |")
+    md.append("| --- | --- | --- | --- | --- | --- |")
+    for r in [r for r in rows if r.group == "native"]:
+        md.append(row_md(r))
+    full, sub, st = (find(rows, "native", "(full suite)"), find(rows, "native", "equivalent"),
+                     find(rows, "native", "kernel selftest"))
+    nm = find(rows, "native", "less model")
+    pc = lambda r: None if not r or not r.median or not r.executed else r.median / r.executed
+    md.append("")
+    md.append(f"- per case executed: portrange full {fmt(ms(pc(full)))} ms, selftest-equivalent "
+              f"{fmt(ms(pc(sub)))} ms, kernel selftest {fmt(ms(pc(st)))} ms: ratio full/selftest "
+              f"**{fmt(ratio(pc(full), pc(st)))}x**, equivalent/selftest "
+              f"**{fmt(ratio(pc(sub), pc(st)))}x** (target: <= 1.00x)")
+    md.append(f"- without the 8 model cases (random configurations against the reference "
+              f"model, the heaviest by far): {fmt(ms(pc(nm)))} ms per case, "
+              f"{fmt(ratio(pc(nm), pc(st)))}x the selftest's")
+    md.append(f"- whole run: full/selftest {fmt(ratio(full and full.median, st and st.median))}x, "
+              f"equivalent/selftest {fmt(ratio(sub and sub.median, st and st.median))}x\n")
+
+    md.append("## VM (QEMU start to verdict, TCG)\n")
+    md.append("Wall time is the whole command (for `portrange vm`: packing the initramfs, QEMU, "
+              "rendering). The selftest binary in the VM is the same static build with "
+              "`bench/netns_setup.c` linked in: before `main` it makes a new netns, sets `lo` up "
+              "and writes the sysctl there, as `in_netns.sh` + the `.sh` do; no shell needed.\n")
+    md.append("| kernel | what | wall s (median [min-max]) | executed | pass/fail/skip | "
+              "vs selftest booted by portrange | exit / why not run |")
+    md.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for kname in ["minimal 6.12", "debian-6.12"]:
+        base = find(rows, "vm", "booted by portrange", kname)
+        for r in [r for r in rows if r.group == "vm" and r.kernel == kname]:
+            rr = ratio(r.median, base.median if base else None)
+            why = (f"exit {','.join(sorted(set(map(str, r.rcs))))}" if r.walls
+                   else f"not run: {r.error}" if r.error else "not run")
+            md.append(f"| {kname} | {r.name} | {wall_md(r)} | {r.executed or '-'} | "
+                      f"{counts_md(r)} | {fmt(rr)}x | {why.replace('|', '/')} |")
+    md.append("")
+
+    for kname, cfg in [("minimal 6.12", a.minimal_config), ("debian-6.12", a.debian_config)]:
+        if cfg and Path(cfg).exists():
+            md.append(f"- {kname} config: " + config_summary(cfg))
+    md.append("- virtme-ng boots the host's root over virtiofs (or 9p), vmtest over 9p built "
+              "in (CONFIG_NET_9P=y, CONFIG_9P_FS=y, CONFIG_NET_9P_VIRTIO=y) with "
+              "qemu-guest-agent; a kernel without them panics before their init runs. vmtest "
+              "runs through `bench/qemu-tcg` (it adds `-enable-kvm -cpu host` whenever "
+              "/dev/kvm exists, which fails here); virtme-ng gets `--disable-kvm` and keeps its "
+              "own defaults (2 vCPUs; portrange boots 1).")
+    md.append("")
+    md.append("## Where the time goes in a VM run (medians, seconds)\n")
+    md.append("Host arrival times of the streamed result lines, the guest's `/proc/uptime` "
+              "(from portrange's `guest: ready ... probes ... cases` note, or the uptime line "
+              "the selftest's netns_setup prints) and `vm: N s from QEMU start to exit` give: "
+              "host prep = wall - QEMU time; firmware+decompress = QEMU start to guest uptime 0; "
+              "shutdown+exit = last result line to process exit. Where a runner prints no QEMU "
+              "time (payload runs, the peers), host prep is `-` and counted in "
+              "firmware+decompress; for them, cases = netns_setup's line to the last result.\n")
+    keys = ["host prep", "firmware+decompress", "kernel init to /init ready", "probes",
+            "cases", "shutdown+exit"]
+    md.append("| kernel | what | " + " | ".join(keys) + " | wall |")
+    md.append("| --- | --- | " + " | ".join("---" for _ in keys) + " | --- |")
+    bds = []
+    for r in rows:
+        b = r.bd_median() if r.group == "vm" else None
+        if b:
+            bds.append((r, b))
+            md.append(f"| {r.kernel} | {r.name} | " + " | ".join(fmt(b[k]) for k in keys) +
+                      f" | {fmt(r.median)} |")
+    cpus = [f"{r.name} on {r.kernel}: {r.cpus}" for r in rows if r.cpus]
+    if cpus:
+        md.append("\nCPUs online in the guest (netns_setup's line): " + "; ".join(cpus) +
+                  ". For a peer, \"kernel init to /init ready\" runs to the moment the "
+                  "payload starts, so it includes the peer's own init (mounting the host root, "
+                  "udev, overlays).")
+    md.append("")
+
+    md.append("## Kernel build (minimal config, gcc)\n")
+    md.append("| build | seconds | source |")
+    md.append("| --- | --- | --- |")
+    for item in build.get("rows", []):
+        md.append(f"| {item['what']} | {fmt(item.get('seconds'), 1)} | {item['source']} |")
+    md.append("")
+
+    md.append("## Targets (issue 8)\n")
+    for line in targets(rows):
+        md.append(f"- {line}")
+    md.append("")
+    (out / "benchmarks.md").write_text("\n".join(md) + "\n")
+    chart(rows, bds, keys, build, mach, loads_all, out / "benchmarks.png")
+    print((out / "benchmarks.md").read_text())
+
+
+def ms(x):
+    return None if x is None else x * 1000
+
+
+def wall_md(r):
+    if not r.walls:
+        return "-"
+    return f"{r.median:.2f} [{min(r.walls):.2f}-{max(r.walls):.2f}]"
+
+
+def counts_md(r):
+    c = r.counts
+    return "-" if not c else f"{c['pass']}/{c['fail']}/{c['skip']}"
+
+
+def row_md(r):
+    cps = None if not r.median or not r.executed else r.executed / r.median
+    why = (",".join(sorted(set(map(str, r.rcs)))) if r.walls else f"not run: {r.error}")
+    return (f"| {r.name} | {wall_md(r)} | {r.executed or '-'} | {counts_md(r)} | "
+            f"{fmt(cps, 1)} | {why} |")
+
+
+def targets(rows):
+    res = []
+    full, st = find(rows, "native", "(full suite)"), find(rows, "native", "kernel selftest")
+    sub = find(rows, "native", "equivalent")
+    pc = lambda r: None if not r or not r.median or not r.executed else r.median / r.executed
+    nm = find(rows, "native", "less model")
+    r1 = ratio(pc(full), pc(st))
+    r1s = ratio(pc(sub), pc(st))
+    r1m = ratio(pc(nm), pc(st))
+    verdict = lambda r: "MET" if r is not None and r <= 1 else "MISSED"
+    res.append(f"native, time per executed case vs the selftest's (target <= 1x): full suite "
+               f"{fmt(r1)}x {verdict(r1)}; less model/* {fmt(r1m)}x {verdict(r1m)}; "
+               f"selftest-equivalent cases {fmt(r1s)}x {verdict(r1s)}")
+    for kname in ["minimal 6.12", "debian-6.12"]:
+        base = find(rows, "vm", "booted by portrange", kname)
+        vf = find(rows, "vm", "(full suite)", kname)
+        ve = find(rows, "vm", "equivalent", kname)
+        rf = ratio(vf and vf.median, base and base.median)
+        re_ = ratio(ve and ve.median, base and base.median)
+        if kname.startswith("minimal"):
+            res.append(f"VM on {kname}, portrange / selftest booted the same way: full suite "
+                       f"{fmt(rf)}x, selftest-equivalent {fmt(re_)}x (target <= 1.2x): "
+                       f"{'MET' if rf is not None and rf <= 1.2 else 'MISSED'} for the full "
+                       f"suite, {'MET' if re_ is not None and re_ <= 1.2 else 'MISSED'} for the "
+                       "equivalent cases")
+        for peer in ["virtme-ng", "vmtest"]:
+            p = find(rows, "vm", peer, kname)
+            if p and p.walls and vf and vf.median:
+                rp = vf.median / p.median
+                rb = ratio(base and base.median, p.median)
+                rq = ratio(ve and ve.median, p.median)
+                ok = lambda r: "MET" if r is not None and r < 1 else "MISSED"
+                res.append(f"VM on {kname}, against the selftest under {peer} ({fmt(p.median)} s): "
+                           f"the same binary booted by portrange {fmt(rb)}x its time {ok(rb)}; "
+                           f"portrange's selftest-equivalent cases {fmt(rq)}x {ok(rq)}; "
+                           f"portrange's full suite (6x the cases) {fmt(rp)}x {ok(rp)}")
+            else:
+                res.append(f"VM on {kname}, vs {peer}: not comparable here, {peer} did not run "
+                           f"({(p.error if p else 'not measured') or 'not measured'})")
+    return res
+
+
+def chart(rows, bds, keys, build, mach, loads_all, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(11, 13),
+                             gridspec_kw={"height_ratios": [1.0, 2.4, 1.6]})
+    nat = [r for r in rows if r.group == "native" and r.walls]
+    ax = axes[0]
+    ax.barh([r.name for r in nat], [r.median for r in nat], color="#4c72b0")
+    for i, r in enumerate(nat):
+        ax.text(r.median, i, f" {r.median:.3f} s, {r.executed} cases", va="center", fontsize=8)
+    ax.set_xlabel("seconds (median)")
+    ax.set_title(f"Native on {mach['kernel']}")
+    ax.invert_yaxis()
+    ax.set_xlim(0, max([r.median for r in nat] + [0.1]) * 1.5)
+
+    ax = axes[1]
+    vm = [r for r in rows if r.group == "vm"]
+    labels = [f"{r.kernel}: {r.name}" for r in vm]
+    vals = [r.median or 0 for r in vm]
+    colors = ["#55a868" if "portrange vm (" in r.name else
+              "#c44e52" if "booted by portrange" in r.name else "#8172b2" for r in vm]
+    ax.barh(labels, vals, color=colors)
+    for i, r in enumerate(vm):
+        txt = f" {r.median:.1f} s" if r.walls else " did not run here (see table)"
+        ax.text(vals[i], i, txt, va="center", fontsize=8)
+    ax.set_xlabel("seconds from command start to verdict (median)")
+    ax.set_title("VM under TCG")
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(vals + [1]) * 1.35)
+
+    ax = axes[2]
+    if bds:
+        left = [0.0] * len(bds)
+        pal = ["#bbbbbb", "#dd8452", "#4c72b0", "#937860", "#55a868", "#8c8c8c"]
+        for k, c in zip(keys, pal):
+            v = [max(b[k] or 0.0, 0.0) for _, b in bds]
+            ax.barh([f"{r.kernel}: {r.name}" for r, _ in bds], v, left=left, color=c, label=k)
+            left = [x + y for x, y in zip(left, v)]
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=6)
+        ax.invert_yaxis()
+    ax.set_xlabel("seconds (median)")
+    ax.set_title("Where the time goes in a VM run")
+    fig.suptitle(f"portrange benchmarks: {mach['cpu']}, {mach['cores']} cores, "
+                 f"load {loads_all[0]} -> {loads_all[-1]}", fontsize=9)
+    for ax in axes:
+        ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
