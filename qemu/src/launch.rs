@@ -17,6 +17,10 @@ use crate::initramfs::{self, Contents};
 use crate::kernel::Kernel;
 use crate::process::Guard;
 
+/// Guest CPUs at most: enough for the cases' parallelism, few enough that
+/// TCG's per-vCPU threads do not oversubscribe a small host.
+const MAX_CPUS: u32 = 4;
+
 /// How often the result file is read while QEMU runs.
 const POLL: Duration = Duration::from_millis(10);
 /// How long QEMU may take to stop after the end frame before it is killed;
@@ -151,6 +155,10 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
         console: &console_path,
         results: &results_path,
         append: &config.append,
+        cpus: args::cpus_for(
+            std::thread::available_parallelism().map_or(1, usize::from),
+            MAX_CPUS,
+        ),
     };
     let spawn_error = |source| Error::Spawn {
         qemu: qemu.clone(),

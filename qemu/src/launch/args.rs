@@ -23,6 +23,8 @@ pub(super) struct Plan<'a> {
     pub console: &'a Path,
     pub results: &'a Path,
     pub append: &'a [String],
+    /// Guest CPUs.
+    pub cpus: u32,
 }
 
 /// The full argument list for `plan`.
@@ -32,6 +34,7 @@ pub(super) fn qemu_args(plan: &Plan<'_>) -> Vec<OsString> {
     add(machine());
     add(accelerator(plan.accel));
     add(memory(plan.memory_mib));
+    add(cpus(plan.cpus));
     add(serial_ports(plan.console, plan.results));
     add(boot(
         plan.kernel_image,
@@ -51,9 +54,18 @@ fn machine() -> Vec<String> {
         "-display",
         "none",
         "-no-reboot",
-        "-smp",
-        "1",
     ])
+}
+
+/// Guest CPUs: with more than one, TCG runs one host thread per vCPU
+/// (MTTCG), so the cases' threads use the host's cores.
+fn cpus(count: u32) -> Vec<String> {
+    vec!["-smp".to_string(), count.max(1).to_string()]
+}
+
+/// As many guest CPUs as the host has cores, at most `limit`.
+pub fn cpus_for(host_cores: usize, limit: u32) -> u32 {
+    u32::try_from(host_cores).unwrap_or(limit).clamp(1, limit)
 }
 
 fn accelerator(accel: Accel) -> Vec<String> {
@@ -151,6 +163,14 @@ mod tests {
     }
 
     #[test]
+    fn one_vcpu_per_host_core_up_to_the_limit() {
+        assert_eq!(cpus_for(2, 4), 2);
+        assert_eq!(cpus_for(64, 4), 4);
+        assert_eq!(cpus_for(0, 4), 1);
+        assert_eq!(cpus(2), ["-smp", "2"]);
+    }
+
+    #[test]
     fn memory_grows_with_the_initramfs() {
         assert_eq!(memory_for(512, 10 << 20), 512);
         assert_eq!(memory_for(512, 200 << 20), 656);
@@ -210,6 +230,7 @@ mod tests {
             console: Path::new("/c"),
             results: Path::new("/r"),
             append: &[],
+            cpus: 2,
         };
         let args: Vec<String> = qemu_args(&plan)
             .into_iter()
