@@ -486,7 +486,7 @@ def write_results(rows, build, mach, loads_all, a, out, console=None):
               "qemu-guest-agent; a kernel without them panics before their init runs. vmtest "
               "runs through `bench/qemu-tcg` (it adds `-enable-kvm -cpu host` whenever "
               "/dev/kvm exists, which fails here); virtme-ng gets `--disable-kvm` and keeps its "
-              "own defaults (2 vCPUs; portrange boots 1).")
+              "own defaults (2 vCPUs, as many as portrange boots here: one per host core).")
     md.append("")
     md.append("## Where the time goes in a VM run (medians, seconds)\n")
     md.append("Host arrival times of the streamed result lines, the guest's `/proc/uptime` "
