@@ -117,3 +117,52 @@ fn vm_faults_are_named_and_earlier_results_kept() {
             && results.last().unwrap().ends_with("vm/run")
     );
 }
+
+/// The children of `pid` named `name`, from /proc.
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let Some((comm, rest)) = stat.split_once(") ") else {
+                return false;
+            };
+            let ppid = rest.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok());
+            comm.ends_with(name) && ppid == Some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn qemu_dies_with_a_killed_portrange() {
+    if common::qemu_missing() {
+        return;
+    }
+    let mut portrange = Command::new(env!("CARGO_BIN_EXE_portrange"))
+        .args(["vm", "--kernel", "debian-6.12", "--format", "ktap"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let qemu = loop {
+        let found = children_named(portrange.id(), "qemu-system-x86");
+        if let Some(&qemu) = found.first() {
+            break qemu;
+        }
+        assert!(Instant::now() < deadline, "QEMU never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    portrange.kill().unwrap();
+    portrange.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{qemu}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "QEMU {qemu} outlived the killed portrange"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -6,6 +6,7 @@ mod args;
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -165,13 +166,23 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
         source,
     };
     let started = Instant::now();
-    let child = Command::new(&qemu)
+    let mut command = Command::new(&qemu);
+    command
         .args(args::qemu_args(&plan))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .map_err(spawn_error)?;
+        .stderr(stderr);
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls prctl(2), which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            // QEMU dies with the thread that started it, even when this
+            // process is killed with SIGKILL and the guard never runs.
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let child = command.spawn().map_err(spawn_error)?;
     let mut guard = Guard::new(child);
     let mut collected = Collector::new(on_message);
     let mut timed_out = None;
