@@ -58,6 +58,14 @@ pub enum Error {
         /// Why it cannot be sent.
         reason: String,
     },
+    /// A link did not become operational in time.
+    #[error("link {name:?} did not become operational (IFF_RUNNING) within {waited:?}")]
+    NotRunning {
+        /// The link.
+        name: String,
+        /// How long it was waited for.
+        waited: std::time::Duration,
+    },
     /// A link named in a request does not exist.
     #[error("no link named {0:?} in the namespace")]
     NoSuchLink(String),

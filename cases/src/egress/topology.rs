@@ -28,6 +28,9 @@ pub struct Topology {
     pub clients: Vec<Netns>,
 }
 
+/// How long a new veth end may take to become operational.
+const LINK_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Topology {
     /// Creates and wires every namespace for `plan`.
     pub fn build(plan: &Plan) -> Result<Topology, Error> {
@@ -122,7 +125,31 @@ impl Topology {
                 Ok(())
             })?;
         }
+        topology.wait_until_running(plan.hosts.len())?;
         Ok(topology)
+    }
+
+    /// Waits until every veth end is operational: the first flows (IPv6 in
+    /// particular) would otherwise race the kernel's link watcher.
+    fn wait_until_running(&self, hosts: usize) -> Result<(), Error> {
+        let router_links: Vec<String> = std::iter::once("srv".to_owned())
+            .chain((0..hosts).map(router_link_name))
+            .collect();
+        let ends = std::iter::once((&self.router, router_links)).chain(
+            self.clients
+                .iter()
+                .chain([&self.server])
+                .map(|ns| (ns, vec!["eth0".to_owned()])),
+        );
+        for (ns, links) in ends {
+            ns.netlink(async |nl| {
+                for link in &links {
+                    nl.link().wait_running(link, LINK_READY_TIMEOUT).await?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Deletes host `k`'s policy rules (every family) from the router;

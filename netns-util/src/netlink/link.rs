@@ -2,6 +2,7 @@
 //! delete.
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{
@@ -21,6 +22,9 @@ pub struct Link {
     pub name: String,
     /// Whether the link is administratively up (`IFF_UP`).
     pub up: bool,
+    /// Whether the link is operational (`IFF_RUNNING`: up with carrier, as
+    /// the kernel's link watcher has seen it).
+    pub running: bool,
 }
 
 impl Link {
@@ -37,6 +41,7 @@ impl Link {
             index: message.header.index,
             name,
             up: message.header.flags.contains(LinkFlags::Up),
+            running: message.header.flags.contains(LinkFlags::Running),
         }
     }
 }
@@ -49,6 +54,26 @@ pub struct LinkHandle<'a> {
 impl<'a> LinkHandle<'a> {
     pub(super) fn new(netlink: &'a Netlink) -> Self {
         Self { netlink }
+    }
+
+    /// Waits until the link called `name` is operational (`IFF_RUNNING`).
+    /// The kernel's link watcher marks a new veth running asynchronously,
+    /// and IPv6 treats the link as ready only then; traffic sent earlier can
+    /// sit in neighbour discovery for seconds on a busy machine.
+    pub async fn wait_running(&self, name: &str, timeout: Duration) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.get(name).await?.running {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::NotRunning {
+                    name: name.to_owned(),
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The interface index of the link called `name`;

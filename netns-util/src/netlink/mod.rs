@@ -37,6 +37,7 @@ impl Netlink {
     ) -> Result<T, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(Error::Runtime)?;
         runtime.block_on(async {
