@@ -200,23 +200,34 @@ pub fn tcp_flows(
     });
     let deadline = Instant::now() + plan.wait;
     await_handshakes(&mut flows, deadline, plan.wait);
+    await_echoes(&mut flows, plan.wait, "echo", |i, socket| {
+        if purpose == Purpose::Exhaust {
+            // The server only holds these: the handshake is the reply.
+            return Ok(true);
+        }
+        echo_tcp(socket, &tag(k, Proto::Tcp, version, i), deadline)
+    });
+    flows
+}
+
+/// Waits for each open flow's echo with `echo` (given the flow's index),
+/// recording a reply, a timeout or the error (named `what`).
+fn await_echoes(
+    flows: &mut [Flow],
+    wait: Duration,
+    what: &str,
+    mut echo: impl FnMut(usize, &Socket) -> io::Result<bool>,
+) {
     for (i, flow) in flows.iter_mut().enumerate() {
         let Some(socket) = flow.socket.as_ref().filter(|_| flow.error.is_none()) else {
             continue;
         };
-        if purpose == Purpose::Exhaust {
-            // The server only holds these: the handshake is the reply.
-            flow.replied = true;
-            continue;
-        }
-        let tag = tag(k, Proto::Tcp, version, i);
-        match echo_tcp(socket, &tag, deadline) {
+        match echo(i, socket) {
             Ok(true) => flow.replied = true,
-            Ok(false) => flow.error = Some(FlowError::timeout("no echo", plan.wait)),
-            Err(e) => flow.error = Some(FlowError::io("echo", &e)),
+            Ok(false) => flow.error = Some(FlowError::timeout("no echo", wait)),
+            Err(e) => flow.error = Some(FlowError::io(what, &e)),
         }
     }
-    flows
 }
 
 /// Waits until every started connection is established or failed.
@@ -301,17 +312,9 @@ pub fn udp_flows(
         Ok(socket)
     });
     let deadline = Instant::now() + plan.wait;
-    for (i, flow) in flows.iter_mut().enumerate() {
-        let Some(socket) = flow.socket.as_ref().filter(|_| flow.error.is_none()) else {
-            continue;
-        };
-        let tag = tag(k, Proto::Udp, version, i);
-        match echo_udp(socket, &tag, deadline) {
-            Ok(true) => flow.replied = true,
-            Ok(false) => flow.error = Some(FlowError::timeout("no echo", plan.wait)),
-            Err(e) => flow.error = Some(FlowError::io("recv", &e)),
-        }
-    }
+    await_echoes(&mut flows, plan.wait, "recv", |i, socket| {
+        echo_udp(socket, &tag(k, Proto::Udp, version, i), deadline)
+    });
     flows
 }
 
