@@ -118,7 +118,7 @@ impl Netns {
 
     /// Brings the loopback device up.
     pub fn loopback_up(&self) -> Result<(), Error> {
-        self.netlink(async |nl| nl.link_up("lo").await)
+        self.netlink(async |nl| nl.link().loopback_up().await)
     }
 }
 
