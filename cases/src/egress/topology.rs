@@ -70,17 +70,7 @@ impl Topology {
         }
         server_link_pair.create()?;
         let versions = &plan.versions;
-        topology.server.netlink(async |nl| {
-            for &version in versions {
-                let gateway = server_link(version).0.addr();
-                nl.route()
-                    .add(default_route(version))
-                    .via(gateway)
-                    .execute()
-                    .await?;
-            }
-            Ok(())
-        })?;
+        default_routes(&topology.server, versions, |v| server_link(v).0.addr())?;
 
         for (k, client) in topology.clients.iter().enumerate() {
             let name = router_link_name(k);
@@ -93,17 +83,7 @@ impl Topology {
                     .address_b(shared_prefix(version));
             }
             pair.create()?;
-            client.netlink(async |nl| {
-                for &version in versions {
-                    let gateway = client_link(version, k).0.addr();
-                    nl.route()
-                        .add(default_route(version))
-                        .via(gateway)
-                        .execute()
-                        .await?;
-                }
-                Ok(())
-            })?;
+            default_routes(client, versions, |v| client_link(v, k).0.addr())?;
             let rule = plan.hosts[k].rule.clone();
             router.netlink(async |nl| {
                 for &version in versions {
@@ -175,6 +155,24 @@ impl Topology {
             .into_iter()
             .chain(&self.clients)
     }
+}
+
+/// Adds a default route per family in `ns`, via `gateway(version)`.
+fn default_routes(
+    ns: &Netns,
+    versions: &[IpVersion],
+    gateway: impl Fn(IpVersion) -> std::net::IpAddr + Sync,
+) -> Result<(), Error> {
+    ns.netlink(async |nl| {
+        for &version in versions {
+            nl.route()
+                .add(default_route(version))
+                .via(gateway(version))
+                .execute()
+                .await?;
+        }
+        Ok(())
+    })
 }
 
 fn default_route(version: IpVersion) -> Prefix {
