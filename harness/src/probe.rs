@@ -83,9 +83,9 @@ impl Probes {
 
     /// Whether the cases of `variant` can run.
     pub fn gate(&self, variant: Variant) -> Gate {
-        let missing = Availability::Missing(format!("{variant} was not probed"));
+        let unprobed = Availability::Broken(format!("{variant} was not probed"));
         let availability = match &self.option {
-            Availability::Available => self.variants.get(&variant.to_string()).unwrap_or(&missing),
+            Availability::Available => self.variants.get(&variant.to_string()).unwrap_or(&unprobed),
             unavailable => unavailable,
         };
         match availability {
