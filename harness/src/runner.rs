@@ -125,11 +125,10 @@ fn run_in_fresh_netns(case: &Case) -> Observed {
     }
 }
 
-/// Makes the case's namespace and moves the case's thread into it first,
-/// so the sysctl writes go straight from this thread.
+/// Moves the case's thread into a namespace of its own, so `lo` and the
+/// sysctls are set straight from this thread.
 fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
-    let netns = Netns::new()?;
-    netns.enter_current_thread()?;
+    let netns = Netns::unshare_current_thread()?;
     netns.loopback_up()?;
     if let Some((lo, hi)) = case.setup.port_range {
         netns.sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))?;

@@ -49,6 +49,16 @@ pub enum Error {
         /// (`"Invalid dest port range"`).
         extack: Option<String>,
     },
+    /// A blocking netlink socket failed before the kernel could answer, or
+    /// its answer did not parse.
+    #[error("netlink: {what}: {source}")]
+    NetlinkSocket {
+        /// The request concerned.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
     /// A request was malformed before it reached the kernel (a prefix that
     /// does not parse, an IPv6 gateway for an IPv4 rule, ...).
     #[error("{what}: {reason}")]

@@ -47,6 +47,7 @@
 //! harness stands on.
 
 mod error;
+mod loopback;
 pub mod netlink;
 mod netns;
 mod prefix;

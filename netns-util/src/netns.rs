@@ -5,6 +5,7 @@ use std::thread;
 use nix::sched::{CloneFlags, setns, unshare};
 
 use crate::Error;
+use crate::loopback;
 use crate::netlink::Netlink;
 use crate::snapshot::Snapshot;
 use crate::sysctl;
@@ -25,19 +26,27 @@ impl Netns {
     /// The namespace is made on a short-lived thread so that no thread of
     /// the caller ever leaves the namespace it runs in.
     pub fn new() -> Result<Self, Error> {
-        let fd = thread::spawn(|| -> Result<OwnedFd, Error> {
-            unshare(CloneFlags::CLONE_NEWNET).map_err(Error::Unshare)?;
-            let path = "/proc/thread-self/ns/net";
-            let file = File::open(path).map_err(|source| Error::Proc {
-                what: "open",
-                path: path.to_owned(),
-                source,
-            })?;
-            Ok(OwnedFd::from(file))
+        thread::spawn(Self::unshare_current_thread)
+            .join()
+            .map_err(panic_message)?
+    }
+
+    /// Moves the calling thread into a fresh network namespace for the rest
+    /// of its life and returns that namespace.
+    ///
+    /// Meant for threads dedicated to one namespace (a test case's thread):
+    /// it saves the thread [`Netns::new`] starts and the `setns()` into it.
+    pub fn unshare_current_thread() -> Result<Self, Error> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(Error::Unshare)?;
+        let path = "/proc/thread-self/ns/net";
+        let file = File::open(path).map_err(|source| Error::Proc {
+            what: "open",
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            fd: OwnedFd::from(file),
         })
-        .join()
-        .map_err(panic_message)??;
-        Ok(Self { fd })
     }
 
     /// Moves the calling thread into this namespace for the rest of its life.
@@ -116,9 +125,9 @@ impl Netns {
         self.run(Snapshot::take)?
     }
 
-    /// Brings the loopback device up.
+    /// Brings the loopback device up (one rtnetlink request, no runtime).
     pub fn loopback_up(&self) -> Result<(), Error> {
-        self.netlink(async |nl| nl.link().loopback_up().await)
+        self.inside(loopback::up)?
     }
 }
 

@@ -45,6 +45,37 @@ fn loopback_comes_up_over_netlink() {
 }
 
 #[test]
+fn a_thread_moves_itself_into_a_fresh_namespace_and_only_itself() {
+    use std::os::unix::fs::MetadataExt;
+    let own = || std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+    let before = own();
+    let inside = std::thread::spawn(move || {
+        let ns = match Netns::unshare_current_thread() {
+            Ok(ns) => ns,
+            Err(e) => return Err(e.to_string()),
+        };
+        assert!(ns.is_current());
+        assert_ne!(own(), before);
+        // lo and sysctls go straight from this thread.
+        ns.loopback_up().unwrap();
+        ns.sysctl_write("net.ipv4.ip_local_port_range", "40100 40101")
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        Ok(port)
+    })
+    .join()
+    .unwrap();
+    match inside {
+        Ok(port) => assert!((40100..=40101).contains(&port), "bound {port}"),
+        Err(e) => eprintln!("skipped: {e}"),
+    }
+    assert_eq!(own(), before, "the calling thread stays where it was");
+}
+
+#[test]
 fn missing_link_is_named_in_the_error() {
     let Some(ns) = netns_or_skip() else { return };
     let err = ns

@@ -13,10 +13,6 @@ use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 use super::{Netlink, refused};
 use crate::{Error, Netns};
 
-/// The loopback device's interface index in every network namespace
-/// (`LOOPBACK_IFINDEX` in the kernel).
-const LOOPBACK_INDEX: u32 = 1;
-
 /// A link as the kernel lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -163,16 +159,6 @@ impl<'a> LinkHandle<'a> {
         self.set(
             LinkUnspec::new_with_index(index).up().build(),
             format!("set link {name} up"),
-        )
-        .await
-    }
-
-    /// Sets the loopback device up: one request, as the kernel gives the
-    /// loopback device of every namespace the same index (1).
-    pub async fn loopback_up(&self) -> Result<(), Error> {
-        self.set(
-            LinkUnspec::new_with_index(LOOPBACK_INDEX).up().build(),
-            "set link lo up".to_owned(),
         )
         .await
     }

@@ -86,7 +86,7 @@ impl Netlink {
 
 /// Turns rtnetlink's error into ours, naming the request and keeping the
 /// kernel's extended-ack text.
-fn refused(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
+pub(crate) fn refused(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
     let what = what.into();
     move |source| {
         let extack = match &source {
