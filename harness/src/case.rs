@@ -9,6 +9,7 @@ use netns_util::Netns;
 use nix::errno::Errno;
 use socket2::Socket;
 
+use crate::randomized::Randomized;
 use crate::variant::{Family, Proto, Variant};
 
 /// The namespace settings a case starts from.
@@ -103,20 +104,27 @@ pub struct Ctx<'a> {
     /// The variant under test.
     pub variant: Variant,
     netns: &'a Netns,
+    randomized: Randomized,
     profile: Cell<Option<&'static str>>,
     note: RefCell<Option<String>>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `variant` in `netns` (which the calling thread has
-    /// entered).
-    pub fn new(variant: Variant, netns: &'a Netns) -> Self {
+    /// entered), with the run's settings for randomized cases.
+    pub fn new(variant: Variant, netns: &'a Netns, randomized: Randomized) -> Self {
         Ctx {
             variant,
             netns,
+            randomized,
             profile: Cell::new(None),
             note: RefCell::new(None),
         }
+    }
+
+    /// The run's seed and configuration count for randomized cases.
+    pub fn randomized(&self) -> Randomized {
+        self.randomized
     }
 
     /// Records one line about what the case did (how many configurations

@@ -14,6 +14,7 @@ pub mod matrix;
 pub mod outcome;
 pub mod probe;
 pub mod profile;
+pub mod randomized;
 pub mod report;
 pub mod runner;
 pub mod sockopt;
@@ -26,4 +27,5 @@ pub use case::{
 };
 pub use outcome::{CaseResult, Outcome, Totals, Verdict};
 pub use probe::Probes;
+pub use randomized::Randomized;
 pub use variant::{Family, Proto, Variant};

@@ -13,6 +13,7 @@ use netns_util::Netns;
 use crate::case::{Case, CaseError, Ctx};
 use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Gate, Probes};
+use crate::randomized::Randomized;
 
 /// How long one case may take before it is reported as a harness error.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -24,6 +25,8 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Per-case timeout.
     pub timeout: Duration,
+    /// Seed and configuration count of the randomized cases.
+    pub randomized: Randomized,
 }
 
 impl Default for RunOptions {
@@ -31,22 +34,24 @@ impl Default for RunOptions {
         RunOptions {
             threads: None,
             timeout: CASE_TIMEOUT,
+            randomized: Randomized::default(),
         }
     }
 }
 
-/// Runs one case to an outcome; never panics, never hangs past `timeout`.
+/// Runs one case to an outcome; never panics, never hangs past the
+/// options' timeout.
 ///
 /// The case's body runs on a new thread that enters a new namespace, brings
 /// `lo` up and applies the case's sysctls first. A case still running at
 /// the timeout is left behind (its namespace dies with the process) and
 /// reported as a harness error.
-pub fn run_case(case: &Case, probes: &Probes, timeout: Duration) -> CaseResult {
+pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResult {
     let start = Instant::now();
     let observed = match probes.gate(case.variant) {
         Gate::Skip(reason) => Observed::outcome(Outcome::Skip(reason)),
         Gate::Error(reason) => Observed::outcome(Outcome::Error(reason)),
-        Gate::Run => run_isolated(case, timeout),
+        Gate::Run => run_isolated(case, options),
     };
     CaseResult {
         profile: observed.profile.map(str::to_owned),
@@ -77,17 +82,20 @@ impl Observed {
     }
 }
 
-fn run_isolated(case: &Case, timeout: Duration) -> Observed {
+fn run_isolated(case: &Case, options: &RunOptions) -> Observed {
     let (sender, receiver) = mpsc::channel();
     let owned = case.clone();
+    let randomized = options.randomized;
+    let timeout = options.timeout;
     let spawned = thread::Builder::new()
         .name(case.name.clone())
         .spawn(move || {
-            let observed = panic::catch_unwind(AssertUnwindSafe(|| run_in_fresh_netns(&owned)))
-                .unwrap_or_else(|payload| {
-                    let message = format!("case panicked: {}", panic_text(&*payload));
-                    Observed::outcome(Outcome::Fail(message))
-                });
+            let observed =
+                panic::catch_unwind(AssertUnwindSafe(|| run_in_fresh_netns(&owned, randomized)))
+                    .unwrap_or_else(|payload| {
+                        let message = format!("case panicked: {}", panic_text(&*payload));
+                        Observed::outcome(Outcome::Fail(message))
+                    });
             // The receiver is gone only after a timeout was reported.
             let _ = sender.send(observed);
         });
@@ -106,12 +114,12 @@ fn run_isolated(case: &Case, timeout: Duration) -> Observed {
     }
 }
 
-fn run_in_fresh_netns(case: &Case) -> Observed {
+fn run_in_fresh_netns(case: &Case, randomized: Randomized) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
         Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
     };
-    let ctx = Ctx::new(case.variant, &netns);
+    let ctx = Ctx::new(case.variant, &netns, randomized);
     let outcome = match (case.body)(&ctx) {
         Ok(()) => Outcome::Pass,
         Err(CaseError::Fail(message)) => Outcome::Fail(message),
@@ -171,9 +179,9 @@ pub fn run_all(
                 Arc::clone(&on_result),
                 Arc::clone(&slots),
             );
-            let timeout = options.timeout;
+            let options = options.clone();
             Trial::test(case.name.clone(), move || {
-                let result = run_case(&case, &probes, timeout);
+                let result = run_case(&case, &probes, &options);
                 on_result(&result);
                 slots.lock().expect("results lock")[index] = Some(result);
                 Ok(())
@@ -202,21 +210,33 @@ pub fn run_all(
 
 /// Entry point of a `harness = false` test target: the libtest command line
 /// and output, one trial per case, skips shown as ignored with their reason.
+/// The randomized cases' settings come from the environment
+/// ([`Randomized::from_env`]); a bad value is exit status 2.
 pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
     let arguments = Arguments::from_args();
+    let randomized = match Randomized::from_env() {
+        Ok(randomized) => randomized,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let options = RunOptions {
+        randomized,
+        ..RunOptions::default()
+    };
     let setup = netns_util::ensure_privileges()
         .and_then(|_| Probes::run())
         .map_err(|e| e.to_string());
-    let timeout = CASE_TIMEOUT;
     let trials = cases
         .into_iter()
         .map(|case| {
-            let setup = setup.clone();
+            let (setup, options) = (setup.clone(), options.clone());
             Trial::ignorable_test(case.name.clone(), move || match setup {
                 Err(reason) => Ok(Completion::ignored_with(format!(
                     "needs root or user namespaces: {reason}"
                 ))),
-                Ok(probes) => match run_case(&case, &probes, timeout).outcome {
+                Ok(probes) => match run_case(&case, &probes, &options).outcome {
                     Outcome::Pass => Ok(Completion::Completed),
                     Outcome::Skip(reason) => Ok(Completion::ignored_with(reason)),
                     Outcome::Fail(message) => Err(Failed::from(message)),

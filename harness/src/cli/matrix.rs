@@ -17,6 +17,7 @@ use crate::matrix::{KernelReport, Matrix};
 use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Availability, Probes};
 use crate::report::{self, RunReport};
+use crate::runner::RunOptions;
 use crate::vm::host;
 
 /// The kernel label that means "the kernel this runs on", natively.
@@ -55,6 +56,7 @@ pub struct MergeArgs {
 /// Runs `portrange matrix`.
 pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
+    let options = args.runner.options()?;
     let labels: Vec<String> = if args.kernels.is_empty() {
         [RUNNING, "debian-6.1", "debian-6.12"]
             .map(str::to_owned)
@@ -70,7 +72,7 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
             labels.len(),
             cases.len()
         );
-        let report = kernel_report(args, label, &cases);
+        let report = kernel_report(args, &options, label, &cases);
         eprintln!(
             "portrange: [{}/{}] {label}: {}",
             index + 1,
@@ -88,13 +90,18 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
 /// One kernel's report; a kernel that cannot be run at all (no privileges,
 /// no image, no QEMU) gets every case marked with the reason instead of
 /// stopping the other columns.
-fn kernel_report(args: &MatrixArgs, label: &str, cases: &[Case]) -> RunReport {
+fn kernel_report(
+    args: &MatrixArgs,
+    options: &RunOptions,
+    label: &str,
+    cases: &[Case],
+) -> RunReport {
     if label == RUNNING {
-        return native::run_report(cases, &args.runner.options(), |_| {})
+        return native::run_report(cases, options, |_| {})
             .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
     }
     let request = args.boot.request(label, None);
-    host::run_suite(&request, cases, &args.runner.options(), &mut |_| {}).unwrap_or_else(|e| {
+    host::run_suite(&request, cases, options, &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("portrange: {label}: {e:#}");
         unrunnable(label, cases, Outcome::Error(format!("{e:#}")))
     })

@@ -8,6 +8,7 @@ use super::selection::Selection;
 use crate::case::Case;
 use crate::outcome::{CaseResult, Verdict};
 use crate::probe::Probes;
+use crate::randomized::{self, Randomized};
 use crate::report::{Format, RunReport};
 use crate::runner::{self, RunOptions};
 
@@ -20,15 +21,41 @@ pub struct RunnerArgs {
     /// Seconds a case may take before it is a harness error.
     #[arg(long, value_name = "SECS", default_value_t = runner::CASE_TIMEOUT.as_secs())]
     pub case_timeout: u64,
+    /// Seed of the randomized cases, decimal or 0x-hex (default: each draws
+    /// its own and names it in its note); also PORTRANGE_SEED.
+    #[arg(long, value_name = "SEED", value_parser = randomized::parse_seed)]
+    pub seed: Option<u64>,
+    /// Configurations each randomized case tries per variant, all of them
+    /// however long they take (default: up to 100, cut short after 1 s);
+    /// also PORTRANGE_RANDOM_CONFIGS.
+    #[arg(long, value_name = "N", value_parser = randomized::parse_configurations)]
+    pub random_configs: Option<usize>,
 }
 
 impl RunnerArgs {
-    /// The runner's options.
-    pub fn options(&self) -> RunOptions {
-        RunOptions {
+    /// Defaults: what a bare `portrange` (the kselftest runner) gets.
+    pub fn defaults() -> RunnerArgs {
+        RunnerArgs {
+            threads: None,
+            case_timeout: runner::CASE_TIMEOUT.as_secs(),
+            seed: None,
+            random_configs: None,
+        }
+    }
+
+    /// The runner's options; what the command line leaves unset of the
+    /// randomized cases' settings comes from the environment.
+    pub fn options(&self) -> anyhow::Result<RunOptions> {
+        let given = Randomized {
+            seed: self.seed,
+            configurations: self.random_configs,
+        };
+        let from_env = Randomized::from_env().map_err(anyhow::Error::msg)?;
+        Ok(RunOptions {
             threads: self.threads,
             timeout: Duration::from_secs(self.case_timeout),
-        }
+            randomized: given.or(from_env),
+        })
     }
 }
 
@@ -53,10 +80,7 @@ impl RunArgs {
                 format: Format::Ktap,
                 output: None,
             },
-            runner: RunnerArgs {
-                threads: None,
-                case_timeout: runner::CASE_TIMEOUT.as_secs(),
-            },
+            runner: RunnerArgs::defaults(),
         }
     }
 }
@@ -65,7 +89,7 @@ impl RunArgs {
 pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
     let output = args.output.clone();
-    match run_report(&cases, &args.runner.options(), move |result| {
+    match run_report(&cases, &args.runner.options()?, move |result| {
         output.progress(result)
     }) {
         Ok(report) => args.output.finish(&report),

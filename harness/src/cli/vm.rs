@@ -93,7 +93,7 @@ impl VmSuiteArgs {
         let report = host::run_suite(
             &self.request(kernel),
             &cases,
-            &self.runner.options(),
+            &self.runner.options()?,
             &mut |result| self.output.progress(result),
         )?;
         self.output.finish(&report)
@@ -117,7 +117,7 @@ pub struct VmArgs {
         value_name = "PROGRAM",
         conflicts_with_all = [
             "filters", "exact", "shard", "include_harness_faults",
-            "format", "output", "threads", "case_timeout",
+            "format", "output", "threads", "case_timeout", "seed", "random_configs",
         ]
     )]
     exec: Vec<String>,
