@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::thread;
 
 use netns_util::Netns;
 use nix::errno::Errno;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::describe;
 use crate::profile;
+use crate::runner::panic_text;
 use crate::sockopt;
 use crate::variant::{Family, Proto, Variant};
 
@@ -55,11 +57,12 @@ pub struct Probes {
 }
 
 impl Probes {
-    /// Probes the running kernel from inside a fresh namespace.
+    /// Probes the running kernel from inside a fresh namespace, on a
+    /// thread of its own.
     pub fn run() -> Result<Probes, netns_util::Error> {
-        let netns = Netns::new()?;
-        netns.loopback_up()?;
-        netns.run(|| {
+        let probing = thread::spawn(|| {
+            let netns = Netns::unshare_current_thread()?;
+            netns.loopback_up()?;
             let option = probe_option();
             let mut variants = BTreeMap::new();
             let mut profiles = BTreeMap::new();
@@ -70,15 +73,18 @@ impl Probes {
                     profiles.insert(variant.to_string(), profile.to_owned());
                 }
             }
-            Probes {
+            Ok(Probes {
                 kernel: nix::sys::utsname::uname()
                     .map(|u| u.release().to_string_lossy().into_owned())
                     .unwrap_or_else(|e| format!("unknown ({e})")),
                 option,
                 variants,
                 profiles,
-            }
-        })
+            })
+        });
+        probing
+            .join()
+            .unwrap_or_else(|payload| Err(netns_util::Error::Panicked(panic_text(&*payload))))
     }
 
     /// Whether the cases of `variant` can run.

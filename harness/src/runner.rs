@@ -27,6 +27,23 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Seed and configuration count of the randomized cases.
     pub randomized: Randomized,
+    /// When each case's namespace is released; not part of a request to a
+    /// guest, whose `/init` chooses for itself.
+    #[serde(skip)]
+    pub release: Release,
+}
+
+/// When a case's namespace is released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Release {
+    /// As the case ends, so a long run holds one namespace per running case.
+    #[default]
+    AfterCase,
+    /// When the process ends. For a guest's `/init`, which powers the
+    /// machine off right after the run: tearing namespaces down one by one
+    /// costs RCU grace periods that are slow under emulation, and their
+    /// memory (about 0.2 MiB each) is the guest's to spend.
+    AtExit,
 }
 
 impl Default for RunOptions {
@@ -35,6 +52,7 @@ impl Default for RunOptions {
             threads: None,
             timeout: CASE_TIMEOUT,
             randomized: Randomized::default(),
+            release: Release::AfterCase,
         }
     }
 }
@@ -85,17 +103,17 @@ impl Observed {
 fn run_isolated(case: &Case, options: &RunOptions) -> Observed {
     let (sender, receiver) = mpsc::channel();
     let owned = case.clone();
-    let randomized = options.randomized;
-    let timeout = options.timeout;
+    let (randomized, release, timeout) = (options.randomized, options.release, options.timeout);
     let spawned = thread::Builder::new()
         .name(case.name.clone())
         .spawn(move || {
-            let observed =
-                panic::catch_unwind(AssertUnwindSafe(|| run_in_fresh_netns(&owned, randomized)))
-                    .unwrap_or_else(|payload| {
-                        let message = format!("case panicked: {}", panic_text(&*payload));
-                        Observed::outcome(Outcome::Fail(message))
-                    });
+            let observed = panic::catch_unwind(AssertUnwindSafe(|| {
+                run_in_fresh_netns(&owned, randomized, release)
+            }))
+            .unwrap_or_else(|payload| {
+                let message = format!("case panicked: {}", panic_text(&*payload));
+                Observed::outcome(Outcome::Fail(message))
+            });
             // The receiver is gone only after a timeout was reported.
             let _ = sender.send(observed);
         });
@@ -114,7 +132,7 @@ fn run_isolated(case: &Case, options: &RunOptions) -> Observed {
     }
 }
 
-fn run_in_fresh_netns(case: &Case, randomized: Randomized) -> Observed {
+fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
         Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
@@ -126,11 +144,17 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized) -> Observed {
         Err(CaseError::Skip(reason)) => Outcome::Skip(reason),
         Err(CaseError::Harness(message)) => Outcome::Error(message),
     };
-    Observed {
+    let observed = Observed {
         outcome,
         profile: ctx.profile(),
         note: ctx.take_note(),
+    };
+    if release == Release::AtExit {
+        // The descriptor stays open, and the namespace alive, until the
+        // process exits.
+        std::mem::forget(netns);
     }
+    observed
 }
 
 /// Moves the case's thread into a namespace of its own, so `lo` and the
@@ -147,7 +171,8 @@ fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
     Ok(netns)
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic's payload.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

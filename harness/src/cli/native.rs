@@ -55,6 +55,7 @@ impl RunnerArgs {
             threads: self.threads,
             timeout: Duration::from_secs(self.case_timeout),
             randomized: given.or(from_env),
+            ..RunOptions::default()
         })
     }
 }

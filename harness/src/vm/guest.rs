@@ -7,7 +7,7 @@ use qemu::guest::Guest;
 use crate::case::Case;
 use crate::outcome::{Totals, Verdict};
 use crate::probe::Probes;
-use crate::runner::{RunOptions, run_all};
+use crate::runner::{Release, RunOptions, run_all};
 use crate::vm::{GuestMessage, SuiteRequest};
 
 /// Exit code sent when the guest was asked for something it does not know
@@ -120,7 +120,11 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
     });
     let probed = uptime();
     let sender = outbox.clone();
-    let results = run_all(&cases, &probes, options, move |result| {
+    let options = RunOptions {
+        release: Release::AtExit,
+        ..options.clone()
+    };
+    let results = run_all(&cases, &probes, &options, move |result| {
         sender.send(&GuestMessage::Result {
             result: result.clone(),
         });
