@@ -18,13 +18,15 @@ pub enum ConfigError {
     },
     /// The build.config file does not exist.
     #[error(
-        "build config {file} not found as given nor under {source_dir}: pass an existing build.config.* file"
+        "build config {file} not found as given, under {source_dir} nor among the shipped ones in {shipped_dir}: pass an existing build.config.* file"
     )]
     Missing {
         /// The file as given.
         file: PathBuf,
         /// The kernel source it was also looked for in.
         source_dir: PathBuf,
+        /// The shipped configs, looked in for a bare file name.
+        shipped_dir: PathBuf,
     },
     /// bash could not be started.
     #[error("could not start bash to source the build config: {source}: install bash")]

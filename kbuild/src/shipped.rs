@@ -6,6 +6,11 @@ use std::path::PathBuf;
 /// The minimal configuration: tinyconfig plus the portrange fragment.
 pub const MINIMAL: &str = "build.config.portrange.minimal.x86_64";
 
+/// The minimal configuration plus what vmtest and virtme-ng need to boot it
+/// (virtio PCI and serial, 9p, virtiofs, overlayfs, block layer, cgroups):
+/// for comparing VM runners on one kernel.
+pub const MINIMAL_PEERS: &str = "build.config.portrange.minimal-peers.x86_64";
+
 /// The fuller configuration: x86_64_defconfig plus the portrange fragment.
 pub const DEFCONFIG: &str = "build.config.portrange.x86_64";
 

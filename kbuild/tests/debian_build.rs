@@ -1,7 +1,8 @@
-//! Builds the minimal kernel from Debian's linux-source-6.12 with the
-//! shipped build.config: fetches the package (apt-get), needs the build
-//! packages listed in kbuild/README.md and takes minutes, so it is ignored
-//! by default: `cargo test -p kbuild --test debian_build -- --ignored`.
+//! Builds the minimal kernel, and the minimal one for other VM runners, from
+//! Debian's linux-source-6.12 with the shipped build.configs: fetches the
+//! package (apt-get), needs the build packages listed in kbuild/README.md and
+//! takes minutes, so it is ignored by default:
+//! `cargo test -p kbuild --test debian_build -- --ignored`.
 
 use kbuild::{BuildOptions, Location, kconfig, progress, shipped, source};
 
@@ -26,4 +27,36 @@ fn minimal_kernel_builds_from_debian_6_12() {
     let options = kconfig::parse(&dot_config);
     assert_eq!(options["CONFIG_SERIAL_8250_CONSOLE"], "y");
     assert_eq!(options["CONFIG_MPTCP_IPV6"], "y");
+}
+
+#[test]
+#[ignore = "downloads linux-source-6.12 and builds a kernel (minutes): run with --ignored"]
+fn minimal_peers_kernel_builds_from_debian_6_12() {
+    let cache = source::cache_dir().unwrap();
+    let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
+    let config = kbuild::evaluate(
+        &Location::from_source(&tree).unwrap(),
+        std::path::Path::new(shipped::MINIMAL_PEERS),
+    )
+    .unwrap();
+    let built = kbuild::build(
+        &config,
+        &BuildOptions::new(source::out_dir(&cache, &config)),
+        &mut progress::stderr,
+    )
+    .unwrap();
+    assert!(built.bzimage.is_file());
+    let dot_config = std::fs::read_to_string(built.out_dir.join(".config")).unwrap();
+    let options = kconfig::parse(&dot_config);
+    for option in [
+        "CONFIG_VIRTIO_PCI",
+        "CONFIG_VIRTIO_CONSOLE",
+        "CONFIG_NET_9P_VIRTIO",
+        "CONFIG_9P_FS",
+        "CONFIG_VIRTIO_FS",
+        "CONFIG_OVERLAY_FS",
+        "CONFIG_MPTCP_IPV6",
+    ] {
+        assert_eq!(options[option], "y", "{option}");
+    }
 }

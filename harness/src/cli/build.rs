@@ -28,8 +28,9 @@ pub struct SourceArgs {
     debian: Option<String>,
     /// The build.config to evaluate: a path (relative to the tree, as ACK
     /// names them, or to the current directory), or a shipped one by name
-    /// (`build.config.portrange.minimal.x86_64`, the default, or
-    /// `build.config.portrange.x86_64`).
+    /// (`build.config.portrange.minimal.x86_64`, the default;
+    /// `build.config.portrange.minimal-peers.x86_64`, the same plus what
+    /// vmtest and virtme-ng need to boot it; `build.config.portrange.x86_64`).
     #[arg(long, value_name = "FILE")]
     build_config: Option<PathBuf>,
     /// Output directory (make's O=), reused for incremental rebuilds

@@ -108,9 +108,14 @@ impl BuildConfig {
 }
 
 /// Finds the build.config: `file` as given when it exists, else relative to
-/// the kernel source (so `build.config.gki.x86_64` works from anywhere).
+/// the kernel source (so `build.config.gki.x86_64` works from anywhere),
+/// else, for a bare file name, among the shipped ones
+/// ([`crate::shipped::configs_dir`]).
 pub fn locate(location: &Location, file: &Path) -> Result<PathBuf, ConfigError> {
-    let candidates = [file.to_owned(), location.source_dir().join(file)];
+    let mut candidates = vec![file.to_owned(), location.source_dir().join(file)];
+    if file.components().count() == 1 {
+        candidates.push(crate::shipped::config(&file.to_string_lossy()));
+    }
     candidates
         .iter()
         .find(|c| c.is_file())
@@ -118,6 +123,7 @@ pub fn locate(location: &Location, file: &Path) -> Result<PathBuf, ConfigError> 
         .ok_or_else(|| ConfigError::Missing {
             file: file.to_owned(),
             source_dir: location.source_dir(),
+            shipped_dir: crate::shipped::configs_dir(),
         })
 }
 

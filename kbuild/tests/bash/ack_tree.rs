@@ -132,6 +132,40 @@ fn shipped_minimal_config_resolves_against_any_tree() {
 }
 
 #[test]
+fn shipped_peers_config_is_found_by_bare_name_and_adds_its_fragment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("linux-source-6.12");
+    std::fs::create_dir(&source).unwrap();
+    let name = kbuild::shipped::MINIMAL_PEERS;
+    let cfg = config::evaluate(&Location::from_source(&source).unwrap(), Path::new(name)).unwrap();
+    assert_eq!(
+        cfg.file,
+        kbuild::shipped::config(name).canonicalize().unwrap()
+    );
+    assert_eq!(cfg.arch(), "x86_64");
+    assert_eq!(cfg.defconfig(), Some("tinyconfig"));
+    assert_eq!(cfg.make_goals(), ["bzImage"]);
+    let dir = kbuild::shipped::configs_dir();
+    assert_eq!(
+        cfg.fragments(),
+        [
+            dir.join("portrange.minimal.fragment"),
+            dir.join("portrange.peers.fragment")
+        ]
+    );
+}
+
+#[test]
+fn a_config_in_the_tree_wins_over_a_shipped_one_of_the_same_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("common");
+    let name = kbuild::shipped::MINIMAL_PEERS;
+    support::write(&source, name, "ARCH=x86_64\nDEFCONFIG=gki_defconfig\n");
+    let cfg = config::evaluate(&Location::from_source(&source).unwrap(), Path::new(name)).unwrap();
+    assert_eq!(cfg.defconfig(), Some("gki_defconfig"));
+}
+
+#[test]
 fn a_symlinked_kernel_dir_keeps_the_checkout_as_root_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();

@@ -21,7 +21,9 @@ fn missing_file_is_reported_with_where_it_was_looked_for() {
     assert!(matches!(err, ConfigError::Missing { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains("build.config.nope") && text.contains("common"),
+        text.contains("build.config.nope")
+            && text.contains("common")
+            && text.contains(&kbuild::shipped::configs_dir().display().to_string()),
         "{text}"
     );
 }
