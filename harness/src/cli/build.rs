@@ -72,7 +72,6 @@ impl SourceArgs {
         };
         let file = match &self.build_config {
             None => shipped::config(shipped::MINIMAL),
-            Some(path) if is_shipped_name(path) => shipped::config(&path.to_string_lossy()),
             Some(path) => path.clone(),
         };
         let location = Location::from_source(&tree)
@@ -94,12 +93,6 @@ impl SourceArgs {
         let built = kbuild::build(&config, &options, &mut progress)?;
         Ok(built.bzimage)
     }
-}
-
-/// A bare file name of a build.config the project ships.
-fn is_shipped_name(path: &std::path::Path) -> bool {
-    let name = path.to_string_lossy();
-    [shipped::MINIMAL, shipped::DEFCONFIG].contains(&name.as_ref())
 }
 
 fn progress(line: &str) {
