@@ -733,7 +733,7 @@ def chart(rows, bds, keys, build, mach, loads_all, path):
                  f"load {loads_all[0]} -> {loads_all[-1]}", fontsize=9)
     for ax in axes:
         ax.tick_params(axis="y", labelsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))  # room for the suptitle
     fig.savefig(path, dpi=90)
 
 
