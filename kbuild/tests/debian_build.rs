@@ -6,14 +6,14 @@
 
 use kbuild::{BuildOptions, Location, kconfig, progress, shipped, source};
 
-#[test]
-#[ignore = "downloads linux-source-6.12 and builds a kernel (minutes): run with --ignored"]
-fn minimal_kernel_builds_from_debian_6_12() {
+/// Builds the shipped build.config `name` from linux-source-6.12 into its
+/// default out dir and returns the resulting `.config` options.
+fn build_shipped(name: &str) -> std::collections::BTreeMap<String, String> {
     let cache = source::cache_dir().unwrap();
     let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
     let config = kbuild::evaluate(
         &Location::from_source(&tree).unwrap(),
-        &shipped::config(shipped::MINIMAL),
+        std::path::Path::new(name),
     )
     .unwrap();
     let built = kbuild::build(
@@ -24,7 +24,13 @@ fn minimal_kernel_builds_from_debian_6_12() {
     .unwrap();
     assert!(built.bzimage.is_file());
     let dot_config = std::fs::read_to_string(built.out_dir.join(".config")).unwrap();
-    let options = kconfig::parse(&dot_config);
+    kconfig::parse(&dot_config)
+}
+
+#[test]
+#[ignore = "downloads linux-source-6.12 and builds a kernel (minutes): run with --ignored"]
+fn minimal_kernel_builds_from_debian_6_12() {
+    let options = build_shipped(shipped::MINIMAL);
     assert_eq!(options["CONFIG_SERIAL_8250_CONSOLE"], "y");
     assert_eq!(options["CONFIG_MPTCP_IPV6"], "y");
 }
@@ -32,22 +38,7 @@ fn minimal_kernel_builds_from_debian_6_12() {
 #[test]
 #[ignore = "downloads linux-source-6.12 and builds a kernel (minutes): run with --ignored"]
 fn minimal_peers_kernel_builds_from_debian_6_12() {
-    let cache = source::cache_dir().unwrap();
-    let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
-    let config = kbuild::evaluate(
-        &Location::from_source(&tree).unwrap(),
-        std::path::Path::new(shipped::MINIMAL_PEERS),
-    )
-    .unwrap();
-    let built = kbuild::build(
-        &config,
-        &BuildOptions::new(source::out_dir(&cache, &config)),
-        &mut progress::stderr,
-    )
-    .unwrap();
-    assert!(built.bzimage.is_file());
-    let dot_config = std::fs::read_to_string(built.out_dir.join(".config")).unwrap();
-    let options = kconfig::parse(&dot_config);
+    let options = build_shipped(shipped::MINIMAL_PEERS);
     for option in [
         "CONFIG_VIRTIO_PCI",
         "CONFIG_VIRTIO_CONSOLE",
