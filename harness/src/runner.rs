@@ -40,9 +40,10 @@ pub enum Release {
     #[default]
     AfterCase,
     /// When the process ends. For a guest's `/init`, which powers the
-    /// machine off right after the run: tearing namespaces down one by one
-    /// costs RCU grace periods that are slow under emulation, and their
-    /// memory (about 0.2 MiB each) is the guest's to spend.
+    /// machine off right after the run, so the kernel never tears them
+    /// down: under TCG a namespace made and dropped in a loop took 19 ms,
+    /// one made and kept 6 ms (the teardown holds up the next creation),
+    /// and their memory (about 0.2 MiB each) is the guest's to spend.
     AtExit,
 }
 
