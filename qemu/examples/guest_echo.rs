@@ -7,10 +7,21 @@
 //! - `crash`: crash the kernel through `/proc/sysrq-trigger`;
 //! - `modules`: send one message per module: `loaded NAME`, `builtin NAME` or
 //!   `unavailable NAME: REASON`;
-//! - `payload`: run `/payload one "two words"` and send `payload exit N`.
+//! - `payload`: run `/payload one "two words"` and send `payload exit N`;
+//! - `patch-code=N`: switch the `kernel.sched_schedstats` static key N times
+//!   while two threads hand a token back and forth (so every CPU keeps
+//!   running the scheduler code the kernel is rewriting under it), then
+//!   send `patched N times on C cpus`.
 //!
 //! Run anywhere else (as `/payload`), it prints its arguments on stdout, one
 //! per line, prints `to stderr` on stderr and exits with code 7.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use qemu::guest;
 
@@ -42,6 +53,9 @@ fn main() {
                 path: "/proc/sysrq-trigger",
                 source,
             })
+        } else if let Some(count) = arg.strip_prefix("patch-code=") {
+            patch_code(count.parse().unwrap_or(0))
+                .and_then(|cpus| guest.send(&format!("patched {count} times on {cpus} cpus")))
         } else if arg == "modules" {
             send_module_report(&mut guest)
         } else if arg == "payload" {
@@ -72,4 +86,61 @@ fn send_module_report(guest: &mut guest::Guest) -> Result<(), guest::Error> {
         guest.send(&format!("unavailable {}: {}", module.name, module.reason))?;
     }
     Ok(())
+}
+
+/// The sysctl behind the `sched_schedstats` static key, whose branches sit
+/// in the scheduler's hottest paths.
+const SCHEDSTATS: &str = "/proc/sys/kernel/sched_schedstats";
+
+/// Flips the schedstats static key `count` times (each flip has the kernel
+/// rewrite its own code on all CPUs) while two threads keep context
+/// switching; returns the number of online CPUs. The sysctl ends as it began.
+fn patch_code(count: u32) -> Result<usize, guest::Error> {
+    let io_error = |what| {
+        move |source| guest::Error::Io {
+            what,
+            path: SCHEDSTATS,
+            source,
+        }
+    };
+    let before = std::fs::read_to_string(SCHEDSTATS).map_err(io_error("reading"))?;
+    let sysctl = OpenOptions::new()
+        .write(true)
+        .open(SCHEDSTATS)
+        .map_err(io_error("opening"))?;
+    let (mut ping_end, mut pong_end) = UnixStream::pair().map_err(|source| guest::Error::Io {
+        what: "creating",
+        path: "a socket pair",
+        source,
+    })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let pong = std::thread::spawn(move || {
+        let mut token = [0u8];
+        while pong_end.read_exact(&mut token).is_ok() && pong_end.write_all(&token).is_ok() {}
+    });
+    let ping = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut token = [0u8];
+            while !stop.load(Ordering::Relaxed)
+                && ping_end.write_all(&token).is_ok()
+                && ping_end.read_exact(&mut token).is_ok()
+            {}
+        })
+    };
+    let flipped = (0..count).try_for_each(|i| {
+        let value = if i % 2 == 0 { b"1" } else { b"0" };
+        sysctl
+            .write_at(value, 0)
+            .map(drop)
+            .map_err(io_error("writing"))
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = ping.join();
+    let _ = pong.join();
+    flipped?;
+    sysctl
+        .write_at(before.trim().as_bytes(), 0)
+        .map_err(io_error("restoring"))?;
+    Ok(std::thread::available_parallelism().map_or(1, usize::from))
 }
