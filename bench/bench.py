@@ -548,7 +548,10 @@ def write_results(rows, build, mach, loads_all, a, out, console=None):
               "qemu-guest-agent; a kernel without them panics before their init runs. vmtest "
               "runs through `bench/qemu-tcg` (it adds `-enable-kvm -cpu host` whenever "
               "/dev/kvm exists, which fails here); virtme-ng gets `--disable-kvm` and keeps its "
-              "own defaults (2 vCPUs, as many as portrange boots here: one per host core).")
+              "own defaults. All three boot 2 vCPUs here (portrange: one per host core); the "
+              "peers run them on multi-threaded TCG, portrange on one host thread "
+              "(`tcg,thread=single`), which costs it time but keeps QEMU 7.2 from killing "
+              "the guest with \"Oops: int3\" when the kernel patches its own code (README).")
     md.append(f"- {PEERS_KERNEL} is the minimal kernel plus what both need "
               "(`build.config.portrange.minimal-peers.x86_64`, kbuild/README.md): virtio PCI "
               "with MSI, virtio console (their virtio-serial ports), 9p over virtio, FUSE and "
