@@ -4,6 +4,7 @@
 //! as a pass, even when messages and an exit code came back.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::frame::{Decoded, Problem};
@@ -82,17 +83,12 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::KernelPanic { splat } => {
-                let reason = from_marker(splat, &[PANIC_REASON]);
-                write!(
-                    f,
-                    "kernel panic: {}",
-                    reason.trim_start_matches(PANIC_REASON)
-                )
+                write!(f, "kernel panic: {}", panic_reason(splat))?;
+                write_cause(f, splat)
             }
             Fault::InitDied { splat } => {
-                let reason = from_marker(splat, &[PANIC_REASON]);
-                let reason = reason.trim_start_matches(PANIC_REASON);
-                write!(f, "the guest's /init died: {reason}")
+                write!(f, "the guest's /init died: {}", panic_reason(splat))?;
+                write_cause(f, splat)
             }
             Fault::Oops { splat } => write!(f, "kernel oops: {}", from_marker(splat, OOPS)),
             Fault::Bug { splat } => write!(f, "kernel bug: {}", from_marker(splat, BUG)),
@@ -143,14 +139,14 @@ const MARKERS: &[(&[&str], MakeFault)] = &[
         splat,
     }),
     (&[PANIC], |splat| Fault::KernelPanic { splat }),
-    (&["Oops: ", "general protection fault"], |splat| {
-        Fault::Oops { splat }
-    }),
-    (&["kernel BUG at", "BUG: "], |splat| Fault::Bug { splat }),
-    (&["WARNING: CPU: ", "WARNING: at "], |splat| {
-        Fault::Warning { splat }
-    }),
+    (OOPS, |splat| Fault::Oops { splat }),
+    (BUG, |splat| Fault::Bug { splat }),
+    (WARNING, |splat| Fault::Warning { splat }),
 ];
+
+/// The reports a panic can follow: "Fatal exception" panics come after the
+/// oops that caused them, and that first report is what a reader needs.
+const REPORTS: &[&[&str]] = &[OOPS, BUG, WARNING];
 
 /// Judges a run: the most severe fault found, or `None` for a clean run.
 ///
@@ -167,7 +163,7 @@ pub fn classify(evidence: &Evidence<'_>) -> Option<Fault> {
             .iter()
             .position(|line| needles.iter().any(|needle| line.contains(needle)));
         if let Some(index) = found {
-            return Some(make(splat_at(&lines, index)));
+            return Some(make(splat_with_first_report(&lines, index)));
         }
     }
     if let Some(after) = evidence.timed_out {
@@ -209,23 +205,54 @@ fn from_marker<'a>(splat: &'a [String], needles: &[&str]) -> &'a str {
         .unwrap_or_default()
 }
 
-fn splat_at(lines: &[&str], index: usize) -> Vec<String> {
-    let start = index.saturating_sub(CONTEXT_BEFORE);
-    let mut splat = Vec::new();
-    for (at, line) in lines
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take(index - start + SPLAT_LINES)
-    {
-        splat.push(line.to_string());
-        // Only the end of this splat: an earlier one's end trace can sit in
-        // the context lines before the marker (panic after an oops).
-        if at >= index && line.contains("---[ end ") {
-            break;
-        }
+/// The reason on a panic splat's panic line.
+fn panic_reason(splat: &[String]) -> &str {
+    from_marker(splat, &[PANIC_REASON]).trim_start_matches(PANIC_REASON)
+}
+
+/// Appends the first report before the panic line, if the splat has one.
+fn write_cause(f: &mut fmt::Formatter<'_>, splat: &[String]) -> fmt::Result {
+    let Some(panic_at) = splat.iter().position(|line| line.contains(PANIC)) else {
+        return Ok(());
+    };
+    match from_marker(&splat[..panic_at], &REPORTS.concat()) {
+        "" => Ok(()),
+        cause => write!(f, " (after {cause})"),
     }
-    splat
+}
+
+/// The splat of the marker at `index`, preceded by the splat of the first
+/// report before it, if there is one: a panic's own lines rarely say why.
+fn splat_with_first_report(lines: &[&str], index: usize) -> Vec<String> {
+    let own = splat_range(lines, index);
+    let needles = REPORTS.concat();
+    let first = lines[..index]
+        .iter()
+        .position(|line| needles.iter().any(|needle| line.contains(needle)));
+    let (head, tail) = match first.map(|first| splat_range(lines, first)) {
+        Some(earlier) if own.start <= earlier.end => {
+            (earlier.start..own.end.max(earlier.end), None)
+        }
+        Some(earlier) => (earlier, Some(own)),
+        None => (own, None),
+    };
+    std::iter::once(head)
+        .chain(tail)
+        .flat_map(|range| lines[range].iter().map(|line| line.to_string()))
+        .collect()
+}
+
+/// The lines of the splat whose marker is at `index`: some context before,
+/// then up to its end trace.
+fn splat_range(lines: &[&str], index: usize) -> Range<usize> {
+    let start = index.saturating_sub(CONTEXT_BEFORE);
+    let limit = lines.len().min(index + SPLAT_LINES);
+    // Only this splat's end: an earlier one's end trace can sit in the
+    // context lines before the marker (panic after an oops).
+    let end = (index..limit)
+        .find(|&at| lines[at].contains("---[ end "))
+        .map_or(limit, |at| at + 1);
+    start..end
 }
 
 fn tail(lines: &[&str]) -> Vec<String> {
@@ -346,13 +373,63 @@ asked to die\r
 [    1.000400] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\r
 ";
         let fault = judge(console, &Decoded::default(), None).unwrap();
-        let text = fault.to_string();
-        let (_, reason) = text.split_once(": ").expect("a reason after the kind");
-        assert!(!reason.trim().is_empty(), "{text}");
-        assert!(
-            fault.splat().iter().any(|line| line.contains(reason)),
-            "{fault:?}"
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: Fatal exception in interrupt \
+             (after BUG: kernel NULL pointer dereference, address: 0000000000000000)"
         );
+        assert_eq!(fault.splat().len(), 5, "{fault:?}");
+        assert!(fault.splat()[3].contains("Kernel panic - not syncing: Fatal exception"));
+    }
+
+    /// Shaped like a CI run's console: the oops that explains the panic is
+    /// far above it, behind a second oops's register dump.
+    const PANIC_FAR_AFTER_AN_OOPS: &str = "\
+[    2.181230] amd_pstate: the _CPC object is not present in SBIOS or ACPI disabled\r
+[    2.231103] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\r
+[    2.231888] RIP: 0010:sched_clock_cpu+0x9/0x190\r
+[    2.233193] Call Trace:\r
+[    2.234053]  <TASK>\r
+[    2.234759]  update_rq_clock+0x35/0x1a0\r
+[    2.235706]  </TASK>\r
+[    2.236307] ---[ end trace 0000000000000000 ]---\r
+[    2.236329] Oops: int3: 0000 [#2] PREEMPT SMP NOPTI\r
+[    2.236567] RIP: 0010:sched_clock_cpu+0x9/0x190\r
+[    2.236798] RSP: 0018:ffffd37640013bc0 EFLAGS: 00000002\r
+[    2.236816] RAX: 0000000000000004 RBX: ffff8a3c73b35e80 RCX: ffff8a3c4138ccb0\r
+[    2.236822] RDX: 0000000000000001 RSI: 0000000000000001 RDI: 0000000000000001\r
+[    2.236826] RBP: ffff8a3c73b35e80 R08: 0000000000000001 R09: 0000000000000002\r
+[    2.236831] R10: ffff8a3c4177f268 R11: 0000000000000000 R12: ffff8a3c73b00000\r
+[    2.236925] Kernel panic - not syncing: Fatal exception in interrupt\r
+[    3.991488] Kernel Offset: 0x39600000 from 0xffffffff81000000\r
+";
+
+    #[test]
+    fn panic_names_the_first_report_before_it_and_keeps_its_splat() {
+        let fault = judge(PANIC_FAR_AFTER_AN_OOPS, &Decoded::default(), None).unwrap();
+        assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: Fatal exception in interrupt \
+             (after Oops: int3: 0000 [#1] PREEMPT SMP NOPTI)"
+        );
+        let splat = fault.splat();
+        assert!(splat[0].contains("amd_pstate"), "{splat:?}");
+        assert!(splat[2].contains("RIP: 0010:sched_clock_cpu"), "{splat:?}");
+        assert!(splat[7].contains("---[ end trace"), "{splat:?}");
+        assert!(
+            splat[8].contains("RSP:"),
+            "the panic's own context follows: {splat:?}"
+        );
+        assert!(splat[13].contains("Kernel panic"), "{splat:?}");
+        assert_eq!(splat.len(), 15, "every line once: {splat:?}");
+    }
+
+    #[test]
+    fn panic_without_a_report_before_it_has_no_cause() {
+        let fault = judge(NO_INIT, &Decoded::default(), None).unwrap();
+        assert!(!fault.to_string().contains("after"), "{fault}");
+        assert_eq!(fault.splat().len(), 4);
     }
 
     #[test]
