@@ -59,8 +59,8 @@ fn machine() -> Vec<String> {
 
 /// Guest CPUs. Under KVM each is a host thread; under TCG they take turns
 /// on one (see [`accelerator`]), and a second vCPU still pays: the cases'
-/// waits overlap (full suite on debian-6.12: about 9.5 s with one vCPU,
-/// 8.5 s with two).
+/// waits overlap (full suite on debian-6.12, medians of four runs: 9.6 s
+/// with one vCPU, 8.7 s with two).
 fn cpus(count: u32) -> Vec<String> {
     vec!["-smp".to_string(), count.max(1).to_string()]
 }
