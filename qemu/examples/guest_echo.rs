@@ -54,7 +54,9 @@ fn main() {
                 source,
             })
         } else if let Some(count) = arg.strip_prefix("patch-code=") {
-            patch_code(count.parse().unwrap_or(0))
+            // The report names the flips made: an unreadable N makes none.
+            let count = count.parse().unwrap_or(0);
+            patch_code(count)
                 .and_then(|cpus| guest.send(&format!("patched {count} times on {cpus} cpus")))
         } else if arg == "modules" {
             send_module_report(&mut guest)
