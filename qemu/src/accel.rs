@@ -1,25 +1,19 @@
 //! Choosing the accelerator: KVM when it really works, else TCG.
 //!
 //! `/dev/kvm` existing proves little: under nested virtualisation `-cpu host`
-//! can fail at start ("failed to set MSR 0x10a") and other CPU models stop
-//! with "KVM internal error" once the kernel runs. So the probe boots the
-//! kernel that is about to be used, under KVM, until it prints its banner.
+//! can fail at start ("failed to set MSR 0x10a"), and on some machines QEMU
+//! prints "KVM internal error" once the kernel runs and then hangs forever.
+//! So the [`probe`] boots the kernel that is about to be used, under KVM,
+//! until it prints its banner. Its verdict is [`memo`]rised per boot of the
+//! host and QEMU binary, so only the first run on a machine pays for it.
 
-use std::io::Read;
+mod memo;
+mod probe;
+
+use std::fmt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
-use crate::process::Guard;
-
-/// How long a KVM boot may take to print the kernel banner.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// What a kernel prints first on the console.
-const BANNER: &str = "Linux version";
-/// The probe result for this process: `Err` holds why KVM is unusable.
-static PROBED: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+pub use memo::Memo;
 
 /// The accelerator a VM runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,114 +40,92 @@ pub enum AccelChoice {
 #[derive(Debug, thiserror::Error)]
 #[error("KVM was asked for but does not work here ({reason}): use --accel tcg or --accel auto")]
 pub struct KvmUnusable {
-    /// What the probe saw.
+    /// What the probe saw (and whether that was remembered).
     pub reason: String,
 }
 
-/// Decides the accelerator. `Auto` and `Kvm` probe KVM for real by booting
-/// `kernel_image` with `qemu`; the probe runs once per process.
-pub fn decide(choice: AccelChoice, qemu: &Path, kernel_image: &Path) -> Result<Accel, KvmUnusable> {
-    if choice == AccelChoice::Tcg {
-        return Ok(Accel::Tcg);
-    }
-    let verdict = {
-        let mut probed = PROBED
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        probed
-            .get_or_insert_with(|| probe(qemu, kernel_image))
-            .clone()
-    };
-    match (verdict, choice) {
-        (Ok(()), _) => Ok(Accel::Kvm),
-        (Err(_), AccelChoice::Auto) => Ok(Accel::Tcg),
-        (Err(reason), _) => Err(KvmUnusable { reason }),
+/// What a KVM probe found, and where the finding came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `Ok` if a kernel booted under KVM; `Err` says why not.
+    pub kvm: Result<(), String>,
+    /// The memo file it was read from, when it was not probed just now.
+    pub remembered_from: Option<std::path::PathBuf>,
+}
+
+/// The accelerator chosen, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What the VM runs with.
+    pub accel: Accel,
+    /// The probe's verdict; `None` when TCG was asked for and nothing was probed.
+    pub verdict: Option<Verdict>,
+}
+
+impl fmt::Display for Decision {
+    /// One line for a report, e.g. "TCG (KVM unusable: no kernel banner
+    /// within 5s under KVM; remembered from /root/.cache/portrange/kvm-probe/qemu-system-x86_64)".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.accel {
+            Accel::Kvm => "KVM",
+            Accel::Tcg => "TCG",
+        };
+        let Some(verdict) = &self.verdict else {
+            return write!(f, "{name} (asked for, KVM not probed)");
+        };
+        match &verdict.kvm {
+            Ok(()) => write!(f, "{name} (a probe boot under KVM worked")?,
+            Err(reason) => write!(f, "{name} (KVM unusable: {reason}")?,
+        }
+        match &verdict.remembered_from {
+            Some(path) => write!(f, "; remembered from {})", path.display()),
+            None => write!(f, "; probed now)"),
+        }
     }
 }
 
-/// Boots `kernel_image` under KVM until the banner shows; `Err` says why not.
-fn probe(qemu: &Path, kernel_image: &Path) -> Result<(), String> {
-    let kvm = Path::new("/dev/kvm");
-    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(kvm) {
-        return Err(format!("opening /dev/kvm failed: {e}"));
-    }
-    let child = Command::new(qemu)
-        .args(["-accel", "kvm", "-cpu", "host", "-m", "256", "-smp", "1"])
-        .args([
-            "-nodefaults",
-            "-no-reboot",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-        ])
-        .arg("-kernel")
-        .arg(kernel_image)
-        .args(["-append", "console=ttyS0 panic=-1 loglevel=8"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting {} failed: {e}", qemu.display()))?;
-    let mut guard = Guard::new(child);
-    let (sender, output) = mpsc::channel();
-    let stdout = guard
-        .child()
-        .stdout
-        .take()
-        .map(|s| (false, Box::new(s) as Box<dyn Read + Send>));
-    let stderr = guard
-        .child()
-        .stderr
-        .take()
-        .map(|s| (true, Box::new(s) as Box<dyn Read + Send>));
-    for (is_stderr, mut stream) in stdout.into_iter().chain(stderr) {
-        let sender = sender.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n @ 1..) = stream.read(&mut buffer) {
-                let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
-                if sender.send((is_stderr, text)).is_err() {
-                    break;
-                }
-            }
+/// Decides the accelerator. `Auto` and `Kvm` probe KVM for real by booting
+/// `kernel_image` with `qemu`, unless `memo` holds a verdict from this
+/// boot of the host for this QEMU binary.
+pub fn decide(
+    choice: AccelChoice,
+    qemu: &Path,
+    kernel_image: &Path,
+    memo: &Memo,
+) -> Result<Decision, KvmUnusable> {
+    if choice == AccelChoice::Tcg {
+        return Ok(Decision {
+            accel: Accel::Tcg,
+            verdict: None,
         });
     }
-    drop(sender);
-    let deadline = Instant::now() + PROBE_TIMEOUT;
-    let (mut console, mut errors) = (String::new(), String::new());
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match output.recv_timeout(left) {
-            Ok((false, text)) => console.push_str(&text),
-            Ok((true, text)) => errors.push_str(&text),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                return Err(format!(
-                    "no kernel banner within {PROBE_TIMEOUT:?} under KVM"
-                ));
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(format!(
-                    "QEMU ended before the kernel banner: {}",
-                    first_line(&errors)
-                ));
-            }
+    let verdict = memo.recall(qemu).unwrap_or_else(|| {
+        let kvm = probe::boot(qemu, kernel_image);
+        memo.store(qemu, &kvm);
+        Verdict {
+            kvm,
+            remembered_from: None,
         }
-        if console.contains(BANNER) {
-            return Ok(());
-        }
-        if errors.contains("KVM internal error") || errors.contains("error:") {
-            return Err(first_line(&errors));
-        }
+    });
+    match (&verdict.kvm, choice) {
+        (Ok(()), _) => Ok(Decision {
+            accel: Accel::Kvm,
+            verdict: Some(verdict),
+        }),
+        (Err(_), AccelChoice::Auto) => Ok(Decision {
+            accel: Accel::Tcg,
+            verdict: Some(verdict),
+        }),
+        (Err(reason), _) => Err(KvmUnusable {
+            reason: match &verdict.remembered_from {
+                Some(path) => format!(
+                    "{reason}; remembered from {}: delete it to probe again",
+                    path.display()
+                ),
+                None => reason.clone(),
+            },
+        }),
     }
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .find(|line| !line.contains("warning:"))
-        .unwrap_or("no message")
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]
@@ -162,20 +134,41 @@ mod tests {
 
     #[test]
     fn tcg_needs_no_probe() {
-        let accel = decide(
+        let decision = decide(
             AccelChoice::Tcg,
             Path::new("/nonexistent"),
             Path::new("/nonexistent"),
-        );
-        assert_eq!(accel.unwrap(), Accel::Tcg);
+            &Memo::disabled(),
+        )
+        .unwrap();
+        assert_eq!(decision.accel, Accel::Tcg);
+        assert_eq!(decision.to_string(), "TCG (asked for, KVM not probed)");
     }
 
     #[test]
-    fn first_meaningful_line_skips_warnings() {
-        let text = "qemu: warning: host doesn't support pni\nqemu: error: failed to set MSR 0x10a to 0x69\n";
+    fn report_line_says_whether_the_verdict_was_remembered() {
+        let remembered = Decision {
+            accel: Accel::Tcg,
+            verdict: Some(Verdict {
+                kvm: Err("no kernel banner within 5s under KVM".into()),
+                remembered_from: Some("/c/kvm-probe/qemu-system-x86_64".into()),
+            }),
+        };
         assert_eq!(
-            first_line(text),
-            "qemu: error: failed to set MSR 0x10a to 0x69"
+            remembered.to_string(),
+            "TCG (KVM unusable: no kernel banner within 5s under KVM; \
+             remembered from /c/kvm-probe/qemu-system-x86_64)"
+        );
+        let probed = Decision {
+            accel: Accel::Kvm,
+            verdict: Some(Verdict {
+                kvm: Ok(()),
+                remembered_from: None,
+            }),
+        };
+        assert_eq!(
+            probed.to_string(),
+            "KVM (a probe boot under KVM worked; probed now)"
         );
     }
 }

@@ -5,7 +5,6 @@ mod args;
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +15,7 @@ use crate::fault::{self, Evidence, Fault};
 use crate::frame::{Decoded, Decoder, Event};
 use crate::initramfs::{self, Contents};
 use crate::kernel::Kernel;
-use crate::process::Guard;
+use crate::process;
 
 /// Guest CPUs at most: enough for the cases' parallelism, few enough that
 /// TCG's per-vCPU threads do not oversubscribe a small host.
@@ -172,18 +171,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
-    // SAFETY: the closure runs in the child between fork and exec and only
-    // calls prctl(2), which is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            // QEMU dies with the thread that started it, even when this
-            // process is killed with SIGKILL and the guard never runs.
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(std::io::Error::from)
-        });
-    }
-    let child = command.spawn().map_err(spawn_error)?;
-    let mut guard = Guard::new(child);
+    let mut guard = process::spawn(&mut command).map_err(spawn_error)?;
     let mut collected = Collector::new(on_message);
     let mut timed_out = None;
     let status = loop {

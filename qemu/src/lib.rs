@@ -15,14 +15,14 @@
 //! use qemu::{accel, kernel, launch};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let kernel = kernel::resolve("debian-6.12", &kernel::default_cache_dir(), &mut |step| {
-//!     eprintln!("{step}")
-//! })?;
+//! let cache = kernel::default_cache_dir();
+//! let kernel = kernel::resolve("debian-6.12", &cache, &mut |step| eprintln!("{step}"))?;
 //! let qemu = qemu::binary::locate()?;
-//! let accel = accel::decide(accel::AccelChoice::Auto, &qemu, &kernel.image)?;
+//! let memo = accel::Memo::in_cache(&cache);
+//! let decision = accel::decide(accel::AccelChoice::Auto, &qemu, &kernel.image, &memo)?;
 //! let config = launch::VmConfig {
 //!     kernel,
-//!     accel,
+//!     accel: decision.accel,
 //!     append: vec![],
 //!     timeout: Duration::from_secs(60),
 //!     memory_mib: 256,

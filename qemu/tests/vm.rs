@@ -53,7 +53,10 @@ fn prepare(name: &str) -> Result<(Kernel, PathBuf), String> {
 
 fn config(kernel: Kernel, init: PathBuf, guest_args: &[&str]) -> VmConfig {
     let qemu = qemu::binary::locate().expect("checked in prepare");
-    let accel = accel::decide(AccelChoice::Auto, &qemu, &kernel.image).expect("auto never fails");
+    let memo = accel::Memo::in_cache(&kernel::default_cache_dir());
+    let accel = accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo)
+        .expect("auto never fails")
+        .accel;
     VmConfig {
         kernel,
         accel,
@@ -298,17 +301,48 @@ fn explicit_kvm_agrees_with_auto() {
         Err(reason) => return skip(&reason),
     };
     let qemu = qemu::binary::locate().expect("checked in prepare");
+    let memo = accel::Memo::disabled();
     let started = Instant::now();
-    let auto = accel::decide(AccelChoice::Auto, &qemu, &kernel.image).expect("auto never fails");
-    println!("auto chose {auto:?} in {:?}", started.elapsed());
-    match (auto, accel::decide(AccelChoice::Kvm, &qemu, &kernel.image)) {
-        (accel::Accel::Kvm, Ok(accel::Accel::Kvm)) => {}
+    let auto =
+        accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo).expect("auto never fails");
+    println!("auto chose {auto} in {:?}", started.elapsed());
+    assert!(auto.verdict.as_ref().unwrap().remembered_from.is_none());
+    match (
+        auto.accel,
+        accel::decide(AccelChoice::Kvm, &qemu, &kernel.image, &memo),
+    ) {
+        (accel::Accel::Kvm, Ok(explicit)) if explicit.accel == accel::Accel::Kvm => {}
         (accel::Accel::Tcg, Err(error)) => {
             println!("explicit KVM: {error}");
             assert!(error.to_string().contains("--accel tcg"), "{error}");
         }
         (auto, explicit) => panic!("auto gave {auto:?} but explicit KVM gave {explicit:?}"),
     }
+}
+
+#[test]
+fn the_probe_verdict_is_remembered_and_says_so() {
+    let (kernel, _) = match prepare("debian-6.12") {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let qemu = qemu::binary::locate().expect("checked in prepare");
+    let cache = tempfile::tempdir().unwrap();
+    let memo = accel::Memo::in_cache(cache.path());
+    let first = accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo).unwrap();
+    let second = accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo).unwrap();
+    assert_eq!(first.accel, second.accel);
+    let line = second.to_string();
+    let verdict = second.verdict.unwrap();
+    assert_eq!(verdict.kvm, first.verdict.unwrap().kvm);
+    let file = verdict
+        .remembered_from
+        .expect("the second decision is remembered");
+    assert!(file.starts_with(cache.path()), "{}", file.display());
+    assert!(
+        line.ends_with(&format!("; remembered from {})", file.display())),
+        "{line}"
+    );
 }
 
 /// QEMU children of this process that are still there (running or zombie).

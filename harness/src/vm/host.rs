@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use qemu::accel::{Accel, AccelChoice};
+use qemu::accel::{Accel, AccelChoice, Decision, Memo};
 use qemu::kernel::Kernel;
 use qemu::launch::{VmConfig, VmRun};
 
@@ -38,19 +38,24 @@ pub struct VmRequest {
 
 /// The kernel and accelerator a request resolves to; fetching and probing
 /// report progress on stderr.
-fn prepare(request: &VmRequest) -> anyhow::Result<(Kernel, Accel)> {
+fn prepare(request: &VmRequest) -> anyhow::Result<(Kernel, Decision)> {
     let kernel = qemu::kernel::resolve(&request.kernel, &request.cache, &mut |step| {
         eprintln!("portrange: {step}");
     })
     .with_context(|| format!("kernel {}", request.kernel))?;
     let qemu_binary = qemu::binary::locate()?;
-    let accel = qemu::accel::decide(request.accel, &qemu_binary, &kernel.image)?;
+    let decision = qemu::accel::decide(
+        request.accel,
+        &qemu_binary,
+        &kernel.image,
+        &Memo::in_cache(&request.cache),
+    )?;
     eprintln!(
-        "portrange: booting {} ({}) under {accel:?}",
+        "portrange: booting {} ({}) under {decision}",
         kernel.name,
         kernel.release.as_deref().unwrap_or("unknown release")
     );
-    Ok((kernel, accel))
+    Ok((kernel, decision))
 }
 
 fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<VmConfig> {
@@ -83,13 +88,13 @@ pub fn run_suite(
     options: &RunOptions,
     on_result: &mut dyn FnMut(&CaseResult),
 ) -> anyhow::Result<RunReport> {
-    let (kernel, accel) = prepare(request)?;
+    let (kernel, decision) = prepare(request)?;
     let release = kernel.release.clone().unwrap_or_else(|| "unknown".into());
-    let target = format!("vm {} under {accel:?}", kernel.name);
-    let mut config = config(request, kernel, accel)?;
+    let target = format!("vm {} under {:?}", kernel.name, decision.accel);
+    let mut config = config(request, kernel, decision.accel)?;
     config.guest_args = suite_args(cases, options);
     let mut probes = None;
-    let mut notes = Vec::new();
+    let mut notes = vec![format!("vm: accelerator {decision}")];
     let mut received = BTreeMap::new();
     let run = qemu::launch::run(
         &config,
@@ -187,8 +192,8 @@ fn keep_console(run: &VmRun, request: &VmRequest) -> anyhow::Result<PathBuf> {
 /// mode): its stdout and stderr come back line by line and its exit code
 /// becomes ours. A fault is reported and gives exit code 1.
 pub fn run_exec(request: &VmRequest, payload: &Path, args: &[String]) -> anyhow::Result<i32> {
-    let (kernel, accel) = prepare(request)?;
-    let mut config = config(request, kernel, accel)?;
+    let (kernel, decision) = prepare(request)?;
+    let mut config = config(request, kernel, decision.accel)?;
     config.payload = Some(
         payload
             .canonicalize()
