@@ -72,24 +72,17 @@ fn chunked(bytes: &[u8], sizes: &[u8]) -> Vec<Event> {
     events
 }
 
-fn events_of(decoded: &Decoded) -> (Vec<String>, Option<i32>, Vec<Problem>) {
-    (
-        decoded.messages.clone(),
-        decoded.exit_code,
-        decoded.problems.clone(),
-    )
-}
-
-fn collect(events: Vec<Event>) -> (Vec<String>, Option<i32>, Vec<Problem>) {
+fn collect(events: Vec<Event>) -> Decoded {
     let mut decoded = Decoded::default();
     for event in events {
         match event {
             Event::Message(message) => decoded.messages.push(message),
+            Event::Stderr(line) => decoded.stderr.push(line),
             Event::End { exit_code } => decoded.exit_code = Some(exit_code),
             Event::Problem(problem) => decoded.problems.push(problem),
         }
     }
-    events_of(&decoded)
+    decoded
 }
 
 fn raw(data: &[u8]) {
@@ -110,7 +103,7 @@ fn raw(data: &[u8]) {
     for sizes in [&sizes[..], &[1], &[5], &[7, 1, 200]] {
         assert_eq!(
             collect(chunked(data, sizes)),
-            events_of(&whole),
+            whole,
             "chunk sizes {sizes:?} changed the events"
         );
     }
@@ -171,8 +164,10 @@ fn round_trip(stream: &Stream) {
     );
     assert_eq!(whole.exit_code, Some(stream.exit_code), "{whole:?}");
     assert!(!whole.problems.contains(&Problem::MissingEnd), "{whole:?}");
-    let (messages, exit_code, problems) = collect(chunked(&bytes, &stream.chunks));
-    assert_eq!(messages, whole.messages, "chunks {:?}", stream.chunks);
-    assert_eq!(exit_code, whole.exit_code, "chunks {:?}", stream.chunks);
-    assert_eq!(problems, whole.problems, "chunks {:?}", stream.chunks);
+    assert_eq!(
+        collect(chunked(&bytes, &stream.chunks)),
+        whole,
+        "chunks {:?}",
+        stream.chunks
+    );
 }

@@ -28,9 +28,7 @@ pub fn main(cases: Vec<Case>) -> ! {
     match args.split_first() {
         Some((mode, rest)) if mode == "exec" => {
             let code = guest.run_payload(rest).unwrap_or_else(|e| {
-                let _ = guest.send(&format!(
-                    "stderr: portrange guest: running the payload: {e}"
-                ));
+                let _ = guest.send_stderr(&format!("portrange guest: running the payload: {e}"));
                 BAD_REQUEST
             });
             guest.finish(code)
@@ -39,7 +37,7 @@ pub fn main(cases: Vec<Case>) -> ! {
             let request: SuiteRequest = match serde_json::from_str(request) {
                 Ok(request) => request,
                 Err(e) => {
-                    let _ = guest.send(&format!("stderr: portrange guest: bad suite request: {e}"));
+                    let _ = guest.send_stderr(&format!("portrange guest: bad suite request: {e}"));
                     guest.finish(BAD_REQUEST)
                 }
             };
@@ -52,9 +50,7 @@ pub fn main(cases: Vec<Case>) -> ! {
             outbox.finish(code)
         }
         _ => {
-            let _ = guest.send(&format!(
-                "stderr: portrange guest: unknown request {args:?}"
-            ));
+            let _ = guest.send_stderr(&format!("portrange guest: unknown request {args:?}"));
             guest.finish(BAD_REQUEST)
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use qemu::accel::{Accel, AccelChoice};
 use qemu::kernel::Kernel;
-use qemu::launch::{VmConfig, VmRun};
+use qemu::launch::{Received, VmConfig, VmRun};
 
 use crate::case::Case;
 use crate::outcome::{CaseResult, Outcome};
@@ -91,9 +91,8 @@ pub fn run_suite(
     let mut probes = None;
     let mut notes = Vec::new();
     let mut received = BTreeMap::new();
-    let run = qemu::launch::run(
-        &config,
-        &mut |text| match serde_json::from_str::<GuestMessage>(text) {
+    let run = qemu::launch::run(&config, &mut |message| match message {
+        Received::Message(text) => match serde_json::from_str::<GuestMessage>(text) {
             Ok(GuestMessage::Probes { probes: p }) => probes = Some(p),
             Ok(GuestMessage::Note { text }) => notes.push(text),
             Ok(GuestMessage::Result { result }) => {
@@ -102,7 +101,8 @@ pub fn run_suite(
             }
             Err(_) => notes.push(format!("guest: {text}")),
         },
-    )
+        Received::Stderr(line) => notes.push(format!("guest: stderr: {line}")),
+    })
     .context("running the VM")?;
     notes.push(format!(
         "vm: {:.1} s from QEMU start to exit",
@@ -198,9 +198,9 @@ pub fn run_exec(request: &VmRequest, payload: &Path, args: &[String]) -> anyhow:
         .into_iter()
         .chain(args.iter().cloned())
         .collect();
-    let run = qemu::launch::run(&config, &mut |line| match line.strip_prefix("stderr: ") {
-        Some(text) => eprintln!("{text}"),
-        None => println!("{line}"),
+    let run = qemu::launch::run(&config, &mut |received| match received {
+        Received::Message(line) => println!("{line}"),
+        Received::Stderr(line) => eprintln!("{line}"),
     })
     .context("running the VM")?;
     match run_problem(&run, request)? {
