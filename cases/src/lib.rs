@@ -6,7 +6,7 @@
 
 mod autobind;
 mod clamping;
-mod egress;
+pub mod egress;
 mod exhaustion;
 mod faults;
 mod model;
@@ -16,7 +16,6 @@ mod random;
 mod reserved;
 mod sockopt;
 
-use harness::cli::Scenario;
 use harness::{Case, CaseDef, expand};
 
 /// Every case definition, in report order.
@@ -31,11 +30,6 @@ pub fn definitions() -> Vec<CaseDef> {
         profiles::CASES,
     ]
     .concat()
-}
-
-/// Every end-to-end scenario `portrange scenario` can run.
-pub fn scenarios() -> Vec<Scenario> {
-    vec![egress::SCENARIO]
 }
 
 /// Every case plus the harness fault cases (which hang, crash and flood on

@@ -9,8 +9,6 @@
 //! [`report`]ers turn the results into libtest-style text, KTAP and JUnit.
 
 mod case;
-pub mod cli;
-pub mod matrix;
 pub mod outcome;
 pub mod probe;
 pub mod profile;
@@ -19,7 +17,6 @@ pub mod report;
 pub mod runner;
 pub mod sockopt;
 mod variant;
-pub mod vm;
 
 pub use case::{
     Body, Case, CaseDef, CaseError, Ctx, HARNESS_FAULTS, OrFail, Setup, describe, expand,

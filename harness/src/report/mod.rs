@@ -67,7 +67,8 @@ impl RunReport {
 }
 
 /// Output formats of `portrange run` and `portrange vm`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// libtest-style lines as cases end, then a table and a verdict.
     Text,
@@ -90,8 +91,10 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-#[cfg(test)]
-pub(crate) mod fixture {
+#[cfg(any(test, feature = "fixture"))]
+pub mod fixture {
+    //! A report made by hand, for pinning what reporters print.
+
     use std::collections::BTreeMap;
 
     use super::RunReport;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use harness::matrix::Matrix;
+use portrange::matrix::Matrix;
 
 fn portrange(args: &[&str]) -> i32 {
     let output = Command::new(env!("CARGO_BIN_EXE_portrange"))

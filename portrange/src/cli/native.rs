@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use super::output::OutputArgs;
 use super::selection::Selection;
-use crate::case::Case;
-use crate::outcome::{CaseResult, Verdict};
-use crate::probe::Probes;
-use crate::randomized::{self, Randomized};
-use crate::report::{Format, RunReport};
-use crate::runner::{self, RunOptions};
+use harness::Case;
+use harness::outcome::{CaseResult, Verdict};
+use harness::probe::Probes;
+use harness::randomized::{self, Randomized};
+use harness::report::{Format, RunReport};
+use harness::runner::{self, RunOptions};
 
 /// How cases are scheduled, shared by `run`, `vm` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]

@@ -9,7 +9,7 @@ use qemu::accel::AccelChoice;
 use super::native::RunnerArgs;
 use super::output::OutputArgs;
 use super::selection::Selection;
-use crate::case::Case;
+use harness::Case;
 use crate::vm::host::{self, VmRequest};
 
 /// How to boot, shared by `vm` and `matrix`.

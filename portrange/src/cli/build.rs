@@ -8,7 +8,7 @@ use anyhow::Context;
 use kbuild::{BuildConfig, BuildOptions, Location, shipped, source};
 
 use super::vm::VmSuiteArgs;
-use crate::case::Case;
+use harness::Case;
 
 /// Which tree and build.config, shared by `build` and `check`.
 #[derive(Debug, Clone, clap::Args)]

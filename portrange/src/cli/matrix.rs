@@ -12,12 +12,12 @@ use super::native::{self, RunnerArgs};
 use super::output::write_whole;
 use super::selection::Selection;
 use super::vm::BootArgs;
-use crate::case::Case;
+use harness::Case;
 use crate::matrix::{KernelReport, Matrix};
-use crate::outcome::{CaseResult, Outcome};
-use crate::probe::{Availability, Probes};
-use crate::report::{self, RunReport};
-use crate::runner::RunOptions;
+use harness::outcome::{CaseResult, Outcome};
+use harness::probe::{Availability, Probes};
+use harness::report::{self, RunReport};
+use harness::runner::RunOptions;
 use crate::vm::host;
 
 /// The kernel label that means "the kernel this runs on", natively.

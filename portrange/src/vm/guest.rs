@@ -4,10 +4,10 @@ use std::sync::{Arc, Mutex};
 
 use qemu::guest::Guest;
 
-use crate::case::Case;
-use crate::outcome::{Totals, Verdict};
-use crate::probe::Probes;
-use crate::runner::{Release, RunOptions, run_all};
+use harness::Case;
+use harness::outcome::{Totals, Verdict};
+use harness::probe::Probes;
+use harness::runner::{Release, RunOptions, run_all};
 use crate::vm::{GuestMessage, SuiteRequest};
 
 /// Exit code sent when the guest was asked for something it does not know

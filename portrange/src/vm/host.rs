@@ -10,11 +10,11 @@ use qemu::accel::{Accel, AccelChoice};
 use qemu::kernel::Kernel;
 use qemu::launch::{Received, VmConfig, VmRun};
 
-use crate::case::Case;
-use crate::outcome::{CaseResult, Outcome};
-use crate::probe::{Availability, Probes};
-use crate::report::RunReport;
-use crate::runner::RunOptions;
+use harness::Case;
+use harness::outcome::{CaseResult, Outcome};
+use harness::probe::{Availability, Probes};
+use harness::report::RunReport;
+use harness::runner::RunOptions;
 use crate::vm::{GUEST_MODULES, GuestMessage, suite_args};
 
 /// How to boot the VM, as the user asked.

@@ -11,10 +11,10 @@ pub mod host;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::Case;
-use crate::outcome::CaseResult;
-use crate::probe::Probes;
-use crate::runner::RunOptions;
+use harness::Case;
+use harness::outcome::CaseResult;
+use harness::probe::Probes;
+use harness::runner::RunOptions;
 
 /// Kernel modules the cases can use, packed and loaded when the kernel has
 /// them as modules (SCTP on Debian's kernels; veth for topologies).
