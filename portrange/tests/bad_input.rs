@@ -233,3 +233,20 @@ fn a_tree_that_is_not_a_kernel_is_refused_before_make() {
         "an output directory was made for a non-kernel tree"
     );
 }
+
+#[test]
+fn check_fetches_and_builds_under_the_cache_it_was_given() {
+    let cache = tempfile::tempdir().unwrap();
+    let tree = cache.path().join("debian/linux-source-6.12");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("Makefile"), "").unwrap();
+    let cache_arg = cache.path().to_str().unwrap();
+    let output = portrange(&["check", "--debian", "6.12", "--cache", cache_arg], None);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("portrange: using {}", tree.display())),
+        "the tree was not looked for under --cache: {stderr}"
+    );
+    assert!(stderr.contains("is not a Linux source tree"), "{stderr}");
+}

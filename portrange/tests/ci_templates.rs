@@ -103,7 +103,7 @@ fn lava_definition_has_metadata_and_run_steps() {
 /// once to fetch the kernel source.
 #[test]
 fn kselftest_runner_runs_the_dropped_in_binary() {
-    let cache = kbuild::source::cache_dir().unwrap();
+    let cache = qemu::kernel::default_cache_dir();
     let tree = kbuild::source::fetch_debian("6.12", &cache, &mut |line| eprintln!("{line}"))
         .unwrap_or_else(|e| panic!("fetching linux-source-6.12 for its kselftest runner: {e}"));
     let selftests = tree.join("tools/testing/selftests");

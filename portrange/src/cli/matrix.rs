@@ -12,13 +12,13 @@ use super::native::{self, RunnerArgs};
 use super::output::write_whole;
 use super::selection::Selection;
 use super::vm::BootArgs;
-use harness::Case;
 use crate::matrix::{KernelReport, Matrix};
+use crate::vm::host;
+use harness::Case;
 use harness::outcome::{CaseResult, Outcome};
 use harness::probe::{Availability, Probes};
 use harness::report::{self, RunReport};
 use harness::runner::RunOptions;
-use crate::vm::host;
 
 /// The kernel label that means "the kernel this runs on", natively.
 const RUNNING: &str = "running";

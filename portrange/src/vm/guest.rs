@@ -4,11 +4,11 @@ use std::sync::{Arc, Mutex};
 
 use qemu::guest::Guest;
 
+use crate::vm::{GuestMessage, SuiteRequest};
 use harness::Case;
 use harness::outcome::{Totals, Verdict};
 use harness::probe::Probes;
 use harness::runner::{Release, RunOptions, run_all};
-use crate::vm::{GuestMessage, SuiteRequest};
 
 /// Exit code sent when the guest was asked for something it does not know
 /// or could not do it.

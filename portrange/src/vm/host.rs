@@ -10,12 +10,12 @@ use qemu::accel::{Accel, AccelChoice};
 use qemu::kernel::Kernel;
 use qemu::launch::{Received, VmConfig, VmRun};
 
+use crate::vm::{GUEST_MODULES, GuestMessage, suite_args};
 use harness::Case;
 use harness::outcome::{CaseResult, Outcome};
 use harness::probe::{Availability, Probes};
 use harness::report::RunReport;
 use harness::runner::RunOptions;
-use crate::vm::{GUEST_MODULES, GuestMessage, suite_args};
 
 /// How to boot the VM, as the user asked.
 #[derive(Debug, Clone)]
