@@ -21,13 +21,13 @@ use harness::{Case, CaseDef, expand};
 /// Every case definition, in report order.
 pub fn definitions() -> Vec<CaseDef> {
     [
-        sockopt::CASES,
-        clamping::CASES,
-        exhaustion::CASES,
-        reserved::CASES,
-        autobind::CASES,
-        random::CASES,
-        profiles::CASES,
+        sockopt::cases(),
+        clamping::cases(),
+        exhaustion::cases(),
+        reserved::cases(),
+        autobind::cases(),
+        random::cases(),
+        profiles::cases(),
     ]
     .concat()
 }
@@ -37,7 +37,7 @@ pub fn definitions() -> Vec<CaseDef> {
 /// out of runs unless asked.
 pub fn catalogue_with_harness_faults() -> Vec<Case> {
     let mut cases = catalogue();
-    cases.extend(expand(faults::CASES));
+    cases.extend(expand(&faults::cases()));
     cases
 }
 

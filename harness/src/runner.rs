@@ -139,7 +139,7 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
         Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
     };
     let ctx = Ctx::new(case.variant, &netns, randomized);
-    let outcome = match (case.body)(&ctx) {
+    let outcome = match case.body.run(&ctx) {
         Ok(()) => Outcome::Pass,
         Err(CaseError::Fail(message)) => Outcome::Fail(message),
         Err(CaseError::Skip(reason)) => Outcome::Skip(reason),

@@ -80,7 +80,7 @@ impl Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness::{CaseDef, CaseError, Ctx, Setup, expand};
+    use harness::{CaseDef, CaseError, Ctx, expand};
     use harness::{Family, Proto};
 
     fn noop(_: &Ctx) -> Result<(), CaseError> {
@@ -89,20 +89,10 @@ mod tests {
 
     fn names(selection: &Selection) -> Vec<String> {
         let defs = [
-            CaseDef {
-                name: "a/one",
-                protos: Proto::ALL,
-                families: Family::ALL,
-                setup: Setup::default(),
-                body: noop,
-            },
-            CaseDef {
-                name: "b/two",
-                protos: &[Proto::Udp],
-                families: Family::BOTH,
-                setup: Setup::default(),
-                body: noop,
-            },
+            CaseDef::new("a/one", noop),
+            CaseDef::new("b/two", noop)
+                .protos(&[Proto::Udp])
+                .families(Family::BOTH),
         ];
         selection
             .apply(expand(&defs))
