@@ -79,7 +79,7 @@ fn a_thread_moves_itself_into_a_fresh_namespace_and_only_itself() {
 fn missing_link_is_named_in_the_error() {
     let Some(ns) = netns_or_skip() else { return };
     let err = ns
-        .netlink(async |nl| nl.link_up("nonexistent0").await)
+        .netlink(async |nl| nl.link().up("nonexistent0").await)
         .unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -2,11 +2,15 @@
 //! a non-zero exit; nothing is half-written. No VM boots here: every case
 //! fails before QEMU would start.
 
+mod common;
+
 use std::process::{Command, Output};
 
+use common::{PORTRANGE, command};
+
+/// Runs the binary with `args`, with `path` as PATH if given.
 fn portrange(args: &[&str], path: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portrange"));
-    command.args(args);
+    let mut command = command(args);
     if let Some(path) = path {
         command.env("PATH", path);
     }
@@ -156,7 +160,7 @@ fn runs_as_an_unprivileged_user_through_a_user_namespace() {
     }
     let output = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_portrange"))
+        .arg(PORTRANGE)
         .args([
             "run",
             "--format",

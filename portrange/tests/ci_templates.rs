@@ -3,6 +3,8 @@
 //! kselftest runner (taken from Debian's linux-source-6.12, fetched into
 //! the cache on first use).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,7 +125,7 @@ fn kselftest_runner_runs_the_dropped_in_binary() {
     }
     fs::write(install.path().join("kselftest-list.txt"), "").unwrap();
     let status = Command::new(ci_dir().join("kselftest/install.sh"))
-        .arg(env!("CARGO_BIN_EXE_portrange"))
+        .arg(common::PORTRANGE)
         .arg(install.path())
         .status()
         .unwrap();
