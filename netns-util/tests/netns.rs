@@ -1,17 +1,10 @@
 //! Namespaces against the running kernel. Needs root (or user namespaces);
 //! without either each test says why and returns early.
 
-use netns_util::Netns;
+mod common;
 
-fn netns_or_skip() -> Option<Netns> {
-    match Netns::new() {
-        Ok(ns) => Some(ns),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
+use common::netns_or_skip;
+use netns_util::Netns;
 
 #[test]
 fn sysctls_are_private_to_the_namespace() {

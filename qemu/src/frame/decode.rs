@@ -84,17 +84,24 @@ pub struct Decoded {
 /// Decodes a complete stream at once.
 pub fn decode_all(bytes: &[u8]) -> Decoded {
     let mut decoder = Decoder::default();
-    let mut decoded = Decoded::default();
-    let events = decoder.push(bytes).into_iter().chain(decoder.finish());
-    for event in events {
-        match event {
-            Event::Message(message) => decoded.messages.push(message),
-            Event::Stderr(line) => decoded.stderr.push(line),
-            Event::End { exit_code } => decoded.exit_code = Some(exit_code),
-            Event::Problem(problem) => decoded.problems.push(problem),
+    let events = decoder.push(bytes);
+    events.into_iter().chain(decoder.finish()).collect()
+}
+
+impl FromIterator<Event> for Decoded {
+    /// Everything a stream's events say, in their order.
+    fn from_iter<I: IntoIterator<Item = Event>>(events: I) -> Self {
+        let mut decoded = Decoded::default();
+        for event in events {
+            match event {
+                Event::Message(message) => decoded.messages.push(message),
+                Event::Stderr(line) => decoded.stderr.push(line),
+                Event::End { exit_code } => decoded.exit_code = Some(exit_code),
+                Event::Problem(problem) => decoded.problems.push(problem),
+            }
         }
+        decoded
     }
-    decoded
 }
 
 /// Incremental decoder: feed it chunks as they arrive, then call
