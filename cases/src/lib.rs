@@ -14,6 +14,7 @@ mod ports;
 mod profiles;
 mod random;
 mod reserved;
+pub mod selftest;
 mod sockopt;
 
 use harness::{Case, CaseDef, expand};

@@ -17,7 +17,7 @@ use crate::vm::host;
 use harness::Case;
 use harness::outcome::{CaseResult, Outcome};
 use harness::probe::{Availability, Probes};
-use harness::report::{self, RunReport};
+use harness::report::{self, Phases, RunReport};
 use harness::runner::RunOptions;
 
 /// The kernel label that means "the kernel this runs on", natively.
@@ -121,6 +121,7 @@ fn unrunnable(label: &str, cases: &[Case], outcome: Outcome) -> RunReport {
             profiles: BTreeMap::new(),
         },
         notes: Vec::new(),
+        phases: Phases::default(),
         results: cases
             .iter()
             .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))

@@ -30,7 +30,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the cases, one name per line.
-    List(Selection),
+    List {
+        #[command(flatten)]
+        selection: Selection,
+        /// Only the cases that answer the kernel's own selftest
+        /// (ip_local_port_range.c) on its variants (IPv4, IPv6).
+        #[arg(long)]
+        selftest_equivalent: bool,
+    },
     /// Run the cases against the running kernel, each in a fresh network
     /// namespace (needs root or unprivileged user namespaces).
     ///
@@ -107,9 +114,16 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => native::run(&native::RunArgs::kselftest(), cases),
-        Some(Command::List(selection)) => {
+        Some(Command::List {
+            selection,
+            selftest_equivalent,
+        }) => {
             let mut out = std::io::stdout().lock();
-            for case in selection.apply(cases) {
+            let listed = selection
+                .apply(cases)
+                .into_iter()
+                .filter(|case| !selftest_equivalent || cases::selftest::is_equivalent(case));
+            for case in listed {
                 writeln!(out, "{}", case.name)?;
             }
             Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ use crate::vm::{GuestMessage, SuiteRequest};
 use harness::Case;
 use harness::outcome::{Totals, Verdict};
 use harness::probe::Probes;
+use harness::report::Phases;
 use harness::runner::{Release, RunOptions, run_all};
 
 /// Exit code sent when the guest was asked for something it does not know
@@ -125,14 +126,20 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
             result: result.clone(),
         });
     });
-    outbox.send(&GuestMessage::Note {
-        text: format!(
-            "guest: ready (kernel booted, /init set up, modules loaded) at {started:.2} s; probes {:.2} s; cases {:.2} s",
-            probed - started,
-            uptime() - probed
-        ),
+    outbox.send(&GuestMessage::Phases {
+        phases: Phases {
+            boot_micros: micros(started),
+            probes_micros: micros(probed - started),
+            cases_micros: micros(uptime() - probed),
+            vm_micros: None,
+        },
     });
     i32::from(Totals::of(&results).verdict().exit_code())
+}
+
+/// Seconds as microseconds, the unit of [`Phases`].
+fn micros(seconds: f64) -> Option<u64> {
+    Some((seconds * 1e6).round() as u64)
 }
 
 /// Seconds since the guest kernel started (`/proc/uptime`), 0 if unreadable.

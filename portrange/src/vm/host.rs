@@ -10,11 +10,11 @@ use qemu::accel::{Accel, AccelChoice};
 use qemu::kernel::Kernel;
 use qemu::launch::{Received, VmConfig, VmRun};
 
-use crate::vm::{GUEST_MODULES, GuestMessage, suite_args};
+use crate::vm::{GUEST_MODULES, GuestMessage, phases_note, suite_args};
 use harness::Case;
 use harness::outcome::{CaseResult, Outcome};
 use harness::probe::{Availability, Probes};
-use harness::report::RunReport;
+use harness::report::{Phases, RunReport};
 use harness::runner::RunOptions;
 
 /// How to boot the VM, as the user asked.
@@ -90,6 +90,7 @@ pub fn run_suite(
     config.guest_args = suite_args(cases, options);
     let mut probes = None;
     let mut notes = Vec::new();
+    let mut phases = Phases::default();
     let mut received = BTreeMap::new();
     let run = qemu::launch::run(&config, &mut |message| match message {
         Received::Message(text) => match serde_json::from_str::<GuestMessage>(text) {
@@ -98,6 +99,10 @@ pub fn run_suite(
             Ok(GuestMessage::Result { result }) => {
                 on_result(&result);
                 received.insert(result.name.clone(), result);
+            }
+            Ok(GuestMessage::Phases { phases: measured }) => {
+                notes.extend(phases_note(&measured));
+                phases = measured;
             }
             Err(_) => notes.push(format!("guest: {text}")),
         },
@@ -108,6 +113,7 @@ pub fn run_suite(
         "vm: {:.1} s from QEMU start to exit",
         run.elapsed.as_secs_f64()
     ));
+    phases.vm_micros = Phases::micros(run.elapsed);
     let problem = run_problem(&run, request)?;
     if let Some(problem) = &problem {
         eprintln!("portrange: {problem}");
@@ -145,6 +151,7 @@ pub fn run_suite(
         probes,
         notes,
         results,
+        phases,
     })
 }
 
