@@ -6,7 +6,11 @@
 //! up front what the kernel offers, so a missing feature is a skip with its
 //! reason, never a failure. The [`runner`] runs every case in a fresh
 //! network namespace on its own thread, in parallel on libtest-mimic's pool;
-//! [`report`]ers turn the results into libtest-style text, KTAP and JUnit.
+//! [`report`]ers turn the results into libtest-style text, KTAP, JUnit and
+//! JSON.
+//!
+//! Nothing here knows about VMs, kernel builds or a command line: the
+//! `portrange` crate wires those around this framework.
 
 mod case;
 pub mod outcome;

@@ -3,8 +3,8 @@
 //! (IP_LOCAL_PORT_RANGE), and the router sends return traffic to the host
 //! that owns the destination port (policy rules on FRA_DPORT_RANGE).
 //!
-//! [`plan`] decides the numbers, [`topology`] builds the namespaces,
-//! [`flows`] makes the traffic, [`checks`] judges it and [`report`] prints
+//! `plan` decides the numbers, `topology` builds the namespaces,
+//! `flows` makes the traffic, `checks` judges it and `report` prints
 //! it. `portrange scenario egress --hosts N --slice SIZE` runs it.
 
 mod checks;
