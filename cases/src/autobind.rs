@@ -13,44 +13,40 @@ use crate::ports::{
 
 const WIDE: Setup = Setup::netns_range(40000, 49999);
 
-/// The cases of this module.
+/// The cases of this module, each in the namespace range 40000-49999.
 pub fn cases() -> Vec<CaseDef> {
-    vec![
-        CaseDef::new("connect/autobind_picks_from_socket_range", connect_autobind).setup(WIDE),
+    [
+        CaseDef::new("connect/autobind_picks_from_socket_range", connect_autobind),
         CaseDef::new(
             "connect/exhausted_range_is_eaddrnotavail",
             connect_exhausted,
         )
-        .protos(&[Proto::Tcp, Proto::Mptcp])
-        .setup(WIDE),
+        .protos(&[Proto::Tcp, Proto::Mptcp]),
         CaseDef::new("connect/exhausted_range_is_eagain", connect_exhausted)
-            .protos(&[Proto::Udp, Proto::Sctp])
-            .setup(WIDE),
+            .protos(&[Proto::Udp, Proto::Sctp]),
         CaseDef::new(
             "connect/local_port_shared_across_destinations",
             shared_across_destinations,
         )
-        .protos(&[Proto::Tcp, Proto::Mptcp])
-        .setup(WIDE),
+        .protos(&[Proto::Tcp, Proto::Mptcp]),
         CaseDef::new(
             "connect/local_port_not_shared_across_destinations",
             not_shared_across_destinations,
         )
-        .protos(&[Proto::Udp, Proto::Sctp])
-        .setup(WIDE),
+        .protos(&[Proto::Udp, Proto::Sctp]),
         CaseDef::new(
             "connect/bind_address_no_port_defers_pick_to_connect",
             bind_address_no_port,
         )
-        .protos(&[Proto::Tcp, Proto::Udp, Proto::Mptcp])
-        .setup(WIDE),
+        .protos(&[Proto::Tcp, Proto::Udp, Proto::Mptcp]),
         CaseDef::new("sendmsg/autobind_picks_from_socket_range", sendmsg_autobind)
-            .protos(&[Proto::Udp])
-            .setup(WIDE),
+            .protos(&[Proto::Udp]),
         CaseDef::new("listen/autobind_picks_from_socket_range", listen_autobind)
-            .protos(Proto::STREAM)
-            .setup(WIDE),
+            .protos(Proto::STREAM),
     ]
+    .into_iter()
+    .map(|case| case.setup(WIDE))
+    .collect()
 }
 
 /// The errno an exhausted autobind gives: TCP and MPTCP connect() run out

@@ -7,19 +7,19 @@ use nix::errno::Errno;
 
 use crate::ports::{bind_zero, check_fill, fill_by_bind, show, socket_with_range};
 
-/// The cases of this module.
+/// The cases of this module, each in the namespace range 40000-49999.
 pub fn cases() -> Vec<CaseDef> {
-    vec![
+    [
         CaseDef::new(
             "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
             eight_ports,
-        )
-        .setup(Setup::netns_range(40000, 49999)),
-        CaseDef::new("bind_zero/odd_sized_range", odd_sized)
-            .setup(Setup::netns_range(40000, 49999)),
-        CaseDef::new("bind_zero/so_reuseaddr_stays_in_socket_range", reuseaddr)
-            .setup(Setup::netns_range(40000, 49999)),
+        ),
+        CaseDef::new("bind_zero/odd_sized_range", odd_sized),
+        CaseDef::new("bind_zero/so_reuseaddr_stays_in_socket_range", reuseaddr),
     ]
+    .into_iter()
+    .map(|case| case.setup(Setup::netns_range(40000, 49999)))
+    .collect()
 }
 
 /// With a wide netns range, an 8-port socket range gives exactly those 8

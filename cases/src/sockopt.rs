@@ -8,34 +8,22 @@ use crate::ports::{check_fill, fill_by_bind, socket_with_range};
 
 const NETNS: Setup = Setup::netns_range(40000, 40007);
 
-/// The cases of this module.
+/// The cases of this module, each on IPv4 and IPv6 sockets of every
+/// protocol.
 pub fn cases() -> Vec<CaseDef> {
-    vec![
-        CaseDef::new("sockopt/round_trip", round_trip)
-            .families(Family::BOTH)
-            .setup(NETNS),
-        CaseDef::new("sockopt/value_is_hi_shl_16_or_lo", packing)
-            .families(Family::BOTH)
-            .setup(NETNS),
-        CaseDef::new("sockopt/lo_above_hi_is_einval", lo_above_hi)
-            .families(Family::BOTH)
-            .setup(NETNS),
-        CaseDef::new("sockopt/optlen_not_4_is_einval", optlen_not_4)
-            .families(Family::BOTH)
-            .setup(NETNS),
-        CaseDef::new("sockopt/zero_lo_means_netns_lo", zero_lo)
-            .families(Family::BOTH)
-            .setup(NETNS),
-        CaseDef::new("sockopt/zero_hi_means_netns_hi", zero_hi)
-            .families(Family::BOTH)
-            .setup(NETNS),
-        CaseDef::new("sockopt/does_not_leak_to_other_sockets", no_leak)
-            .families(Family::BOTH)
-            .setup(NETNS),
-        CaseDef::new("sockopt/zero_clears", zero_clears)
-            .families(Family::BOTH)
-            .setup(NETNS),
+    [
+        CaseDef::new("sockopt/round_trip", round_trip),
+        CaseDef::new("sockopt/value_is_hi_shl_16_or_lo", packing),
+        CaseDef::new("sockopt/lo_above_hi_is_einval", lo_above_hi),
+        CaseDef::new("sockopt/optlen_not_4_is_einval", optlen_not_4),
+        CaseDef::new("sockopt/zero_lo_means_netns_lo", zero_lo),
+        CaseDef::new("sockopt/zero_hi_means_netns_hi", zero_hi),
+        CaseDef::new("sockopt/does_not_leak_to_other_sockets", no_leak),
+        CaseDef::new("sockopt/zero_clears", zero_clears),
     ]
+    .into_iter()
+    .map(|case| case.families(Family::BOTH).setup(NETNS))
+    .collect()
 }
 
 /// What was set comes back, unclamped, even outside the netns range.
