@@ -563,11 +563,11 @@ def write_results(rows, build, mach, loads_all, a, out, properties, console=None
               "lands on the host.")
     md.append("")
     md.append("## Where the time goes in a VM run (medians, seconds)\n")
-    md.append("Host arrival times of the streamed result lines, the guest's `/proc/uptime` "
-              "(from portrange's `guest: ready ... probes ... cases` note, or the uptime line "
-              "the selftest's netns_setup prints) and `vm: N s from QEMU start to exit` give: "
+    md.append("Host arrival times of the output lines, the guest's `/proc/uptime` (from "
+              "the phases in portrange's JSON report, or the uptime line the selftest's "
+              "netns_setup prints) and the QEMU time (the report's `vm_micros`) give: "
               "host prep = wall - QEMU time; firmware+decompress = QEMU start to guest uptime 0; "
-              "shutdown+exit = last result line to process exit. Where a runner prints no QEMU "
+              "shutdown+exit = last output line to process exit. Where a runner prints no QEMU "
               "time (payload runs, the peers), host prep is `-` and counted in "
               "firmware+decompress; for them, cases = netns_setup's line to the last result.\n")
     keys = ["host prep", "firmware+decompress", "kernel init to /init ready", "probes",
