@@ -131,11 +131,6 @@ impl CaseDef {
     pub fn setup(self, setup: Setup) -> CaseDef {
         CaseDef { setup, ..self }
     }
-
-    /// The property's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
 }
 
 /// A case expanded for one variant: what the runner schedules.
