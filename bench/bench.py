@@ -16,33 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-# Properties of `portrange run` that answer the selftest's assertions
-# (README, "Every assertion of the kernel's own selftest ... has a
-# counterpart").
-SELFTEST_PROPERTIES = [
-    "sockopt/optlen_not_4_is_einval",
-    "sockopt/lo_above_hi_is_einval",
-    "precedence/range_below_netns_range_is_ignored",
-    "precedence/range_above_netns_range_is_ignored",
-    "clamp/one_port_range",
-    "clamp/zero_bound_reaching_netns_edge_gives_one_port",
-    "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
-    "connect/bind_address_no_port_defers_pick_to_connect",
-    "sockopt/round_trip",
-    "sockopt/zero_clears",
-]
-
-# Those properties on the variants the selftest has (IPv4 and IPv6 sockets
-# of each protocol; it has no IPv4-mapped IPv6 variant): whole case names,
-# for --exact; names of properties that do not apply to a protocol match
-# nothing.
-SELFTEST_EQUIVALENT = [
-    f"{proto}{family}/{prop}"
-    for proto in ["tcp", "udp", "sctp", "mptcp"]
-    for family in ["4", "6"]
-    for prop in SELFTEST_PROPERTIES
-]
-
 # The kernels of the VM rows, in table order. minimal-peers is the minimal
 # kernel plus what vmtest and virtme-ng need to boot it
 # (build.config.portrange.minimal-peers.x86_64): the one all three runners
@@ -53,14 +26,11 @@ KERNELS = ["minimal 6.12", PEERS_KERNEL, "debian-6.12"]
 # Seconds of quiet before each measured run.
 SETTLE_S = 1.0
 
+# What the kernel's selftest (not portrange: its reports are JSON) prints.
 KTAP_RESULT = re.compile(r"^\s*(not ok|ok) \d+ (.*)$")
 SELFTEST_TOTALS = re.compile(
     r"# Totals: pass:(\d+) fail:(\d+) xfail:(\d+) xpass:(\d+) skip:(\d+) error:(\d+)"
 )
-GUEST_NOTE = re.compile(
-    r"guest: ready .* at ([\d.]+) s; probes ([\d.]+) s; cases ([\d.]+) s"
-)
-VM_NOTE = re.compile(r"vm: ([\d.]+) s from QEMU start to exit")
 UPTIME_NOTE = re.compile(r"netns_setup: uptime ([\d.]+) s, (\d+) CPUs")
 
 
@@ -119,9 +89,27 @@ def timed(cmd, timeout, env=None):
     return wall, rc, lines
 
 
+def report_of(lines):
+    """The report `portrange run|vm --format json` printed on stdout, or None
+    (another program's output, or a run that printed no report)."""
+    text = "\n".join(l for _, s, l in lines if s == "out")
+    try:
+        report = json.loads(text)
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) and "results" in report else None
+
+
 def count_executed(lines):
-    """Cases executed (skips excluded): the selftest's own Totals line when
-    present, else KTAP result lines without '# SKIP'."""
+    """Cases executed (skips excluded): from portrange's JSON report; else
+    the selftest's own Totals line when present, else KTAP result lines
+    without '# SKIP'."""
+    report = report_of(lines)
+    if report is not None:
+        counts = {"pass": 0, "fail": 0, "skip": 0}
+        for result in report["results"]:
+            counts[result["outcome"] if result["outcome"] in counts else "fail"] += 1
+        return counts["pass"] + counts["fail"], counts
     for _, _, line in lines:
         m = SELFTEST_TOTALS.search(line)
         if m:
@@ -147,18 +135,22 @@ def breakdown(wall, lines):
     print what is needed. QEMU start is taken as wall - vm_total (the host's
     preparation comes first); kernel start from a line whose guest uptime is
     known and whose host arrival time was recorded."""
-    text = [l for _, _, l in lines]
-    vm = next((float(m.group(1)) for l in text if (m := VM_NOTE.search(l))), None)
-    guest = next((m for l in text if (m := GUEST_NOTE.search(l))), None)
+    report = report_of(lines)
+    phases = (report or {}).get("phases") or {}
+    seconds = lambda key: None if phases.get(key) is None else phases[key] / 1e6
+    vm = seconds("vm_micros")
     up = next(((t, m) for t, _, l in lines if (m := UPTIME_NOTE.search(l))), None)
-    results = [t for t, s, l in lines if s == "out" and KTAP_RESULT.match(l)]
+    results = [t for t, s, l in lines if s == "out" and (report or KTAP_RESULT.match(l))]
     # Payload runs (`portrange vm -- PROGRAM`, the peers) print no QEMU
     # time: host prep is then counted in firmware+decompress (None below).
     qemu_start = None if vm is None else wall - vm
+    guest = [seconds(k) for k in ("boot_micros", "probes_micros", "cases_micros")]
+    if None in guest:
+        guest = None
     if qemu_start is None and guest is not None:
         return None
     if guest is not None and results:
-        ready, probes, cases = map(float, guest.groups())
+        ready, probes, cases = guest
         kernel_start = results[-1] - (ready + probes + cases)
         end = results[-1]
         return {
@@ -364,14 +356,16 @@ def main():
     # model) do far more work per case than any selftest case; a row without
     # them shows what the rest costs.
     names = subprocess.run([pr, "list"], capture_output=True, text=True).stdout.split()
+    equivalent = subprocess.run([pr, "list", "--selftest-equivalent"], capture_output=True,
+                                text=True).stdout.split()
     no_model = sorted({n.split("/", 1)[1] for n in names
                        if "/" in n and not n.split("/", 1)[1].startswith("model/")})
     rows += [
-        Row("native", "portrange run (full suite)", host, [pr, "run", "--format", "ktap"], nr),
+        Row("native", "portrange run (full suite)", host, [pr, "run", "--format", "json"], nr),
         Row("native", "portrange run (full suite less model/*)", host,
-            [pr, "run", *no_model, "--format", "ktap"], nr),
+            [pr, "run", *no_model, "--format", "json"], nr),
         Row("native", "portrange run (selftest-equivalent cases)", host,
-            [pr, "run", "--exact", *SELFTEST_EQUIVALENT, "--format", "ktap"], nr),
+            [pr, "run", "--exact", *equivalent, "--format", "json"], nr),
         Row("native", "kernel selftest, run as its .sh does", host, sh_way, nr,
             note="unshare -n; lo up; sysctl 40000 49999; binary"),
     ]
@@ -379,11 +373,11 @@ def main():
         dk = a.debian_kernel if kname == "debian-6.12" else kpath
         rows += [
             Row("vm", "portrange vm (full suite)", kname,
-                [pr, "vm", "--kernel", kpath, "--format", "ktap"], vr),
+                [pr, "vm", "--kernel", kpath, "--format", "json"], vr),
             Row("vm", "portrange vm (full suite less model/*)", kname,
-                [pr, "vm", "--kernel", kpath, *no_model, "--format", "ktap"], vr),
+                [pr, "vm", "--kernel", kpath, *no_model, "--format", "json"], vr),
             Row("vm", "portrange vm (selftest-equivalent cases)", kname,
-                [pr, "vm", "--kernel", kpath, "--exact", *SELFTEST_EQUIVALENT, "--format", "ktap"], vr),
+                [pr, "vm", "--kernel", kpath, "--exact", *equivalent, "--format", "json"], vr),
             Row("vm", "kernel selftest booted by portrange vm", kname,
                 [pr, "vm", "--kernel", kpath, "--", stvm], vr),
         ]
@@ -428,7 +422,8 @@ def main():
     loads_all.append(loadavg())
     build = json.loads(Path(a.build_json).read_text()) if a.build_json else {}
     quote_clean_build(build, Path(__file__).resolve().parent.parent / "kbuild" / "README.md")
-    write_results(rows, build, machine(), loads_all, a, out, console)
+    properties = len({n.split("/", 1)[1] for n in equivalent})
+    write_results(rows, build, machine(), loads_all, a, out, properties, console)
 
 
 def find(rows, group, name_part, kernel=None):
@@ -467,7 +462,7 @@ def console_gaps(cmd, payload, out):
     return {"init": init, "gaps": gaps}
 
 
-def write_results(rows, build, mach, loads_all, a, out, console=None):
+def write_results(rows, build, mach, loads_all, a, out, properties, console=None):
     md = []
     md.append("# Benchmarks\n")
     md.append("Regenerated by `bench/run` (README). Wall times are medians of "
@@ -498,7 +493,7 @@ def write_results(rows, build, mach, loads_all, a, out, console=None):
     nm = find(rows, "native", "less model")
     pc = lambda r: None if not r or not r.median or not r.executed else r.median / r.executed
     md.append("")
-    md.append(f"- selftest-equivalent: the {len(SELFTEST_PROPERTIES)} properties that answer the "
+    md.append(f"- selftest-equivalent: the {properties} properties that answer the "
               "selftest's assertions (README), on the variants the selftest has: IPv4 and IPv6 "
               "sockets of each protocol; the IPv4-mapped (4in6) variants are beyond it and "
               "counted in the full-suite rows")
@@ -568,11 +563,11 @@ def write_results(rows, build, mach, loads_all, a, out, console=None):
               "lands on the host.")
     md.append("")
     md.append("## Where the time goes in a VM run (medians, seconds)\n")
-    md.append("Host arrival times of the streamed result lines, the guest's `/proc/uptime` "
-              "(from portrange's `guest: ready ... probes ... cases` note, or the uptime line "
-              "the selftest's netns_setup prints) and `vm: N s from QEMU start to exit` give: "
+    md.append("Host arrival times of the output lines, the guest's `/proc/uptime` (from "
+              "the phases in portrange's JSON report, or the uptime line the selftest's "
+              "netns_setup prints) and the QEMU time (the report's `vm_micros`) give: "
               "host prep = wall - QEMU time; firmware+decompress = QEMU start to guest uptime 0; "
-              "shutdown+exit = last result line to process exit. Where a runner prints no QEMU "
+              "shutdown+exit = last output line to process exit. Where a runner prints no QEMU "
               "time (payload runs, the peers), host prep is `-` and counted in "
               "firmware+decompress; for them, cases = netns_setup's line to the last result.\n")
     keys = ["host prep", "firmware+decompress", "kernel init to /init ready", "probes",

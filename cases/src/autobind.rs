@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check, check_eq, sockopt};
+use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, check_eq, sockopt};
 use nix::errno::Errno;
 
 use crate::ports::{
@@ -11,70 +11,43 @@ use crate::ports::{
     show, socket_with_range,
 };
 
-const WIDE: Setup = Setup {
-    port_range: Some((40000, 49999)),
-    reserved_ports: None,
-};
+const WIDE: Setup = Setup::netns_range(40000, 49999);
 
-/// The cases of this module.
-pub const CASES: &[CaseDef] = &[
-    CaseDef {
-        name: "connect/autobind_picks_from_socket_range",
-        protos: Proto::ALL,
-        families: Family::ALL,
-        setup: WIDE,
-        body: connect_autobind,
-    },
-    CaseDef {
-        name: "connect/exhausted_range_is_eaddrnotavail",
-        protos: &[Proto::Tcp, Proto::Mptcp],
-        families: Family::ALL,
-        setup: WIDE,
-        body: connect_exhausted,
-    },
-    CaseDef {
-        name: "connect/exhausted_range_is_eagain",
-        protos: &[Proto::Udp, Proto::Sctp],
-        families: Family::ALL,
-        setup: WIDE,
-        body: connect_exhausted,
-    },
-    CaseDef {
-        name: "connect/local_port_shared_across_destinations",
-        protos: &[Proto::Tcp, Proto::Mptcp],
-        families: Family::ALL,
-        setup: WIDE,
-        body: shared_across_destinations,
-    },
-    CaseDef {
-        name: "connect/local_port_not_shared_across_destinations",
-        protos: &[Proto::Udp, Proto::Sctp],
-        families: Family::ALL,
-        setup: WIDE,
-        body: not_shared_across_destinations,
-    },
-    CaseDef {
-        name: "connect/bind_address_no_port_defers_pick_to_connect",
-        protos: &[Proto::Tcp, Proto::Udp, Proto::Mptcp],
-        families: Family::ALL,
-        setup: WIDE,
-        body: bind_address_no_port,
-    },
-    CaseDef {
-        name: "sendmsg/autobind_picks_from_socket_range",
-        protos: &[Proto::Udp],
-        families: Family::ALL,
-        setup: WIDE,
-        body: sendmsg_autobind,
-    },
-    CaseDef {
-        name: "listen/autobind_picks_from_socket_range",
-        protos: Proto::STREAM,
-        families: Family::ALL,
-        setup: WIDE,
-        body: listen_autobind,
-    },
-];
+/// The cases of this module, each in the namespace range 40000-49999.
+pub fn cases() -> Vec<CaseDef> {
+    [
+        CaseDef::new("connect/autobind_picks_from_socket_range", connect_autobind),
+        CaseDef::new(
+            "connect/exhausted_range_is_eaddrnotavail",
+            connect_exhausted,
+        )
+        .protos(&[Proto::Tcp, Proto::Mptcp]),
+        CaseDef::new("connect/exhausted_range_is_eagain", connect_exhausted)
+            .protos(&[Proto::Udp, Proto::Sctp]),
+        CaseDef::new(
+            "connect/local_port_shared_across_destinations",
+            shared_across_destinations,
+        )
+        .protos(&[Proto::Tcp, Proto::Mptcp]),
+        CaseDef::new(
+            "connect/local_port_not_shared_across_destinations",
+            not_shared_across_destinations,
+        )
+        .protos(&[Proto::Udp, Proto::Sctp]),
+        CaseDef::new(
+            "connect/bind_address_no_port_defers_pick_to_connect",
+            bind_address_no_port,
+        )
+        .protos(&[Proto::Tcp, Proto::Udp, Proto::Mptcp]),
+        CaseDef::new("sendmsg/autobind_picks_from_socket_range", sendmsg_autobind)
+            .protos(&[Proto::Udp]),
+        CaseDef::new("listen/autobind_picks_from_socket_range", listen_autobind)
+            .protos(Proto::STREAM),
+    ]
+    .into_iter()
+    .map(|case| case.setup(WIDE))
+    .collect()
+}
 
 /// The errno an exhausted autobind gives: TCP and MPTCP connect() run out
 /// of 4-tuples (EADDRNOTAVAIL); UDP and SCTP autobind runs out of ports

@@ -1,46 +1,65 @@
 //! The effective range: each bound clamped to the netns range, the netns
 //! range winning when the socket range lies outside it.
 
-use harness::{CaseDef, CaseError, Ctx, Family, Proto, Setup};
+use harness::{CaseDef, CaseError, Ctx, Setup};
 use nix::errno::Errno;
 
 use crate::ports::{check_fill, fill_by_bind, socket_with_range};
 
-const NETNS: Setup = Setup {
-    port_range: Some((40000, 40007)),
-    reserved_ports: None,
-};
+const NETNS: Setup = Setup::netns_range(40000, 40007);
 
-macro_rules! clamp_case {
-    ($name:literal, $body:ident) => {
-        CaseDef {
-            name: $name,
-            protos: Proto::ALL,
-            families: Family::ALL,
-            setup: NETNS,
-            body: $body,
-        }
-    };
+/// A socket range (`lo`, `hi`, as set with the option) and the range the
+/// kernel must pick from for it.
+type Clamp = ((u16, u16), (u16, u16));
+
+/// Properties checked by filling the range: for each socket range, exactly
+/// the expected ports are picked, then bind() fails with EADDRINUSE. The
+/// netns range is 40000-40007 throughout.
+#[rustfmt::skip]
+const TABLE: &[(&str, &[Clamp])] = &[
+    // (property, [(socket range, effective range), ...])
+    // Inside the netns range: used as it is.
+    ("clamp/inside_netns_range_is_used_as_is",              &[((40002, 40005), (40002, 40005))]),
+    // `lo` below the netns range: raised to the netns `lo`.
+    ("clamp/lo_below_netns_range_is_raised",                &[((39990, 40003), (40000, 40003))]),
+    // `hi` above the netns range: lowered to the netns `hi`.
+    ("clamp/hi_above_netns_range_is_lowered",               &[((40004, 40020), (40004, 40007))]),
+    // Overlapping either end: only the overlap.
+    ("clamp/partial_overlap_uses_the_overlap",              &[((39000, 40001), (40000, 40001)), ((40006, 41000), (40006, 40007))]),
+    // Wholly above the netns range: ignored, the netns range wins.
+    ("precedence/range_above_netns_range_is_ignored",       &[((50000, 50003), (40000, 40007))]),
+    // Wholly below the netns range: ignored, the netns range wins.
+    ("precedence/range_below_netns_range_is_ignored",       &[((30000, 30003), (40000, 40007))]),
+    // `lo == hi`: that one port.
+    ("clamp/one_port_range",                                &[((40003, 40003), (40003, 40003))]),
+    // A zero bound with the other bound on the netns edge: one port
+    // (`0-40000` gives 40000, `40007-0` gives 40007).
+    ("clamp/zero_bound_reaching_netns_edge_gives_one_port", &[((0, 40000), (40000, 40000)), ((40007, 0), (40007, 40007))]),
+];
+
+/// The cases of this module: the table's, then one that moves the netns
+/// range under configured sockets.
+pub fn cases() -> Vec<CaseDef> {
+    let mut cases: Vec<CaseDef> = TABLE
+        .iter()
+        .map(|&(name, clamps)| CaseDef::with(name, clamps, expect_each).setup(NETNS))
+        .collect();
+    cases.push(
+        CaseDef::new(
+            "clamp/follows_netns_range_at_pick_time",
+            follows_netns_range,
+        )
+        .setup(NETNS),
+    );
+    cases
 }
 
-/// The cases of this module.
-pub const CASES: &[CaseDef] = &[
-    clamp_case!("clamp/inside_netns_range_is_used_as_is", inside),
-    clamp_case!("clamp/lo_below_netns_range_is_raised", lo_below),
-    clamp_case!("clamp/hi_above_netns_range_is_lowered", hi_above),
-    clamp_case!("clamp/partial_overlap_uses_the_overlap", partial_overlap),
-    clamp_case!("precedence/range_above_netns_range_is_ignored", above),
-    clamp_case!("precedence/range_below_netns_range_is_ignored", below),
-    clamp_case!("clamp/one_port_range", one_port),
-    clamp_case!(
-        "clamp/zero_bound_reaching_netns_edge_gives_one_port",
-        edge_ports
-    ),
-    clamp_case!(
-        "clamp/follows_netns_range_at_pick_time",
-        follows_netns_range
-    ),
-];
+/// Checks every row of `clamps` in turn.
+fn expect_each(ctx: &Ctx, clamps: &&[Clamp]) -> Result<(), CaseError> {
+    clamps
+        .iter()
+        .try_for_each(|&(socket, effective)| expect_effective(ctx, socket, effective))
+}
 
 /// Fills the range with sockets set to `lo..=hi` and expects exactly
 /// `want_lo..=want_hi` to be picked before EADDRINUSE.
@@ -54,42 +73,6 @@ fn expect_effective(
         CaseError::Fail(m) => CaseError::Fail(format!("socket range {lo}-{hi}: {m}")),
         other => other,
     })
-}
-
-fn inside(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (40002, 40005), (40002, 40005))
-}
-
-fn lo_below(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (39990, 40003), (40000, 40003))
-}
-
-fn hi_above(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (40004, 40020), (40004, 40007))
-}
-
-fn partial_overlap(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (39000, 40001), (40000, 40001))?;
-    expect_effective(ctx, (40006, 41000), (40006, 40007))
-}
-
-fn above(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (50000, 50003), (40000, 40007))
-}
-
-fn below(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (30000, 30003), (40000, 40007))
-}
-
-fn one_port(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (40003, 40003), (40003, 40003))
-}
-
-/// A zero bound plus the other bound on the netns edge leaves one port:
-/// `0-40000` gives 40000 and `40007-0` gives 40007.
-fn edge_ports(ctx: &Ctx) -> Result<(), CaseError> {
-    expect_effective(ctx, (0, 40000), (40000, 40000))?;
-    expect_effective(ctx, (40007, 0), (40007, 40007))
 }
 
 /// The clamp is evaluated when a port is picked, not when the option is

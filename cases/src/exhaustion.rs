@@ -2,44 +2,25 @@
 
 use std::collections::BTreeSet;
 
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check, describe};
+use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, describe};
 use nix::errno::Errno;
 
 use crate::ports::{bind_zero, check_fill, fill_by_bind, show, socket_with_range};
 
-/// The cases of this module.
-pub const CASES: &[CaseDef] = &[
-    CaseDef {
-        name: "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
-        protos: Proto::ALL,
-        families: Family::ALL,
-        setup: Setup {
-            port_range: Some((40000, 49999)),
-            reserved_ports: None,
-        },
-        body: eight_ports,
-    },
-    CaseDef {
-        name: "bind_zero/odd_sized_range",
-        protos: Proto::ALL,
-        families: Family::ALL,
-        setup: Setup {
-            port_range: Some((40000, 49999)),
-            reserved_ports: None,
-        },
-        body: odd_sized,
-    },
-    CaseDef {
-        name: "bind_zero/so_reuseaddr_stays_in_socket_range",
-        protos: Proto::ALL,
-        families: Family::ALL,
-        setup: Setup {
-            port_range: Some((40000, 49999)),
-            reserved_ports: None,
-        },
-        body: reuseaddr,
-    },
-];
+/// The cases of this module, each in the namespace range 40000-49999.
+pub fn cases() -> Vec<CaseDef> {
+    [
+        CaseDef::new(
+            "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
+            eight_ports,
+        ),
+        CaseDef::new("bind_zero/odd_sized_range", odd_sized),
+        CaseDef::new("bind_zero/so_reuseaddr_stays_in_socket_range", reuseaddr),
+    ]
+    .into_iter()
+    .map(|case| case.setup(Setup::netns_range(40000, 49999)))
+    .collect()
+}
 
 /// With a wide netns range, an 8-port socket range gives exactly those 8
 /// ports to bind(0), then EADDRINUSE.

@@ -5,32 +5,20 @@
 use std::io::Write;
 use std::time::Duration;
 
-use harness::{CaseDef, CaseError, Ctx, Family, Proto, Setup};
+use harness::{CaseDef, CaseError, Ctx, Family, Proto};
 
-const ONLY_TCP4: (&[Proto], &[Family]) = (&[Proto::Tcp], &[Family::V4]);
-
-macro_rules! fault_case {
-    ($name:literal, $body:ident) => {
-        CaseDef {
-            name: $name,
-            protos: ONLY_TCP4.0,
-            families: ONLY_TCP4.1,
-            setup: Setup {
-                port_range: None,
-                reserved_ports: None,
-            },
-            body: $body,
-        }
-    };
+/// The cases of this module, each for tcp4 only.
+pub fn cases() -> Vec<CaseDef> {
+    [
+        CaseDef::new("harness_fault/hangs", hangs),
+        CaseDef::new("harness_fault/panics", panics),
+        CaseDef::new("harness_fault/floods_the_console", floods),
+        CaseDef::new("harness_fault/aborts_the_process", aborts),
+    ]
+    .into_iter()
+    .map(|case| case.protos(&[Proto::Tcp]).families(&[Family::V4]))
+    .collect()
 }
-
-/// The cases of this module.
-pub const CASES: &[CaseDef] = &[
-    fault_case!("harness_fault/hangs", hangs),
-    fault_case!("harness_fault/panics", panics),
-    fault_case!("harness_fault/floods_the_console", floods),
-    fault_case!("harness_fault/aborts_the_process", aborts),
-];
 
 /// Never returns: the per-case timeout must end it as a harness error.
 fn hangs(_: &Ctx) -> Result<(), CaseError> {

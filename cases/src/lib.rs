@@ -6,7 +6,7 @@
 
 mod autobind;
 mod clamping;
-mod egress;
+pub mod egress;
 mod exhaustion;
 mod faults;
 mod model;
@@ -14,28 +14,23 @@ mod ports;
 mod profiles;
 mod random;
 mod reserved;
+pub mod selftest;
 mod sockopt;
 
-use harness::cli::Scenario;
 use harness::{Case, CaseDef, expand};
 
 /// Every case definition, in report order.
 pub fn definitions() -> Vec<CaseDef> {
     [
-        sockopt::CASES,
-        clamping::CASES,
-        exhaustion::CASES,
-        reserved::CASES,
-        autobind::CASES,
-        random::CASES,
-        profiles::CASES,
+        sockopt::cases(),
+        clamping::cases(),
+        exhaustion::cases(),
+        reserved::cases(),
+        autobind::cases(),
+        random::cases(),
+        profiles::cases(),
     ]
     .concat()
-}
-
-/// Every end-to-end scenario `portrange scenario` can run.
-pub fn scenarios() -> Vec<Scenario> {
-    vec![egress::SCENARIO]
 }
 
 /// Every case plus the harness fault cases (which hang, crash and flood on
@@ -43,7 +38,7 @@ pub fn scenarios() -> Vec<Scenario> {
 /// out of runs unless asked.
 pub fn catalogue_with_harness_faults() -> Vec<Case> {
     let mut cases = catalogue();
-    cases.extend(expand(faults::CASES));
+    cases.extend(expand(&faults::cases()));
     cases
 }
 

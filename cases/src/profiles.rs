@@ -6,21 +6,21 @@
 //! kernel matches none.
 
 use harness::profile::{STABLE_6_1, UPSTREAM};
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check};
+use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check};
 
 use crate::ports::{SERVER_PORT, connect_to, server_on, socket_with_range};
 
 /// The cases of this module.
-pub const CASES: &[CaseDef] = &[CaseDef {
-    name: "connect/port_parity_matches_a_known_profile",
-    protos: &[Proto::Tcp, Proto::Mptcp],
-    families: Family::ALL,
-    setup: Setup {
-        port_range: Some((40000, 49999)),
-        reserved_ports: None,
-    },
-    body: connect_parity,
-}];
+pub fn cases() -> Vec<CaseDef> {
+    vec![
+        CaseDef::new(
+            "connect/port_parity_matches_a_known_profile",
+            connect_parity,
+        )
+        .protos(&[Proto::Tcp, Proto::Mptcp])
+        .setup(Setup::netns_range(40000, 49999)),
+    ]
+}
 
 /// Rounds of three connects each. Upstream adds a random step after each
 /// pick, so the parity of its picks is close to a coin toss: every round

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, describe, sockopt};
+use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, describe, sockopt};
 use nix::errno::Errno;
 use socket2::{SockAddr, Socket};
 
@@ -44,16 +44,15 @@ pub const TIME_BUDGET: Duration = Duration::from_secs(1);
 const SERVERS: [u16; 3] = [30001, 30002, 30003];
 
 /// The cases of this module.
-pub const CASES: &[CaseDef] = &[CaseDef {
-    name: "model/random_configurations_agree_with_kernel",
-    protos: Proto::ALL,
-    families: Family::BOTH,
-    setup: Setup {
-        port_range: None,
-        reserved_ports: None,
-    },
-    body: random_configurations,
-}];
+pub fn cases() -> Vec<CaseDef> {
+    vec![
+        CaseDef::new(
+            "model/random_configurations_agree_with_kernel",
+            random_configurations,
+        )
+        .families(Family::BOTH),
+    ]
+}
 
 /// splitmix64: small, seedable, and the same on every platform and
 /// crate version, so a printed seed replays.

@@ -1,21 +1,17 @@
 //! `net.ipv4.ip_local_reserved_ports` inside the socket range.
 
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup};
+use harness::{CaseDef, CaseError, Ctx, OrFail, Setup};
 use nix::errno::Errno;
 
 use crate::ports::{check_fill, fill_by_bind, socket_with_range};
 
 /// The cases of this module.
-pub const CASES: &[CaseDef] = &[CaseDef {
-    name: "reserved/ports_skipped_inside_socket_range",
-    protos: Proto::ALL,
-    families: Family::ALL,
-    setup: Setup {
-        port_range: Some((40000, 49999)),
-        reserved_ports: Some("41001,41003-41004"),
-    },
-    body: skipped,
-}];
+pub fn cases() -> Vec<CaseDef> {
+    vec![
+        CaseDef::new("reserved/ports_skipped_inside_socket_range", skipped)
+            .setup(Setup::netns_range(40000, 49999).reserved("41001,41003-41004")),
+    ]
+}
 
 /// In the socket range 41000..=41007 with 41001, 41003 and 41004 reserved,
 /// bind(0) hands out the five others and then fails; reserved ports stay

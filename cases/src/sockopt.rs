@@ -1,75 +1,30 @@
 //! Encoding and validation of the option value.
 
 use harness::sockopt::{self, IP_LOCAL_PORT_RANGE, pack};
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check_eq, expect_errno};
+use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Setup, check_eq, expect_errno};
 use nix::errno::Errno;
 
 use crate::ports::{check_fill, fill_by_bind, socket_with_range};
 
-const NETNS: Setup = Setup {
-    port_range: Some((40000, 40007)),
-    reserved_ports: None,
-};
+const NETNS: Setup = Setup::netns_range(40000, 40007);
 
-/// The cases of this module.
-pub const CASES: &[CaseDef] = &[
-    CaseDef {
-        name: "sockopt/round_trip",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: round_trip,
-    },
-    CaseDef {
-        name: "sockopt/value_is_hi_shl_16_or_lo",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: packing,
-    },
-    CaseDef {
-        name: "sockopt/lo_above_hi_is_einval",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: lo_above_hi,
-    },
-    CaseDef {
-        name: "sockopt/optlen_not_4_is_einval",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: optlen_not_4,
-    },
-    CaseDef {
-        name: "sockopt/zero_lo_means_netns_lo",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: zero_lo,
-    },
-    CaseDef {
-        name: "sockopt/zero_hi_means_netns_hi",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: zero_hi,
-    },
-    CaseDef {
-        name: "sockopt/does_not_leak_to_other_sockets",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: no_leak,
-    },
-    CaseDef {
-        name: "sockopt/zero_clears",
-        protos: Proto::ALL,
-        families: Family::BOTH,
-        setup: NETNS,
-        body: zero_clears,
-    },
-];
+/// The cases of this module, each on IPv4 and IPv6 sockets of every
+/// protocol.
+pub fn cases() -> Vec<CaseDef> {
+    [
+        CaseDef::new("sockopt/round_trip", round_trip),
+        CaseDef::new("sockopt/value_is_hi_shl_16_or_lo", packing),
+        CaseDef::new("sockopt/lo_above_hi_is_einval", lo_above_hi),
+        CaseDef::new("sockopt/optlen_not_4_is_einval", optlen_not_4),
+        CaseDef::new("sockopt/zero_lo_means_netns_lo", zero_lo),
+        CaseDef::new("sockopt/zero_hi_means_netns_hi", zero_hi),
+        CaseDef::new("sockopt/does_not_leak_to_other_sockets", no_leak),
+        CaseDef::new("sockopt/zero_clears", zero_clears),
+    ]
+    .into_iter()
+    .map(|case| case.families(Family::BOTH).setup(NETNS))
+    .collect()
+}
 
 /// What was set comes back, unclamped, even outside the netns range.
 fn round_trip(ctx: &Ctx) -> Result<(), CaseError> {

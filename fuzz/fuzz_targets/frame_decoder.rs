@@ -21,7 +21,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use qemu::frame::{Decoded, Decoder, Event, Problem, decode_all, encode_end, encode_message};
+use qemu::frame::{Decoded, Decoder, Problem, decode_all, encode_end, encode_message};
 
 /// Noise on the result channel.
 #[derive(Debug, Arbitrary)]
@@ -56,8 +56,9 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Feeds `bytes` to a fresh decoder in chunks of the given sizes (cycled).
-fn chunked(bytes: &[u8], sizes: &[u8]) -> Vec<Event> {
+/// Feeds `bytes` to a fresh decoder in chunks of the given sizes (cycled)
+/// and gathers what the events say.
+fn chunked(bytes: &[u8], sizes: &[u8]) -> Decoded {
     let mut decoder = Decoder::default();
     let mut events = Vec::new();
     let mut rest = bytes;
@@ -69,27 +70,7 @@ fn chunked(bytes: &[u8], sizes: &[u8]) -> Vec<Event> {
         rest = tail;
     }
     events.extend(decoder.finish());
-    events
-}
-
-fn events_of(decoded: &Decoded) -> (Vec<String>, Option<i32>, Vec<Problem>) {
-    (
-        decoded.messages.clone(),
-        decoded.exit_code,
-        decoded.problems.clone(),
-    )
-}
-
-fn collect(events: Vec<Event>) -> (Vec<String>, Option<i32>, Vec<Problem>) {
-    let mut decoded = Decoded::default();
-    for event in events {
-        match event {
-            Event::Message(message) => decoded.messages.push(message),
-            Event::End { exit_code } => decoded.exit_code = Some(exit_code),
-            Event::Problem(problem) => decoded.problems.push(problem),
-        }
-    }
-    events_of(&decoded)
+    events.into_iter().collect()
 }
 
 fn raw(data: &[u8]) {
@@ -109,8 +90,8 @@ fn raw(data: &[u8]) {
     let sizes: Vec<u8> = data.iter().rev().take(16).copied().collect();
     for sizes in [&sizes[..], &[1], &[5], &[7, 1, 200]] {
         assert_eq!(
-            collect(chunked(data, sizes)),
-            events_of(&whole),
+            chunked(data, sizes),
+            whole,
             "chunk sizes {sizes:?} changed the events"
         );
     }
@@ -171,8 +152,10 @@ fn round_trip(stream: &Stream) {
     );
     assert_eq!(whole.exit_code, Some(stream.exit_code), "{whole:?}");
     assert!(!whole.problems.contains(&Problem::MissingEnd), "{whole:?}");
-    let (messages, exit_code, problems) = collect(chunked(&bytes, &stream.chunks));
-    assert_eq!(messages, whole.messages, "chunks {:?}", stream.chunks);
-    assert_eq!(exit_code, whole.exit_code, "chunks {:?}", stream.chunks);
-    assert_eq!(problems, whole.problems, "chunks {:?}", stream.chunks);
+    assert_eq!(
+        chunked(&bytes, &stream.chunks),
+        whole,
+        "chunks {:?}",
+        stream.chunks
+    );
 }

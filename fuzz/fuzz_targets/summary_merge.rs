@@ -1,5 +1,5 @@
 //! `portrange merge` input: `summary.json` files of shards, read with
-//! serde_json into `harness::matrix::Matrix`, merged, and rendered.
+//! serde_json into `portrange::matrix::Matrix`, merged, and rendered.
 //!
 //! Input layout: two JSON documents separated by the first NUL byte (no NUL:
 //! the same document twice, which must merge or be refused as duplicates).
@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use harness::matrix::Matrix;
+use portrange::matrix::Matrix;
 use harness::report;
 use libfuzzer_sys::fuzz_target;
 

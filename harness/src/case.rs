@@ -2,8 +2,10 @@
 //! body gets to work with.
 
 use std::cell::{Cell, RefCell};
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use netns_util::Netns;
 use nix::errno::Errno;
@@ -23,8 +25,43 @@ pub struct Setup {
     pub reserved_ports: Option<&'static str>,
 }
 
+impl Setup {
+    /// A namespace whose `ip_local_port_range` is `lo..=hi`, nothing reserved.
+    pub const fn netns_range(lo: u16, hi: u16) -> Setup {
+        Setup {
+            port_range: Some((lo, hi)),
+            reserved_ports: None,
+        }
+    }
+
+    /// These settings with `ports` reserved (the sysctl's own syntax).
+    pub const fn reserved(self, ports: &'static str) -> Setup {
+        Setup {
+            reserved_ports: Some(ports),
+            ..self
+        }
+    }
+}
+
+/// What a case checks, given the context it runs in.
+type Checks = dyn Fn(&Ctx) -> Result<(), CaseError> + Send + Sync;
+
 /// The body of a case: runs on a thread inside the case's own namespace.
-pub type Body = fn(&Ctx) -> Result<(), CaseError>;
+#[derive(Clone)]
+pub struct Body(Arc<Checks>);
+
+impl Body {
+    /// Runs the checks.
+    pub fn run(&self, ctx: &Ctx) -> Result<(), CaseError> {
+        (self.0)(ctx)
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Body(..)")
+    }
+}
 
 /// The property group of cases that deliberately hang, crash or flood the
 /// console to test the harness itself; selections leave them out unless
@@ -32,18 +69,68 @@ pub type Body = fn(&Ctx) -> Result<(), CaseError>;
 pub const HARNESS_FAULTS: &str = "harness_fault";
 
 /// A case as written: one property, checked for each variant it applies to.
-#[derive(Debug, Clone, Copy)]
+///
+/// ```
+/// # use harness::{CaseDef, CaseError, Ctx, Family, Setup};
+/// fn round_trip(_: &Ctx) -> Result<(), CaseError> { Ok(()) }
+/// fn effective(_: &Ctx, range: &(u16, u16)) -> Result<(), CaseError> { Ok(()) }
+/// let netns = Setup { port_range: Some((40000, 40007)), reserved_ports: None };
+/// let cases = [
+///     CaseDef::new("sockopt/round_trip", round_trip).families(Family::BOTH),
+///     CaseDef::with("clamp/one_port_range", (40003, 40003), effective).setup(netns),
+/// ];
+/// ```
+#[derive(Debug, Clone)]
 pub struct CaseDef {
-    /// The property, as a path (`bind_zero/exhausts_with_eaddrinuse`).
-    pub name: &'static str,
-    /// Protocols the property applies to.
-    pub protos: &'static [Proto],
-    /// Families the property applies to.
-    pub families: &'static [Family],
-    /// Namespace settings applied before the body runs.
-    pub setup: Setup,
-    /// The checks.
-    pub body: Body,
+    name: &'static str,
+    protos: &'static [Proto],
+    families: &'static [Family],
+    setup: Setup,
+    body: Body,
+}
+
+impl CaseDef {
+    /// The property `name`, as a path (`bind_zero/exhausts_with_eaddrinuse`),
+    /// checked by `body` for every protocol and family in a namespace with
+    /// the kernel's default settings.
+    pub fn new(name: &'static str, body: fn(&Ctx) -> Result<(), CaseError>) -> CaseDef {
+        CaseDef::of_body(name, Body(Arc::new(body)))
+    }
+
+    /// Like [`CaseDef::new`], with a body that checks the property for
+    /// `param`: one row of a table of similar properties.
+    pub fn with<P: Send + Sync + 'static>(
+        name: &'static str,
+        param: P,
+        body: fn(&Ctx, &P) -> Result<(), CaseError>,
+    ) -> CaseDef {
+        CaseDef::of_body(name, Body(Arc::new(move |ctx: &Ctx| body(ctx, &param))))
+    }
+
+    fn of_body(name: &'static str, body: Body) -> CaseDef {
+        CaseDef {
+            name,
+            protos: Proto::ALL,
+            families: Family::ALL,
+            setup: Setup::default(),
+            body,
+        }
+    }
+
+    /// Only for these protocols.
+    pub fn protos(self, protos: &'static [Proto]) -> CaseDef {
+        CaseDef { protos, ..self }
+    }
+
+    /// Only for these families.
+    pub fn families(self, families: &'static [Family]) -> CaseDef {
+        CaseDef { families, ..self }
+    }
+
+    /// Starting from these namespace settings.
+    pub fn setup(self, setup: Setup) -> CaseDef {
+        CaseDef { setup, ..self }
+    }
 }
 
 /// A case expanded for one variant: what the runner schedules.
@@ -82,7 +169,7 @@ pub fn expand(defs: &[CaseDef]) -> Vec<Case> {
                     name: format!("{variant}/{}", def.name),
                     variant,
                     setup: def.setup,
-                    body: def.body,
+                    body: def.body.clone(),
                 })
         })
         .collect()
@@ -261,20 +348,10 @@ mod tests {
     #[test]
     fn expansion_names_cases_variant_first_and_respects_applicability() {
         let defs = [
-            CaseDef {
-                name: "a/every",
-                protos: Proto::ALL,
-                families: Family::BOTH,
-                setup: Setup::default(),
-                body: noop,
-            },
-            CaseDef {
-                name: "b/stream_v6",
-                protos: Proto::STREAM,
-                families: &[Family::V6],
-                setup: Setup::default(),
-                body: noop,
-            },
+            CaseDef::new("a/every", noop).families(Family::BOTH),
+            CaseDef::new("b/stream_v6", noop)
+                .protos(Proto::STREAM)
+                .families(&[Family::V6]),
         ];
         let names: Vec<String> = expand(&defs).into_iter().map(|c| c.name).collect();
         assert_eq!(names.len(), 8 + 3);

@@ -6,11 +6,13 @@
 //! up front what the kernel offers, so a missing feature is a skip with its
 //! reason, never a failure. The [`runner`] runs every case in a fresh
 //! network namespace on its own thread, in parallel on libtest-mimic's pool;
-//! [`report`]ers turn the results into libtest-style text, KTAP and JUnit.
+//! [`report`]ers turn the results into libtest-style text, KTAP, JUnit and
+//! JSON.
+//!
+//! Nothing here knows about VMs, kernel builds or a command line: the
+//! `portrange` crate wires those around this framework.
 
 mod case;
-pub mod cli;
-pub mod matrix;
 pub mod outcome;
 pub mod probe;
 pub mod profile;
@@ -19,7 +21,6 @@ pub mod report;
 pub mod runner;
 pub mod sockopt;
 mod variant;
-pub mod vm;
 
 pub use case::{
     Body, Case, CaseDef, CaseError, Ctx, HARNESS_FAULTS, OrFail, Setup, describe, expand,

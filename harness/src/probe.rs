@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::describe;
 use crate::profile;
-use crate::runner::panic_text;
 use crate::sockopt;
 use crate::variant::{Family, Proto, Variant};
 
@@ -84,7 +83,7 @@ impl Probes {
         });
         probing
             .join()
-            .unwrap_or_else(|payload| Err(netns_util::Error::Panicked(panic_text(&*payload))))
+            .unwrap_or_else(|payload| Err(netns_util::Error::panicked(payload)))
     }
 
     /// Whether the cases of `variant` can run.

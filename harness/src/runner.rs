@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use netns_util::Netns;
+use netns_util::{Netns, panic_text};
 
 use crate::case::{Case, CaseError, Ctx};
 use crate::outcome::{CaseResult, Outcome};
@@ -139,7 +139,7 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
         Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
     };
     let ctx = Ctx::new(case.variant, &netns, randomized);
-    let outcome = match (case.body)(&ctx) {
+    let outcome = match case.body.run(&ctx) {
         Ok(()) => Outcome::Pass,
         Err(CaseError::Fail(message)) => Outcome::Fail(message),
         Err(CaseError::Skip(reason)) => Outcome::Skip(reason),
@@ -170,15 +170,6 @@ fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
         netns.sysctl_write("net.ipv4.ip_local_reserved_ports", ports)?;
     }
     Ok(netns)
-}
-
-/// The message of a panic's payload.
-pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// Runs `cases` on libtest-mimic's pool, calling `on_result` as each ends,

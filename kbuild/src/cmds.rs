@@ -3,38 +3,13 @@
 //! there, as in build.sh), with kbuild's stand-ins for Android's build/
 //! helpers, and with every unknown command skipped and named.
 
-use std::fmt;
 use std::path::Path;
 use std::process::Stdio;
 
 use crate::config::BuildConfig;
 use crate::error::BuildError;
 use crate::session::{self, Action};
-
-/// Which of the two command variables to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// PRE_DEFCONFIG_CMDS, before `make <DEFCONFIG>`.
-    PreDefconfig,
-    /// POST_DEFCONFIG_CMDS, right after it.
-    PostDefconfig,
-}
-
-impl Stage {
-    /// The variable holding this stage's commands.
-    pub fn variable(self) -> &'static str {
-        match self {
-            Self::PreDefconfig => "PRE_DEFCONFIG_CMDS",
-            Self::PostDefconfig => "POST_DEFCONFIG_CMDS",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.variable())
-    }
-}
+pub use crate::stage::Stage;
 
 /// Runs `stage`'s commands with `OUT_DIR` = `out_dir` (absolute) and
 /// `make_args` (ARCH=.., toolchain, -j) for the helpers that call make, on

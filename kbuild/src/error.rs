@@ -119,7 +119,7 @@ pub enum BuildError {
     )]
     Cmds {
         /// Which commands.
-        stage: crate::cmds::Stage,
+        stage: crate::stage::Stage,
         /// bash's exit status.
         status: ExitStatus,
         /// The build.config file.

@@ -11,10 +11,12 @@ pub mod cmds;
 pub mod config;
 pub mod error;
 pub mod kconfig;
+mod location;
 pub mod progress;
 mod session;
 pub mod shipped;
 pub mod source;
+mod stage;
 pub mod toolchain;
 
 pub use build::{BuildOptions, Built, Configured, build, configure};

@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 use std::process::Command;
 
-use crate::config::Location;
+use crate::location::Location;
 
 /// The script, a real bash file kept next to this module.
 const SCRIPT: &str = include_str!("session.bash");

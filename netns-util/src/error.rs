@@ -85,6 +85,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for a thread that panicked, from its panic payload.
+    pub fn panicked(payload: Box<dyn std::any::Any + Send>) -> Error {
+        Error::Panicked(crate::panic::panic_text(&*payload))
+    }
+
     /// The errno the kernel answered with, if this is a netlink refusal
     /// (`Some(libc::EEXIST)` for a rule that already exists).
     pub fn errno(&self) -> Option<i32> {

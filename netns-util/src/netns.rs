@@ -28,7 +28,7 @@ impl Netns {
     pub fn new() -> Result<Self, Error> {
         thread::spawn(Self::unshare_current_thread)
             .join()
-            .map_err(panic_message)?
+            .map_err(Error::panicked)?
     }
 
     /// Moves the calling thread into a fresh network namespace for the rest
@@ -92,7 +92,7 @@ impl Netns {
                     Ok(f())
                 })
                 .join()
-                .map_err(panic_message)?
+                .map_err(Error::panicked)?
         })
     }
 
@@ -135,13 +135,4 @@ impl AsFd for Netns {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
-}
-
-pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> Error {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".to_owned());
-    Error::Panicked(text)
 }

@@ -31,12 +31,7 @@ impl Snapshot {
     /// which inherits that namespace, so calling this from inside an async
     /// runtime is fine.
     pub fn current() -> Result<Self, Error> {
-        thread::scope(|scope| {
-            scope
-                .spawn(Self::take)
-                .join()
-                .map_err(crate::netns::panic_message)?
-        })
+        thread::scope(|scope| scope.spawn(Self::take).join().map_err(Error::panicked)?)
     }
 
     pub(crate) fn take() -> Result<Self, Error> {

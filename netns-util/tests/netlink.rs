@@ -2,26 +2,19 @@
 //! namespaces. Needs root (or user namespaces); without either each test
 //! says why and returns early.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::ops::RangeInclusive;
 use std::thread;
 use std::time::Duration;
 
+use common::netns_or_skip;
 use netns_util::netlink::Link;
 use netns_util::{Error, IpVersion, Netns, Prefix, Snapshot, VethPair};
 use nix::errno::Errno;
 use socket2::{Domain, Socket, Type};
-
-fn netns_or_skip() -> Option<Netns> {
-    match Netns::new() {
-        Ok(ns) => Some(ns),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 fn p(text: &str) -> Prefix {
     text.parse().unwrap()

@@ -1,17 +1,10 @@
 //! Namespaces against the running kernel. Needs root (or user namespaces);
 //! without either each test says why and returns early.
 
-use netns_util::Netns;
+mod common;
 
-fn netns_or_skip() -> Option<Netns> {
-    match Netns::new() {
-        Ok(ns) => Some(ns),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
+use common::netns_or_skip;
+use netns_util::Netns;
 
 #[test]
 fn sysctls_are_private_to_the_namespace() {
@@ -79,7 +72,7 @@ fn a_thread_moves_itself_into_a_fresh_namespace_and_only_itself() {
 fn missing_link_is_named_in_the_error() {
     let Some(ns) = netns_or_skip() else { return };
     let err = ns
-        .netlink(async |nl| nl.link_up("nonexistent0").await)
+        .netlink(async |nl| nl.link().up("nonexistent0").await)
         .unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -310,7 +310,7 @@ asked to die\r
         Decoded {
             messages: vec!["ok".into()],
             exit_code: Some(exit_code),
-            problems: vec![],
+            ..Decoded::default()
         }
     }
 

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! - `seq` counts frames from 0, so a lost frame shows as a gap;
-//! - `kind` is `m` for a message and `e` for the end frame, whose payload is
-//!   the guest's exit code in decimal;
+//! - `kind` is `m` for a message, `s` for a line a payload program wrote to
+//!   its stderr, and `e` for the end frame, whose payload is the guest's
+//!   exit code in decimal;
 //! - `crc32` (8 lowercase hex digits, CRC-32/ISO-HDLC as computed by the
 //!   `crc32fast` crate) covers `<seq>|<kind>|` followed by the raw payload;
 //! - the payload is the message's UTF-8 bytes where every byte outside
@@ -24,7 +25,7 @@ mod decode;
 mod encode;
 
 pub use decode::{Decoded, Decoder, Event, Problem, decode_all};
-pub use encode::{encode_end, encode_message};
+pub use encode::{encode_end, encode_message, encode_stderr};
 
 /// Marks the start of a frame.
 const MAGIC: &str = "{{PR1|";
@@ -32,6 +33,8 @@ const MAGIC: &str = "{{PR1|";
 const TERMINATOR: &str = "}}";
 /// Kind field of a message frame.
 const KIND_MESSAGE: &str = "m";
+/// Kind field of a line from a payload's stderr.
+const KIND_STDERR: &str = "s";
 /// Kind field of the end frame.
 const KIND_END: &str = "e";
 

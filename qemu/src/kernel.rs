@@ -76,8 +76,12 @@ pub fn resolve(spec: &str, cache: &Path, progress: &mut dyn FnMut(&str)) -> Resu
     })
 }
 
-/// The cache for fetched kernels: `$PORTRANGE_CACHE`, else
-/// `$XDG_CACHE_HOME/portrange`, else `~/.cache/portrange`.
+/// The project's cache directory: `$PORTRANGE_CACHE`, else
+/// `$XDG_CACHE_HOME/portrange`, else `~/.cache/portrange` (`/tmp` standing in
+/// for a missing `$HOME`). Not created here.
+///
+/// The one place this policy is written: fetched kernels, kernel sources
+/// and build trees, and kept console logs all live under it.
 pub fn default_cache_dir() -> PathBuf {
     let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
     if let Some(dir) = var("PORTRANGE_CACHE") {

@@ -61,6 +61,8 @@ pub struct VmConfig {
 pub struct VmRun {
     /// Messages from the guest, in order.
     pub messages: Vec<String>,
+    /// Lines a payload wrote to its stderr, in order.
+    pub stderr: Vec<String>,
     /// The exit code from the guest's end frame, if it arrived.
     pub exit_code: Option<i32>,
     /// What went wrong, if anything.
@@ -110,12 +112,21 @@ pub enum Error {
     },
 }
 
+/// One thing the guest sent, as [`run`]'s callback hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// A message of the guest program's.
+    Message(&'a str),
+    /// A line a payload wrote to its stderr.
+    Stderr(&'a str),
+}
+
 /// Boots `config.kernel` with `config.init` as `/init` and waits for the
 /// guest to finish, the VM to stop, or the timeout. `on_message` hears each
-/// message as it arrives. A VM that has sent its end frame gets a few seconds
+/// message and stderr line as it arrives. A VM that has sent its end frame gets a few seconds
 /// to power off and is then stopped without a fault. QEMU is killed and
 /// reaped before this returns, also when `on_message` panics.
-pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun, Error> {
+pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Result<VmRun, Error> {
     let qemu = binary::locate()?;
     let io = |what, path: &PathBuf| {
         let path = path.clone();
@@ -215,6 +226,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(&str)) -> Result<VmRun,
     });
     Ok(VmRun {
         messages: decoded.messages,
+        stderr: decoded.stderr,
         exit_code: decoded.exit_code,
         fault,
         console,
@@ -228,11 +240,11 @@ struct Collector<'a> {
     decoded: Decoded,
     /// When the end frame arrived.
     ended_at: Option<Instant>,
-    on_message: &'a mut dyn FnMut(&str),
+    on_message: &'a mut dyn FnMut(Received<'_>),
 }
 
 impl<'a> Collector<'a> {
-    fn new(on_message: &'a mut dyn FnMut(&str)) -> Self {
+    fn new(on_message: &'a mut dyn FnMut(Received<'_>)) -> Self {
         Self {
             decoder: Decoder::default(),
             decoded: Decoded::default(),
@@ -254,8 +266,12 @@ impl<'a> Collector<'a> {
         for event in events {
             match event {
                 Event::Message(message) => {
-                    (self.on_message)(&message);
+                    (self.on_message)(Received::Message(&message));
                     self.decoded.messages.push(message);
+                }
+                Event::Stderr(line) => {
+                    (self.on_message)(Received::Stderr(&line));
+                    self.decoded.stderr.push(line);
                 }
                 Event::End { exit_code } => {
                     self.decoded.exit_code = Some(exit_code);

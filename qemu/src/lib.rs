@@ -32,7 +32,10 @@
 //!     modules: vec!["sctp".into()],
 //!     guest_args: vec!["hello".into()],
 //! };
-//! let run = launch::run(&config, &mut |message| println!("{message}"))?;
+//! let run = launch::run(&config, &mut |received| match received {
+//!     launch::Received::Message(message) => println!("{message}"),
+//!     launch::Received::Stderr(line) => eprintln!("{line}"),
+//! })?;
 //! match (&run.fault, run.exit_code) {
 //!     (Some(fault), _) => eprintln!("error verdict: {fault}"),
 //!     (None, Some(code)) => println!("guest exited with {code}"),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use qemu::accel::{self, AccelChoice};
 use qemu::fault::Fault;
 use qemu::kernel::{self, Kernel};
-use qemu::launch::{self, VmConfig, VmRun};
+use qemu::launch::{self, Received, VmConfig, VmRun};
 
 /// One VM at a time: the machine has two cores and timings should mean something.
 static ONE_VM: Mutex<()> = Mutex::new(());
@@ -75,10 +75,14 @@ fn boot(config: &VmConfig) -> VmRun {
     let _one = ONE_VM
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut seen = Vec::new();
-    let run =
-        launch::run(config, &mut |message| seen.push(message.to_string())).expect("the VM runs");
+    let (mut seen, mut seen_stderr) = (Vec::new(), Vec::new());
+    let run = launch::run(config, &mut |received| match received {
+        Received::Message(message) => seen.push(message.to_string()),
+        Received::Stderr(line) => seen_stderr.push(line.to_string()),
+    })
+    .expect("the VM runs");
     assert_eq!(seen, run.messages, "on_message saw every message in order");
+    assert_eq!(seen_stderr, run.stderr, "and every stderr line in order");
     println!(
         "{} under {:?}: {:?} from QEMU start to exit, fault {:?}",
         config.kernel.name,
@@ -249,10 +253,9 @@ fn modules_and_payload(name: &str) {
         run.messages
     );
     // stdout and stderr are read by separate threads: only each stream's own order holds.
-    let tail = &run.messages[run.messages.len() - 4..];
-    let stdout: Vec<&String> = tail.iter().filter(|m| !m.starts_with("stderr: ")).collect();
-    assert_eq!(stdout, ["one", "two words", "payload exit 7"]);
-    assert!(tail.contains(&"stderr: to stderr".to_string()), "{tail:?}");
+    let tail = &run.messages[run.messages.len() - 3..];
+    assert_eq!(tail, ["one", "two words", "payload exit 7"]);
+    assert_eq!(run.stderr, ["to stderr"]);
     assert_eq!(run.exit_code, Some(0));
 }
 
@@ -373,8 +376,8 @@ fn panicking_callback_leaves_no_qemu_behind() {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let outcome = std::panic::catch_unwind(|| {
-        launch::run(&config, &mut |message| {
-            panic!("caller gave up at {message}")
+        launch::run(&config, &mut |received| {
+            panic!("caller gave up at {received:?}")
         })
     });
     assert!(outcome.is_err(), "the callback's panic propagates");

@@ -3,8 +3,8 @@
 //! (IP_LOCAL_PORT_RANGE), and the router sends return traffic to the host
 //! that owns the destination port (policy rules on FRA_DPORT_RANGE).
 //!
-//! [`plan`] decides the numbers, [`topology`] builds the namespaces,
-//! [`flows`] makes the traffic, [`checks`] judges it and [`report`] prints
+//! `plan` decides the numbers, `topology` builds the namespaces,
+//! `flows` makes the traffic, `checks` judges it and `report` prints
 //! it. `portrange scenario egress --hosts N --slice SIZE` runs it.
 
 mod checks;
@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use harness::cli::Scenario;
 use netns_util::{IpVersion, Netns};
 
 use checks::{HostRun, Observations};
@@ -27,12 +26,11 @@ use flows::{Flow, Proto, Server, Sniffer, tcp_flows, udp_flows};
 use plan::{Fit, Plan, Purpose, Request};
 use topology::Topology;
 
-/// The scenario as `portrange scenario` lists it.
-pub const SCENARIO: Scenario = Scenario {
-    name: "egress",
-    about: "hosts sharing one egress address, port slices, replies routed by port",
-    run,
-};
+/// The scenario's name after `portrange scenario`.
+pub const NAME: &str = "egress";
+
+/// One line about the scenario, for listings and errors.
+pub const ABOUT: &str = "hosts sharing one egress address, port slices, replies routed by port";
 
 /// Several hosts share one egress address (IPv4 and IPv6) without NAT:
 /// each gets a disjoint slice of ports through IP_LOCAL_PORT_RANGE, and a
@@ -92,7 +90,10 @@ const PASS: u8 = 0;
 const FAIL: u8 = 1;
 const SKIP: u8 = 4;
 
-fn run(argv: &[String]) -> anyhow::Result<ExitCode> {
+/// Parses the scenario's arguments (the first names the scenario, for
+/// usage messages), runs it, prints what happened, and returns the exit
+/// code (kselftest's: 0 pass, 1 fail, 4 skip; 2 for bad arguments).
+pub fn run(argv: &[String]) -> anyhow::Result<ExitCode> {
     let args = match Args::try_parse_from(argv) {
         Ok(args) => args,
         Err(e) if e.use_stderr() => {

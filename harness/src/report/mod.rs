@@ -27,6 +27,31 @@ pub struct RunReport {
     pub notes: Vec<String>,
     /// One result per case, in catalogue order.
     pub results: Vec<CaseResult>,
+    /// How long the run's phases took, where known.
+    #[serde(default)]
+    pub phases: Phases,
+}
+
+/// How long the phases of a run took, in microseconds; `None` for a phase
+/// that did not happen or was not measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Guest kernel start to `/init` ready (booted, set up, modules
+    /// loaded): VM runs.
+    pub boot_micros: Option<u64>,
+    /// Probing what the kernel offers.
+    pub probes_micros: Option<u64>,
+    /// Running the cases.
+    pub cases_micros: Option<u64>,
+    /// QEMU start to exit: VM runs.
+    pub vm_micros: Option<u64>,
+}
+
+impl Phases {
+    /// A duration as this struct keeps it.
+    pub fn micros(duration: std::time::Duration) -> Option<u64> {
+        Some(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX))
+    }
 }
 
 impl RunReport {
@@ -67,7 +92,8 @@ impl RunReport {
 }
 
 /// Output formats of `portrange run` and `portrange vm`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// libtest-style lines as cases end, then a table and a verdict.
     Text,
@@ -75,6 +101,8 @@ pub enum Format {
     Ktap,
     /// JUnit XML.
     Junit,
+    /// JSON: the whole report, with each case's and each phase's duration.
+    Json,
 }
 
 /// Renders the whole report in a file format (`Text` gives the summary).
@@ -83,15 +111,26 @@ pub fn render(format: Format, report: &RunReport) -> String {
         Format::Text => summary(report),
         Format::Ktap => ktap(report),
         Format::Junit => junit(report),
+        Format::Json => json(report),
     }
+}
+
+/// The report as pretty-printed JSON (the shape of [`RunReport`]'s serde
+/// form), ending in a newline.
+pub fn json(report: &RunReport) -> String {
+    let mut text = serde_json::to_string_pretty(report).expect("reports serialize");
+    text.push('\n');
+    text
 }
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-#[cfg(test)]
-pub(crate) mod fixture {
+#[cfg(any(test, feature = "fixture"))]
+pub mod fixture {
+    //! A report made by hand, for pinning what reporters print.
+
     use std::collections::BTreeMap;
 
     use super::RunReport;
@@ -116,6 +155,10 @@ pub(crate) mod fixture {
                 profiles: BTreeMap::new(),
             },
             notes: vec!["vm: 3.2 s from QEMU start to exit".into()],
+            phases: super::Phases {
+                vm_micros: Some(3_200_000),
+                ..super::Phases::default()
+            },
             results: vec![
                 CaseResult {
                     profile: Some("upstream".into()),
@@ -133,5 +176,22 @@ pub(crate) mod fixture {
                 ),
             ],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::fake_report;
+    use super::*;
+
+    #[test]
+    fn json_carries_the_whole_report_with_durations() {
+        let report = fake_report();
+        let text = json(&report);
+        assert_eq!(serde_json::from_str::<RunReport>(&text).unwrap(), report);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["results"][0]["micros"], 1500);
+        assert_eq!(value["phases"]["vm_micros"], 3_200_000);
+        assert!(text.ends_with("}\n"));
     }
 }

@@ -2,14 +2,13 @@
 //! it (and whatever it sources) in a clean environment with ROOT_DIR and
 //! KERNEL_DIR set, and the variables are read back from bash itself.
 
-mod location;
 pub mod readback;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-pub use location::Location;
+pub use crate::location::Location;
 
 use crate::error::ConfigError;
 use crate::session::{self, Action};

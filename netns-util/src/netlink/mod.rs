@@ -70,18 +70,6 @@ impl Netlink {
     pub fn rule(&self) -> RuleHandle<'_> {
         RuleHandle::new(self)
     }
-
-    /// The interface index of the link called `name`
-    /// (same as `link().index(name)`).
-    pub async fn link_index(&self, name: &str) -> Result<u32, Error> {
-        self.link().index(name).await
-    }
-
-    /// Sets the link called `name` administratively up
-    /// (same as `link().up(name)`).
-    pub async fn link_up(&self, name: &str) -> Result<(), Error> {
-        self.link().up(name).await
-    }
 }
 
 /// Turns rtnetlink's error into ours, naming the request and keeping the

@@ -1,7 +1,7 @@
 //! Finding frames in a byte stream that also carries other text.
 
 use super::encode::is_literal;
-use super::{KIND_END, KIND_MESSAGE, MAGIC, TERMINATOR, checksum};
+use super::{KIND_END, KIND_MESSAGE, KIND_STDERR, MAGIC, TERMINATOR, checksum};
 
 /// Longest frame text accepted before it counts as broken (1 MiB).
 const MAX_FRAME: usize = 1 << 20;
@@ -11,6 +11,8 @@ const MAX_FRAME: usize = 1 << 20;
 pub enum Event {
     /// A message, in order.
     Message(String),
+    /// A line a payload program wrote to its stderr, in order.
+    Stderr(String),
     /// The end frame with the guest's exit code.
     End {
         /// Exit code the guest reported.
@@ -71,6 +73,8 @@ impl std::fmt::Display for Problem {
 pub struct Decoded {
     /// Messages in the order they were sent.
     pub messages: Vec<String>,
+    /// Lines from a payload's stderr in the order they were sent.
+    pub stderr: Vec<String>,
     /// The exit code from the end frame, if one arrived.
     pub exit_code: Option<i32>,
     /// Defects found; empty for a clean stream.
@@ -80,16 +84,24 @@ pub struct Decoded {
 /// Decodes a complete stream at once.
 pub fn decode_all(bytes: &[u8]) -> Decoded {
     let mut decoder = Decoder::default();
-    let mut decoded = Decoded::default();
-    let events = decoder.push(bytes).into_iter().chain(decoder.finish());
-    for event in events {
-        match event {
-            Event::Message(message) => decoded.messages.push(message),
-            Event::End { exit_code } => decoded.exit_code = Some(exit_code),
-            Event::Problem(problem) => decoded.problems.push(problem),
+    let events = decoder.push(bytes);
+    events.into_iter().chain(decoder.finish()).collect()
+}
+
+impl FromIterator<Event> for Decoded {
+    /// Everything a stream's events say, in their order.
+    fn from_iter<I: IntoIterator<Item = Event>>(events: I) -> Self {
+        let mut decoded = Decoded::default();
+        for event in events {
+            match event {
+                Event::Message(message) => decoded.messages.push(message),
+                Event::Stderr(line) => decoded.stderr.push(line),
+                Event::End { exit_code } => decoded.exit_code = Some(exit_code),
+                Event::Problem(problem) => decoded.problems.push(problem),
+            }
         }
+        decoded
     }
-    decoded
 }
 
 /// Incremental decoder: feed it chunks as they arrive, then call
@@ -208,6 +220,7 @@ impl Decoder {
         };
         let event = match (kind, payload.parse()) {
             (KIND_MESSAGE, _) => Event::Message(payload),
+            (KIND_STDERR, _) => Event::Stderr(payload),
             (KIND_END, Ok(exit_code)) => {
                 self.ended = true;
                 Event::End { exit_code }
@@ -260,7 +273,7 @@ mod tests {
         assert!(decoded.messages.is_empty());
         assert!(matches!(decoded.problems[0], Problem::Malformed { .. }));
     }
-    use crate::frame::{encode_end, encode_message};
+    use crate::frame::{encode_end, encode_message, encode_stderr};
 
     fn stream(messages: &[&str], exit_code: i32) -> String {
         let mut out = String::new();
@@ -284,6 +297,15 @@ mod tests {
         let decoded = decode_all(stream(&messages, 4).as_bytes());
         assert_eq!(decoded.messages, messages);
         assert_eq!(decoded.exit_code, Some(4));
+        assert!(decoded.problems.is_empty(), "{:?}", decoded.problems);
+    }
+
+    #[test]
+    fn stderr_lines_stay_apart_from_messages() {
+        let text = encode_message(0, "out") + &encode_stderr(1, "err") + &encode_end(2, 0);
+        let decoded = decode_all(text.as_bytes());
+        assert_eq!(decoded.messages, ["out"]);
+        assert_eq!(decoded.stderr, ["err"]);
         assert!(decoded.problems.is_empty(), "{:?}", decoded.problems);
     }
 

@@ -1,10 +1,16 @@
 //! Turning messages into frames.
 
-use super::{KIND_END, KIND_MESSAGE, MAGIC, TERMINATOR, checksum};
+use super::{KIND_END, KIND_MESSAGE, KIND_STDERR, MAGIC, TERMINATOR, checksum};
 
 /// Encodes `message` as frame number `seq`, a single line ending in `\n`.
 pub fn encode_message(seq: u64, message: &str) -> String {
     frame(seq, KIND_MESSAGE, message.as_bytes())
+}
+
+/// Encodes `line`, which a payload program wrote to its stderr, as frame
+/// number `seq`.
+pub fn encode_stderr(seq: u64, line: &str) -> String {
+    frame(seq, KIND_STDERR, line.as_bytes())
 }
 
 /// Encodes the end frame number `seq`, carrying the guest's exit code.
@@ -53,6 +59,13 @@ mod tests {
         let line = encode_message(3, "a|b{c}%d\ne\u{e9}");
         assert!(line.ends_with("|a%7Cb%7Bc%7D%25d%0Ae%C3%A9}}\n"), "{line}");
         assert_eq!(line.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn stderr_lines_have_a_kind_of_their_own() {
+        let line = encode_stderr(2, "warning: x");
+        assert!(line.starts_with("{{PR1|2|s|"), "{line}");
+        assert!(line.ends_with("|warning: x}}\n"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use nix::fcntl::OFlag;
 use nix::sys::termios::{SetArg, cfmakeraw, tcdrain, tcgetattr, tcsetattr};
 
 use super::Error;
-use crate::frame::{encode_end, encode_message};
+use crate::frame::{encode_end, encode_message, encode_stderr};
 use crate::layout::CHANNEL_DEVICE;
 
 /// The open serial port and the next sequence number.
@@ -39,6 +39,12 @@ impl Channel {
 
     pub(super) fn send(&mut self, message: &str) -> Result<(), Error> {
         let frame = encode_message(self.next_seq, message);
+        self.write(&frame)
+    }
+
+    /// Sends `line` as a line of stderr.
+    pub(super) fn send_stderr(&mut self, line: &str) -> Result<(), Error> {
+        let frame = encode_stderr(self.next_seq, line);
         self.write(&frame)
     }
 

@@ -9,8 +9,12 @@ use super::Error;
 use super::channel::Channel;
 use crate::layout::PAYLOAD_PATH;
 
-/// Prefix of messages that carry a line from the payload's stderr.
-const STDERR_PREFIX: &str = "stderr: ";
+/// Which of the payload's output streams a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
 
 /// Runs the payload to its end and returns its exit code.
 pub(super) fn run(channel: &mut Channel, args: &[String]) -> Result<i32, Error> {
@@ -27,30 +31,33 @@ pub(super) fn run(channel: &mut Channel, args: &[String]) -> Result<i32, Error> 
         .spawn()
         .map_err(spawn_error)?;
     let (sender, lines) = mpsc::channel();
-    let streams: [(Option<Box<dyn Read + Send>>, &'static str); 2] = [
+    let streams: [(Option<Box<dyn Read + Send>>, Stream); 2] = [
         (
             child
                 .stdout
                 .take()
                 .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            "",
+            Stream::Stdout,
         ),
         (
             child
                 .stderr
                 .take()
                 .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            STDERR_PREFIX,
+            Stream::Stderr,
         ),
     ];
-    for (stream, prefix) in streams {
+    for (stream, kind) in streams {
         let Some(stream) = stream else { continue };
         let sender = sender.clone();
-        std::thread::spawn(move || forward_lines(stream, prefix, &sender));
+        std::thread::spawn(move || forward_lines(stream, kind, &sender));
     }
     drop(sender);
-    for line in lines {
-        channel.send(&line)?;
+    for (kind, line) in lines {
+        match kind {
+            Stream::Stdout => channel.send(&line)?,
+            Stream::Stderr => channel.send_stderr(&line)?,
+        }
     }
     let status = child.wait().map_err(spawn_error)?;
     Ok(status
@@ -59,14 +66,18 @@ pub(super) fn run(channel: &mut Channel, args: &[String]) -> Result<i32, Error> 
         .unwrap_or(-1))
 }
 
-/// Sends each line of `stream` (without its newline) with `prefix`.
-fn forward_lines(stream: Box<dyn Read + Send>, prefix: &str, sender: &mpsc::Sender<String>) {
+/// Sends each line of `stream` (without its newline), marked as `kind`.
+fn forward_lines(
+    stream: Box<dyn Read + Send>,
+    kind: Stream,
+    sender: &mpsc::Sender<(Stream, String)>,
+) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     while let Ok(1..) = reader.read_until(b'\n', &mut line) {
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches('\n');
-        if sender.send(format!("{prefix}{text}")).is_err() {
+        if sender.send((kind, text.to_owned())).is_err() {
             return;
         }
         line.clear();
@@ -78,18 +89,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lines_are_forwarded_with_prefix() {
+    fn lines_are_forwarded_with_their_stream() {
         let (sender, receiver) = mpsc::channel();
         forward_lines(
             Box::new(&b"one\ntwo\nlast without newline"[..]),
-            "stderr: ",
+            Stream::Stderr,
             &sender,
         );
         drop(sender);
-        let lines: Vec<String> = receiver.iter().collect();
+        let lines: Vec<(Stream, String)> = receiver.iter().collect();
+        let stderr = |text: &str| (Stream::Stderr, text.to_owned());
         assert_eq!(
             lines,
-            ["stderr: one", "stderr: two", "stderr: last without newline"]
+            [stderr("one"), stderr("two"), stderr("last without newline")]
         );
     }
 }

@@ -7,27 +7,22 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{qemu_missing, validate_ktap};
+use common::{portrange, qemu_missing, validate_ktap};
 
 #[test]
 fn check_builds_boots_and_passes_the_minimal_kernel() {
     if qemu_missing() {
         return;
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args([
-            "check",
-            "--debian",
-            "6.12",
-            "--format",
-            "ktap",
-            "--timeout",
-            "300",
-        ])
-        .output()
-        .expect("run portrange check");
+    let output = portrange(&[
+        "check",
+        "--debian",
+        "6.12",
+        "--format",
+        "ktap",
+        "--timeout",
+        "300",
+    ]);
     let ktap = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{ktap}\n{stderr}");

@@ -3,6 +3,8 @@
 //! kselftest runner (taken from Debian's linux-source-6.12, fetched into
 //! the cache on first use).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,7 +105,7 @@ fn lava_definition_has_metadata_and_run_steps() {
 /// once to fetch the kernel source.
 #[test]
 fn kselftest_runner_runs_the_dropped_in_binary() {
-    let cache = kbuild::source::cache_dir().unwrap();
+    let cache = qemu::kernel::default_cache_dir();
     let tree = kbuild::source::fetch_debian("6.12", &cache, &mut |line| eprintln!("{line}"))
         .unwrap_or_else(|e| panic!("fetching linux-source-6.12 for its kselftest runner: {e}"));
     let selftests = tree.join("tools/testing/selftests");
@@ -123,7 +125,7 @@ fn kselftest_runner_runs_the_dropped_in_binary() {
     }
     fs::write(install.path().join("kselftest-list.txt"), "").unwrap();
     let status = Command::new(ci_dir().join("kselftest/install.sh"))
-        .arg(env!("CARGO_BIN_EXE_portrange"))
+        .arg(common::PORTRANGE)
         .arg(install.path())
         .status()
         .unwrap();

@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{CaseResult, Outcome, Verdict};
-use crate::report::{self, RunReport};
+use harness::outcome::{CaseResult, Outcome, Verdict};
+use harness::report::{self, RunReport};
 
 /// One kernel's column of the matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,7 +211,7 @@ fn cell<'a>(results: impl Iterator<Item = &'a CaseResult>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::fake_report;
+    use harness::report::fixture::fake_report;
 
     fn two_kernels() -> Matrix {
         let mut passing = fake_report();

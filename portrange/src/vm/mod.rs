@@ -11,10 +11,11 @@ pub mod host;
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::Case;
-use crate::outcome::CaseResult;
-use crate::probe::Probes;
-use crate::runner::RunOptions;
+use harness::Case;
+use harness::outcome::CaseResult;
+use harness::probe::Probes;
+use harness::report::Phases;
+use harness::runner::RunOptions;
 
 /// Kernel modules the cases can use, packed and loaded when the kernel has
 /// them as modules (SCTP on Debian's kernels; veth for topologies).
@@ -39,6 +40,24 @@ pub enum GuestMessage {
         /// The result.
         result: CaseResult,
     },
+    /// How long booting, probing and the cases took, sent after the last
+    /// result.
+    Phases {
+        /// The durations the guest measured.
+        phases: Phases,
+    },
+}
+
+/// The report line about the guest's phases, as `--format text` and KTAP
+/// show it; `None` unless the guest measured all three.
+pub fn phases_note(phases: &Phases) -> Option<String> {
+    let seconds = |micros: Option<u64>| micros.map(|m| m as f64 / 1e6);
+    Some(format!(
+        "guest: ready (kernel booted, /init set up, modules loaded) at {:.2} s; probes {:.2} s; cases {:.2} s",
+        seconds(phases.boot_micros)?,
+        seconds(phases.probes_micros)?,
+        seconds(phases.cases_micros)?,
+    ))
 }
 
 /// What the host asks the guest to run: the exact names of the cases (the
@@ -62,4 +81,24 @@ pub fn suite_args(cases: &[Case], options: &RunOptions) -> Vec<String> {
         "suite".to_owned(),
         serde_json::to_string(&request).expect("suite requests serialize"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_phases_note_reads_as_before() {
+        let phases = Phases {
+            boot_micros: Some(2_530_000),
+            probes_micros: Some(20_000),
+            cases_micros: Some(5_004_999),
+            vm_micros: None,
+        };
+        assert_eq!(
+            phases_note(&phases).unwrap(),
+            "guest: ready (kernel booted, /init set up, modules loaded) at 2.53 s; probes 0.02 s; cases 5.00 s"
+        );
+        assert_eq!(phases_note(&Phases::default()), None);
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::case::Case;
+use harness::Case;
 
 /// Name filters, as libtest takes them, and a shard of what they keep.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -80,8 +80,8 @@ impl Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::{CaseDef, CaseError, Ctx, Setup, expand};
-    use crate::variant::{Family, Proto};
+    use harness::{CaseDef, CaseError, Ctx, expand};
+    use harness::{Family, Proto};
 
     fn noop(_: &Ctx) -> Result<(), CaseError> {
         Ok(())
@@ -89,20 +89,10 @@ mod tests {
 
     fn names(selection: &Selection) -> Vec<String> {
         let defs = [
-            CaseDef {
-                name: "a/one",
-                protos: Proto::ALL,
-                families: Family::ALL,
-                setup: Setup::default(),
-                body: noop,
-            },
-            CaseDef {
-                name: "b/two",
-                protos: &[Proto::Udp],
-                families: Family::BOTH,
-                setup: Setup::default(),
-                body: noop,
-            },
+            CaseDef::new("a/one", noop),
+            CaseDef::new("b/two", noop)
+                .protos(&[Proto::Udp])
+                .families(Family::BOTH),
         ];
         selection
             .apply(expand(&defs))

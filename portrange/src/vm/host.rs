@@ -8,14 +8,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use qemu::accel::{Accel, AccelChoice, Decision, Memo};
 use qemu::kernel::Kernel;
-use qemu::launch::{VmConfig, VmRun};
+use qemu::launch::{Received, VmConfig, VmRun};
 
-use crate::case::Case;
-use crate::outcome::{CaseResult, Outcome};
-use crate::probe::{Availability, Probes};
-use crate::report::RunReport;
-use crate::runner::RunOptions;
-use crate::vm::{GUEST_MODULES, GuestMessage, suite_args};
+use crate::vm::{GUEST_MODULES, GuestMessage, phases_note, suite_args};
+use harness::Case;
+use harness::outcome::{CaseResult, Outcome};
+use harness::probe::{Availability, Probes};
+use harness::report::{Phases, RunReport};
+use harness::runner::RunOptions;
 
 /// How to boot the VM, as the user asked.
 #[derive(Debug, Clone)]
@@ -95,24 +95,30 @@ pub fn run_suite(
     config.guest_args = suite_args(cases, options);
     let mut probes = None;
     let mut notes = vec![format!("vm: accelerator {decision}")];
+    let mut phases = Phases::default();
     let mut received = BTreeMap::new();
-    let run = qemu::launch::run(
-        &config,
-        &mut |text| match serde_json::from_str::<GuestMessage>(text) {
+    let run = qemu::launch::run(&config, &mut |message| match message {
+        Received::Message(text) => match serde_json::from_str::<GuestMessage>(text) {
             Ok(GuestMessage::Probes { probes: p }) => probes = Some(p),
             Ok(GuestMessage::Note { text }) => notes.push(text),
             Ok(GuestMessage::Result { result }) => {
                 on_result(&result);
                 received.insert(result.name.clone(), result);
             }
+            Ok(GuestMessage::Phases { phases: measured }) => {
+                notes.extend(phases_note(&measured));
+                phases = measured;
+            }
             Err(_) => notes.push(format!("guest: {text}")),
         },
-    )
+        Received::Stderr(line) => notes.push(format!("guest: stderr: {line}")),
+    })
     .context("running the VM")?;
     notes.push(format!(
         "vm: {:.1} s from QEMU start to exit",
         run.elapsed.as_secs_f64()
     ));
+    phases.vm_micros = Phases::micros(run.elapsed);
     let problem = run_problem(&run, request)?;
     if let Some(problem) = &problem {
         eprintln!("portrange: {problem}");
@@ -150,6 +156,7 @@ pub fn run_suite(
         probes,
         notes,
         results,
+        phases,
     })
 }
 
@@ -203,9 +210,9 @@ pub fn run_exec(request: &VmRequest, payload: &Path, args: &[String]) -> anyhow:
         .into_iter()
         .chain(args.iter().cloned())
         .collect();
-    let run = qemu::launch::run(&config, &mut |line| match line.strip_prefix("stderr: ") {
-        Some(text) => eprintln!("{text}"),
-        None => println!("{line}"),
+    let run = qemu::launch::run(&config, &mut |received| match received {
+        Received::Message(line) => println!("{line}"),
+        Received::Stderr(line) => eprintln!("{line}"),
     })
     .context("running the VM")?;
     match run_problem(&run, request)? {

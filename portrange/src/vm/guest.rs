@@ -4,11 +4,12 @@ use std::sync::{Arc, Mutex};
 
 use qemu::guest::Guest;
 
-use crate::case::Case;
-use crate::outcome::{Totals, Verdict};
-use crate::probe::Probes;
-use crate::runner::{Release, RunOptions, run_all};
 use crate::vm::{GuestMessage, SuiteRequest};
+use harness::Case;
+use harness::outcome::{Totals, Verdict};
+use harness::probe::Probes;
+use harness::report::Phases;
+use harness::runner::{Release, RunOptions, run_all};
 
 /// Exit code sent when the guest was asked for something it does not know
 /// or could not do it.
@@ -28,9 +29,7 @@ pub fn main(cases: Vec<Case>) -> ! {
     match args.split_first() {
         Some((mode, rest)) if mode == "exec" => {
             let code = guest.run_payload(rest).unwrap_or_else(|e| {
-                let _ = guest.send(&format!(
-                    "stderr: portrange guest: running the payload: {e}"
-                ));
+                let _ = guest.send_stderr(&format!("portrange guest: running the payload: {e}"));
                 BAD_REQUEST
             });
             guest.finish(code)
@@ -39,7 +38,7 @@ pub fn main(cases: Vec<Case>) -> ! {
             let request: SuiteRequest = match serde_json::from_str(request) {
                 Ok(request) => request,
                 Err(e) => {
-                    let _ = guest.send(&format!("stderr: portrange guest: bad suite request: {e}"));
+                    let _ = guest.send_stderr(&format!("portrange guest: bad suite request: {e}"));
                     guest.finish(BAD_REQUEST)
                 }
             };
@@ -52,9 +51,7 @@ pub fn main(cases: Vec<Case>) -> ! {
             outbox.finish(code)
         }
         _ => {
-            let _ = guest.send(&format!(
-                "stderr: portrange guest: unknown request {args:?}"
-            ));
+            let _ = guest.send_stderr(&format!("portrange guest: unknown request {args:?}"));
             guest.finish(BAD_REQUEST)
         }
     }
@@ -129,14 +126,20 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
             result: result.clone(),
         });
     });
-    outbox.send(&GuestMessage::Note {
-        text: format!(
-            "guest: ready (kernel booted, /init set up, modules loaded) at {started:.2} s; probes {:.2} s; cases {:.2} s",
-            probed - started,
-            uptime() - probed
-        ),
+    outbox.send(&GuestMessage::Phases {
+        phases: Phases {
+            boot_micros: micros(started),
+            probes_micros: micros(probed - started),
+            cases_micros: micros(uptime() - probed),
+            vm_micros: None,
+        },
     });
     i32::from(Totals::of(&results).verdict().exit_code())
+}
+
+/// Seconds as microseconds, the unit of [`Phases`].
+fn micros(seconds: f64) -> Option<u64> {
+    Some((seconds * 1e6).round() as u64)
 }
 
 /// Seconds since the guest kernel started (`/proc/uptime`), 0 if unreadable.

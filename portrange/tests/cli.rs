@@ -5,16 +5,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::validate_ktap;
-
-fn portrange(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(args)
-        .output()
-        .expect("run portrange")
-}
+use common::{command, portrange, validate_ktap};
 
 #[test]
 fn ktap_output_is_valid_and_exit_code_matches_it() {
@@ -95,8 +86,7 @@ fn unknown_option_is_a_usage_error() {
 fn seed_and_configuration_count_reach_the_randomized_case() {
     let case = "udp4/model/random_configurations_agree_with_kernel";
     let note = |envs: &[(&str, &str)], args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
-            .args(["run", "--format", "ktap", "--exact", case])
+        let output = command(&["run", "--format", "ktap", "--exact", case])
             .args(args)
             .envs(envs.iter().copied())
             .output()
@@ -136,8 +126,7 @@ fn seed_and_configuration_count_reach_the_randomized_case() {
 
 #[test]
 fn bad_randomized_settings_are_usage_errors() {
-    let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(["run", "model/"])
+    let output = command(&["run", "model/"])
         .env("PORTRANGE_RANDOM_CONFIGS", "lots")
         .output()
         .expect("run portrange");

@@ -3,16 +3,16 @@
 //! root (or user namespaces); without them every column is skipped, which
 //! the comparison still covers.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
-use harness::matrix::Matrix;
+use portrange::matrix::Matrix;
 
-fn portrange(args: &[&str]) -> i32 {
-    let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(args)
-        .output()
-        .expect("run portrange");
+/// Runs the binary with `args` and gives its exit code, which must not be
+/// a usage or I/O error (2).
+fn exit_code(args: &[&str]) -> i32 {
+    let output = common::portrange(args);
     assert!(
         output.status.code().is_some_and(|c| c != 2),
         "portrange {args:?} failed to run: {}",
@@ -40,8 +40,8 @@ fn outcomes(dir: &Path) -> Vec<(String, String, String)> {
 fn two_shards_merged_equal_one_unsharded_run() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let whole = portrange(&["matrix", "--kernel", "running", "--out-dir", &path("whole")]);
-    portrange(&[
+    let whole = exit_code(&["matrix", "--kernel", "running", "--out-dir", &path("whole")]);
+    exit_code(&[
         "matrix",
         "--kernel",
         "running",
@@ -50,7 +50,7 @@ fn two_shards_merged_equal_one_unsharded_run() {
         "--out-dir",
         &path("a"),
     ]);
-    portrange(&[
+    exit_code(&[
         "matrix",
         "--kernel",
         "running",
@@ -59,7 +59,7 @@ fn two_shards_merged_equal_one_unsharded_run() {
         "--out-dir",
         &path("b"),
     ]);
-    let merged = portrange(&[
+    let merged = exit_code(&[
         "merge",
         &path("a"),
         &path("b"),

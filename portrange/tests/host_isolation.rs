@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use netns_util::Snapshot;
 
 /// The host's links, rules and port sysctls, and the number of namespace
@@ -19,11 +17,10 @@ fn host() -> (Snapshot, usize) {
     (snapshot, nsfs)
 }
 
-fn portrange(args: &[&str]) -> i32 {
-    let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(args)
-        .output()
-        .expect("run portrange");
+/// Runs the binary with `args` and gives its exit code, which must be a
+/// verdict (0, 1 or 4), not a failure to run.
+fn exit_code(args: &[&str]) -> i32 {
+    let output = common::portrange(args);
     let code = output.status.code().unwrap_or(-1);
     assert!(
         [0, 1, 4].contains(&code),
@@ -36,8 +33,8 @@ fn portrange(args: &[&str]) -> i32 {
 #[test]
 fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
     let before = host();
-    let full = portrange(&["run", "--format", "ktap"]);
-    let failing = portrange(&[
+    let full = exit_code(&["run", "--format", "ktap"]);
+    let failing = exit_code(&[
         "run",
         "--include-harness-faults",
         "--exact",
@@ -46,7 +43,7 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
         "tcp4/harness_fault/hangs",
         "tcp4/harness_fault/panics",
     ]);
-    let scenario = portrange(&["scenario", "egress", "--hosts", "2", "--slice", "8"]);
+    let scenario = exit_code(&["scenario", "egress", "--hosts", "2", "--slice", "8"]);
     if full == 4 {
         eprintln!(
             "note: no case could run here (no privileges), so the runs changed nothing by not running"
@@ -57,7 +54,7 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
         assert_eq!(scenario, 0, "the egress scenario should pass");
     }
     if !common::qemu_missing() {
-        portrange(&[
+        exit_code(&[
             "vm",
             "--kernel",
             "debian-6.12",

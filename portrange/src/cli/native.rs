@@ -1,16 +1,16 @@
 //! `portrange run`: the suite against the running kernel.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::output::OutputArgs;
 use super::selection::Selection;
-use crate::case::Case;
-use crate::outcome::{CaseResult, Verdict};
-use crate::probe::Probes;
-use crate::randomized::{self, Randomized};
-use crate::report::{Format, RunReport};
-use crate::runner::{self, RunOptions};
+use harness::Case;
+use harness::outcome::{CaseResult, Verdict};
+use harness::probe::Probes;
+use harness::randomized::{self, Randomized};
+use harness::report::{Format, Phases, RunReport};
+use harness::runner::{self, RunOptions};
 
 /// How cases are scheduled, shared by `run`, `vm` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]
@@ -112,14 +112,21 @@ pub fn run_report(
     options: &RunOptions,
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
 ) -> Result<RunReport, String> {
+    let started = Instant::now();
     let probes = netns_util::ensure_privileges()
         .and_then(|_| Probes::run())
         .map_err(|e| format!("needs root or user namespaces: {e}"))?;
+    let probed = Instant::now();
     let results = runner::run_all(cases, &probes, options, on_result);
     Ok(RunReport {
         target: "running kernel".into(),
         probes,
         notes: Vec::new(),
         results,
+        phases: Phases {
+            probes_micros: Phases::micros(probed - started),
+            cases_micros: Phases::micros(probed.elapsed()),
+            ..Phases::default()
+        },
     })
 }

@@ -4,19 +4,17 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{qemu_missing, validate_ktap};
 
-fn portrange(args: &[&str]) -> (i32, String, String) {
+/// Runs the binary with `args`; gives its exit code, stdout and stderr.
+fn run(args: &[&str]) -> (i32, String, String) {
     let Output {
         status,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(args)
-        .output()
-        .expect("run portrange");
+    } = common::portrange(args);
     let text = |bytes| String::from_utf8(bytes).expect("utf-8 output");
     (status.code().unwrap_or(-1), text(stdout), text(stderr))
 }
@@ -30,7 +28,7 @@ fn suite_passes(kernel: &str, profile: &str, extra: &[&str]) -> String {
     }
     let mut args = vec!["vm", "--kernel", kernel, "--format", "ktap"];
     args.extend(extra);
-    let (code, ktap, stderr) = portrange(&args);
+    let (code, ktap, stderr) = run(&args);
     let results = validate_ktap(&ktap);
     assert_eq!(code, 0, "{kernel}: exit {code}\n{ktap}\n{stderr}");
     assert_eq!(results.len(), cases::catalogue().len(), "{ktap}");
@@ -82,7 +80,7 @@ fn broken_boot_is_an_error_verdict_not_a_pass() {
     if qemu_missing() {
         return;
     }
-    let (code, ktap, stderr) = portrange(&[
+    let (code, ktap, stderr) = run(&[
         "vm",
         "--kernel",
         "debian-6.12",
@@ -110,9 +108,9 @@ fn program_mode_relays_output_and_exit_code() {
     if qemu_missing() {
         return;
     }
-    let own = env!("CARGO_BIN_EXE_portrange");
+    let own = common::PORTRANGE;
     let (code, stdout, stderr) =
-        portrange(&["vm", "--kernel", "debian-6.12", "--", own, "list", "udp6/"]);
+        run(&["vm", "--kernel", "debian-6.12", "--", own, "list", "udp6/"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let expected: Vec<String> = cases::catalogue()
         .into_iter()
@@ -120,7 +118,7 @@ fn program_mode_relays_output_and_exit_code() {
         .filter(|n| n.contains("udp6/"))
         .collect();
     assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
-    let (code, _, stderr) = portrange(&[
+    let (code, _, stderr) = run(&[
         "vm",
         "--kernel",
         "debian-6.12",

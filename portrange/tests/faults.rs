@@ -7,17 +7,15 @@
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::validate_ktap;
 
-fn portrange(args: &[&str]) -> (Output, Duration) {
+/// Runs the binary with `args`; gives what it did and how long it took.
+fn timed(args: &[&str]) -> (Output, Duration) {
     let start = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(args)
-        .output()
-        .expect("run portrange");
+    let output = common::portrange(args);
     (output, start.elapsed())
 }
 
@@ -29,7 +27,7 @@ fn line_of<'a>(ktap: &'a str, case: &str) -> &'a str {
 
 #[test]
 fn native_hang_is_a_timeout_error_and_panic_a_failure() {
-    let (output, took) = portrange(&[
+    let (output, took) = timed(&[
         "run",
         "--include-harness-faults",
         "--exact",
@@ -64,7 +62,7 @@ fn native_hang_is_a_timeout_error_and_panic_a_failure() {
 
 #[test]
 fn native_abort_ends_the_run_without_a_verdict() {
-    let (output, _) = portrange(&[
+    let (output, _) = timed(&[
         "run",
         "--include-harness-faults",
         "--format",
@@ -84,7 +82,7 @@ fn vm_faults_are_named_and_earlier_results_kept() {
     if common::qemu_missing() {
         return;
     }
-    let (output, took) = portrange(&[
+    let (output, took) = timed(&[
         "vm",
         "--kernel",
         "debian-6.12",
@@ -140,8 +138,7 @@ fn qemu_dies_with_a_killed_portrange() {
     if common::qemu_missing() {
         return;
     }
-    let mut portrange = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(["vm", "--kernel", "debian-6.12", "--format", "ktap"])
+    let mut portrange = common::command(&["vm", "--kernel", "debian-6.12", "--format", "ktap"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -2,11 +2,15 @@
 //! a non-zero exit; nothing is half-written. No VM boots here: every case
 //! fails before QEMU would start.
 
+mod common;
+
 use std::process::{Command, Output};
 
+use common::{PORTRANGE, command};
+
+/// Runs the binary with `args`, with `path` as PATH if given.
 fn portrange(args: &[&str], path: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portrange"));
-    command.args(args);
+    let mut command = command(args);
     if let Some(path) = path {
         command.env("PATH", path);
     }
@@ -156,7 +160,7 @@ fn runs_as_an_unprivileged_user_through_a_user_namespace() {
     }
     let output = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_portrange"))
+        .arg(PORTRANGE)
         .args([
             "run",
             "--format",
@@ -232,4 +236,21 @@ fn a_tree_that_is_not_a_kernel_is_refused_before_make() {
         !out.exists(),
         "an output directory was made for a non-kernel tree"
     );
+}
+
+#[test]
+fn check_fetches_and_builds_under_the_cache_it_was_given() {
+    let cache = tempfile::tempdir().unwrap();
+    let tree = cache.path().join("debian/linux-source-6.12");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("Makefile"), "").unwrap();
+    let cache_arg = cache.path().to_str().unwrap();
+    let output = portrange(&["check", "--debian", "6.12", "--cache", cache_arg], None);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("portrange: using {}", tree.display())),
+        "the tree was not looked for under --cache: {stderr}"
+    );
+    assert!(stderr.contains("is not a Linux source tree"), "{stderr}");
 }

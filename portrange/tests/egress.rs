@@ -6,21 +6,20 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Instant;
 
 use netns_util::Snapshot;
 
-fn portrange(args: &[&str]) -> (i32, String) {
+/// Runs the binary with `args`, shows what it printed and how long it took,
+/// and gives its exit code and stdout.
+fn shown(args: &[&str]) -> (i32, String) {
     let started = Instant::now();
     let Output {
         status,
         stdout,
         stderr,
-    } = Command::new(env!("CARGO_BIN_EXE_portrange"))
-        .args(args)
-        .output()
-        .expect("run portrange");
+    } = common::portrange(args);
     let stdout = String::from_utf8(stdout).expect("utf-8 output");
     let stderr = String::from_utf8_lossy(&stderr);
     eprintln!(
@@ -101,7 +100,7 @@ fn four_hosts_share_one_address_natively_and_leave_the_host_alone() {
     }
     let before = Snapshot::current().expect("host snapshot");
     let started = Instant::now();
-    let (code, report) = portrange(&[
+    let (code, report) = shown(&[
         "scenario", "egress", "--hosts", "4", "--slice", "16", "--family", "both",
     ]);
     eprintln!("native scenario: {:.1}s", started.elapsed().as_secs_f64());
@@ -149,7 +148,7 @@ fn a_range_outside_the_netns_range_is_not_steered_back() {
     if !privileged() {
         return;
     }
-    let (code, report) = portrange(&[
+    let (code, report) = shown(&[
         "scenario",
         "egress",
         "--hosts",
@@ -190,7 +189,7 @@ fn removing_any_one_policy_rule_fails_the_scenario() {
     }
     for removed in 0..4 {
         let removed_text = removed.to_string();
-        let (code, report) = portrange(&[
+        let (code, report) = shown(&[
             "scenario",
             "egress",
             "--hosts",
@@ -221,7 +220,7 @@ fn four_hosts_share_one_address_in_a_debian_6_12_vm() {
         return;
     }
     let started = Instant::now();
-    let (code, report) = portrange(&[
+    let (code, report) = shown(&[
         "vm",
         "--kernel",
         "debian-6.12",
@@ -231,7 +230,7 @@ fn four_hosts_share_one_address_in_a_debian_6_12_vm() {
         "--memory",
         "1024",
         "--",
-        env!("CARGO_BIN_EXE_portrange"),
+        common::PORTRANGE,
         "scenario",
         "egress",
         "--hosts",

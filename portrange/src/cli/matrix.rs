@@ -12,13 +12,13 @@ use super::native::{self, RunnerArgs};
 use super::output::write_whole;
 use super::selection::Selection;
 use super::vm::BootArgs;
-use crate::case::Case;
 use crate::matrix::{KernelReport, Matrix};
-use crate::outcome::{CaseResult, Outcome};
-use crate::probe::{Availability, Probes};
-use crate::report::{self, RunReport};
-use crate::runner::RunOptions;
 use crate::vm::host;
+use harness::Case;
+use harness::outcome::{CaseResult, Outcome};
+use harness::probe::{Availability, Probes};
+use harness::report::{self, Phases, RunReport};
+use harness::runner::RunOptions;
 
 /// The kernel label that means "the kernel this runs on", natively.
 const RUNNING: &str = "running";
@@ -121,6 +121,7 @@ fn unrunnable(label: &str, cases: &[Case], outcome: Outcome) -> RunReport {
             profiles: BTreeMap::new(),
         },
         notes: Vec::new(),
+        phases: Phases::default(),
         results: cases
             .iter()
             .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::outcome::CaseResult;
-use crate::report::{self, Format, RunReport};
+use harness::outcome::CaseResult;
+use harness::report::{self, Format, RunReport};
 
 /// `--format` and `--output`.
 #[derive(Debug, Clone, clap::Args)]

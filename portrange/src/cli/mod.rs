@@ -1,5 +1,5 @@
 //! The `portrange` command line: a thin layer over the runner, the VM host
-//! and the reporters.
+//! and the reporters, with the catalogue and scenarios of the `cases` crate.
 
 mod build;
 mod matrix;
@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::case::Case;
-pub use selection::{Selection, Shard};
+use harness::Case;
+use selection::Selection;
 
 /// IP_LOCAL_PORT_RANGE conformance suite.
 ///
@@ -30,7 +30,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the cases, one name per line.
-    List(Selection),
+    List {
+        #[command(flatten)]
+        selection: Selection,
+        /// Only the cases that answer the kernel's own selftest
+        /// (ip_local_port_range.c) on its variants (IPv4, IPv6).
+        #[arg(long)]
+        selftest_equivalent: bool,
+    },
     /// Run the cases against the running kernel, each in a fresh network
     /// namespace (needs root or unprivileged user namespaces).
     ///
@@ -66,7 +73,7 @@ enum Command {
 /// An end-to-end scenario the command line can run by name: a use case
 /// shown working across namespaces, with its own arguments.
 #[derive(Debug, Clone, Copy)]
-pub struct Scenario {
+struct Scenario {
     /// The name after `portrange scenario`.
     pub name: &'static str,
     /// One line for listings and errors.
@@ -77,25 +84,25 @@ pub struct Scenario {
     pub run: fn(&[String]) -> anyhow::Result<ExitCode>,
 }
 
-/// What the `portrange` binary offers: the cases and the scenarios.
-#[derive(Debug, Clone)]
-pub struct Catalogue {
-    /// Every case, expanded.
-    pub cases: Vec<Case>,
-    /// Every scenario.
-    pub scenarios: Vec<Scenario>,
-}
+/// Every scenario `portrange scenario` can run.
+const SCENARIOS: &[Scenario] = &[Scenario {
+    name: cases::egress::NAME,
+    about: cases::egress::ABOUT,
+    run: cases::egress::run,
+}];
 
-/// Runs the command line over the catalogue and returns the exit code.
+/// Runs the command line over the catalogue (every case, the harness fault
+/// cases included) and returns the exit code.
 ///
 /// Booted as `/init` of a VM that `portrange vm` started, the same binary
 /// runs the guest side instead and powers the VM off when done.
-pub fn main(catalogue: Catalogue) -> ExitCode {
+pub fn main() -> ExitCode {
+    let cases = cases::catalogue_with_harness_faults();
     if qemu::guest::is_guest() {
-        crate::vm::guest::main(catalogue.cases);
+        crate::vm::guest::main(cases);
     }
     let cli = Cli::parse();
-    match dispatch(cli, catalogue) {
+    match dispatch(cli, cases) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("portrange: error: {e:#}");
@@ -104,13 +111,19 @@ pub fn main(catalogue: Catalogue) -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli, catalogue: Catalogue) -> anyhow::Result<ExitCode> {
-    let Catalogue { cases, scenarios } = catalogue;
+fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => native::run(&native::RunArgs::kselftest(), cases),
-        Some(Command::List(selection)) => {
+        Some(Command::List {
+            selection,
+            selftest_equivalent,
+        }) => {
             let mut out = std::io::stdout().lock();
-            for case in selection.apply(cases) {
+            let listed = selection
+                .apply(cases)
+                .into_iter()
+                .filter(|case| !selftest_equivalent || cases::selftest::is_equivalent(case));
+            for case in listed {
                 writeln!(out, "{}", case.name)?;
             }
             Ok(ExitCode::SUCCESS)
@@ -122,8 +135,8 @@ fn dispatch(cli: Cli, catalogue: Catalogue) -> anyhow::Result<ExitCode> {
         Some(Command::Build(args)) => build::build(&args),
         Some(Command::Check(args)) => build::check(&args, cases),
         Some(Command::Scenario { name, args }) => {
-            let Some(scenario) = scenarios.iter().find(|s| s.name == name) else {
-                let known: Vec<String> = scenarios
+            let Some(scenario) = SCENARIOS.iter().find(|s| s.name == name) else {
+                let known: Vec<String> = SCENARIOS
                     .iter()
                     .map(|s| format!("{} ({})", s.name, s.about))
                     .collect();

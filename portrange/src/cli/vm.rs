@@ -9,8 +9,8 @@ use qemu::accel::AccelChoice;
 use super::native::RunnerArgs;
 use super::output::OutputArgs;
 use super::selection::Selection;
-use crate::case::Case;
 use crate::vm::host::{self, VmRequest};
+use harness::Case;
 
 /// How to boot, shared by `vm` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,11 +58,15 @@ impl BootArgs {
             timeout: Duration::from_secs(self.timeout),
             memory_mib: self.memory,
             console_log,
-            cache: self
-                .cache
-                .clone()
-                .unwrap_or_else(qemu::kernel::default_cache_dir),
+            cache: self.cache(),
         }
+    }
+
+    /// `--cache`, or the default cache directory.
+    pub fn cache(&self) -> PathBuf {
+        self.cache
+            .clone()
+            .unwrap_or_else(qemu::kernel::default_cache_dir)
     }
 }
 
@@ -83,6 +87,11 @@ pub struct VmSuiteArgs {
 }
 
 impl VmSuiteArgs {
+    /// The cache directory the run uses (`--cache`, or the default).
+    pub fn cache(&self) -> PathBuf {
+        self.boot.cache()
+    }
+
     fn request(&self, kernel: &str) -> VmRequest {
         self.boot.request(kernel, self.console_log.clone())
     }

@@ -1,14 +1,14 @@
 //! `portrange build` and `portrange check`: a kernel from a build.config,
 //! then (for `check`) the suite booted on it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use kbuild::{BuildConfig, BuildOptions, Location, shipped, source};
 
 use super::vm::VmSuiteArgs;
-use crate::case::Case;
+use harness::Case;
 
 /// Which tree and build.config, shared by `build` and `check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -63,11 +63,12 @@ pub struct CheckArgs {
 }
 
 impl SourceArgs {
-    fn evaluate(&self) -> anyhow::Result<(BuildConfig, PathBuf)> {
-        let cache = source::cache_dir()?;
+    /// The build.config evaluated on the tree (fetched into `cache` for
+    /// `--debian`).
+    fn evaluate(&self, cache: &Path) -> anyhow::Result<BuildConfig> {
         let tree = match (&self.source, &self.debian) {
             (Some(dir), _) => dir.clone(),
-            (None, Some(version)) => source::fetch_debian(version, &cache, &mut progress)?,
+            (None, Some(version)) => source::fetch_debian(version, cache, &mut progress)?,
             (None, None) => anyhow::bail!("pass --source DIR or --debian VERSION"),
         };
         let file = match &self.build_config {
@@ -76,16 +77,17 @@ impl SourceArgs {
         };
         let location = Location::from_source(&tree)
             .with_context(|| format!("kernel source {}", tree.display()))?;
-        let config = kbuild::evaluate(&location, &file)?;
-        Ok((config, cache))
+        Ok(kbuild::evaluate(&location, &file)?)
     }
 
-    fn build(&self) -> anyhow::Result<PathBuf> {
-        let (config, cache) = self.evaluate()?;
+    /// Builds the kernel, keeping sources and build trees under `cache`,
+    /// and gives the bzImage path.
+    fn build(&self, cache: &Path) -> anyhow::Result<PathBuf> {
+        let config = self.evaluate(cache)?;
         let mut options = BuildOptions::new(
             self.out
                 .clone()
-                .unwrap_or_else(|| source::out_dir(&cache, &config)),
+                .unwrap_or_else(|| source::out_dir(cache, &config)),
         );
         if let Some(jobs) = self.jobs {
             options.jobs = jobs;
@@ -101,18 +103,19 @@ fn progress(line: &str) {
 
 /// Runs `portrange build`: prints the bzImage path on stdout.
 pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let cache = qemu::kernel::default_cache_dir();
     if args.print_config {
-        let (config, _) = args.source.evaluate()?;
+        let config = args.source.evaluate(&cache)?;
         print!("{}", kbuild::print(&config));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", args.source.build()?.display());
+    println!("{}", args.source.build(&cache)?.display());
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `portrange check`: build, boot, run, report; one verdict.
 pub fn check(args: &CheckArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
-    let image = args.source.build()?;
+    let image = args.source.build(&args.suite.cache())?;
     eprintln!("portrange: built {}", image.display());
     args.suite.run(&image.to_string_lossy(), cases)
 }

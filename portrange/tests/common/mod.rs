@@ -2,7 +2,22 @@
 //! uses a subset, hence the allow.
 #![allow(dead_code)]
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// The `portrange` binary under test.
+pub const PORTRANGE: &str = env!("CARGO_BIN_EXE_portrange");
+
+/// A command that runs the binary with `args` (more can be added).
+pub fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(PORTRANGE);
+    command.args(args);
+    command
+}
+
+/// Runs the binary with `args` to its end.
+pub fn portrange(args: &[&str]) -> Output {
+    command(args).output().expect("run portrange")
+}
 
 /// Whether QEMU is missing; says so (the test then returns early) when it is.
 pub fn qemu_missing() -> bool {
