@@ -1,11 +1,15 @@
 //! The pipeline templates under ci/ parse as YAML and have the shape their
-//! engines expect; the kselftest drop-in runs under the kernel's own
+//! engines expect, and the GitHub and GitLab ones do all their work through
+//! the same ci/scripts/ (so the GitLab run in gitlab_pipeline.rs covers
+//! GitHub's logic too); the kselftest drop-in runs under the kernel's own
 //! kselftest runner (taken from Debian's linux-source-6.12, fetched into
 //! the cache on first use).
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,62 +28,155 @@ fn load(relative: &str) -> Yaml {
     documents.remove(0)
 }
 
+/// The shell lines of every job of the GitHub workflow (its steps' `run`),
+/// by job name.
+fn github_job_lines(workflow: &Yaml) -> Vec<(String, Vec<String>)> {
+    let jobs = workflow["jobs"].as_hash().expect("jobs");
+    jobs.iter()
+        .map(|(name, job)| {
+            let lines = job["steps"]
+                .as_vec()
+                .expect("steps")
+                .iter()
+                .filter_map(|s| s["run"].as_str())
+                .flat_map(str::lines)
+                .map(str::to_owned)
+                .collect();
+            (name.as_str().unwrap().to_owned(), lines)
+        })
+        .collect()
+}
+
+/// The shell lines of every job of the GitLab pipeline (`before_script`,
+/// `script`, `after_script`), by top-level key; hidden jobs (`.name`) and
+/// `default` included.
+fn gitlab_job_lines(pipeline: &Yaml) -> Vec<(String, Vec<String>)> {
+    let entries = pipeline.as_hash().expect("a mapping of jobs");
+    entries
+        .iter()
+        .filter(|(_, job)| job.as_hash().is_some())
+        .map(|(name, job)| {
+            let lines = ["before_script", "script", "after_script"]
+                .iter()
+                .filter_map(|key| job[*key].as_vec())
+                .flatten()
+                .filter_map(Yaml::as_str)
+                .map(str::to_owned)
+                .collect();
+            (name.as_str().unwrap().to_owned(), lines)
+        })
+        .collect()
+}
+
+/// The `ci/scripts/` programs the lines call, checking every line is such
+/// a call (job bodies stay thin, so the GitLab run covers the logic).
+fn scripts_called(jobs: &[(String, Vec<String>)]) -> BTreeSet<String> {
+    let mut scripts = BTreeSet::new();
+    for (job, lines) in jobs {
+        for line in lines {
+            let program = line.split_whitespace().next().unwrap_or_default();
+            assert!(
+                program.starts_with("ci/scripts/"),
+                "job {job} runs {line:?}: job bodies only call ci/scripts/"
+            );
+            let path = ci_dir().join("..").join(program);
+            let mode = fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("job {job} calls {program}: {e}"))
+                .permissions()
+                .mode();
+            assert!(mode & 0o111 != 0, "{program} is not executable");
+            scripts.insert(program.to_owned());
+        }
+    }
+    scripts
+}
+
 #[test]
 fn github_workflow_runs_a_kernel_matrix_and_merges_it() {
     let workflow = load("github/portrange.yml");
     assert!(!workflow["on"].is_badvalue(), "no triggers");
-    let job = &workflow["jobs"]["conformance"];
-    let kernels = job["strategy"]["matrix"]["kernel"]
+    let jobs = github_job_lines(&workflow);
+    let lines = |name: &str| {
+        jobs.iter()
+            .find(|(job, _)| job == name)
+            .unwrap_or_else(|| panic!("no {name} job"))
+            .1
+            .join("\n")
+    };
+    assert!(lines("build").contains("ci/scripts/build.sh"));
+    let vm = &workflow["jobs"]["vm"];
+    let kernels = vm["strategy"]["matrix"]["kernel"]
         .as_vec()
         .expect("kernel matrix");
     assert!(kernels.iter().any(|k| k.as_str() == Some("debian-6.1")));
-    let steps = job["steps"].as_vec().expect("steps");
-    let runs: String = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    assert!(
-        runs.contains("portrange matrix") && runs.contains("--shard"),
-        "{runs}"
-    );
-    assert!(steps.iter().any(|s| {
-        s["uses"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("actions/upload-artifact"))
-    }));
+    assert!(!vm["strategy"]["matrix"]["shard"].is_badvalue());
+    for job in ["native", "vm"] {
+        assert!(lines(job).contains("ci/scripts/shard.sh"), "{job}");
+        assert_eq!(workflow["jobs"][job]["needs"].as_str(), Some("build"));
+        assert!(
+            workflow["jobs"][job]["steps"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .any(|s| {
+                    s["uses"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+                })
+        );
+    }
     let report = &workflow["jobs"]["report"];
-    assert_eq!(report["needs"].as_str(), Some("conformance"));
-    let merge: String = report["steps"]
+    let needs: Vec<&str> = report["needs"]
         .as_vec()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["run"].as_str())
-        .collect();
-    assert!(merge.contains("portrange merge"), "{merge}");
-}
-
-#[test]
-fn gitlab_job_runs_a_kernel_matrix_with_junit_reports() {
-    let pipeline = load("gitlab/portrange.gitlab-ci.yml");
-    let job = &pipeline["portrange"];
-    assert!(
-        job["parallel"]["matrix"].as_vec().is_some(),
-        "no parallel matrix"
-    );
-    let script: Vec<&str> = job["script"]
-        .as_vec()
-        .unwrap()
+        .expect("report needs")
         .iter()
         .filter_map(Yaml::as_str)
         .collect();
+    assert_eq!(needs, ["native", "vm"]);
+    assert!(lines("report").contains("ci/scripts/merge.sh"));
+}
+
+#[test]
+fn gitlab_pipeline_runs_a_kernel_matrix_with_junit_reports() {
+    let pipeline = load("gitlab/portrange.gitlab-ci.yml");
+    let jobs = gitlab_job_lines(&pipeline);
+    let lines = |name: &str| {
+        jobs.iter()
+            .find(|(job, _)| job == name)
+            .unwrap_or_else(|| panic!("no {name} job"))
+            .1
+            .join("\n")
+    };
+    assert!(lines("portrange-build").contains("ci/scripts/build.sh"));
+    for job in ["portrange-native", "portrange-vm"] {
+        assert!(
+            pipeline[job]["parallel"]["matrix"].as_vec().is_some(),
+            "{job}: no parallel matrix"
+        );
+        assert!(lines(job).contains("ci/scripts/shard.sh"), "{job}");
+        assert_eq!(pipeline[job]["extends"].as_str(), Some(".portrange-shard"));
+    }
     assert!(
-        script.iter().any(|l| l.contains("portrange matrix")),
-        "{script:?}"
-    );
-    assert!(job["artifacts"]["reports"]["junit"].as_str().is_some());
-    assert!(
-        pipeline["portrange-report"]["script"].as_vec().unwrap()[0]
+        pipeline[".portrange-shard"]["artifacts"]["reports"]["junit"]
             .as_str()
-            .unwrap()
-            .contains("merge")
+            .is_some()
     );
+    assert!(lines("portrange-report").contains("ci/scripts/merge.sh"));
+    assert!(
+        pipeline["portrange-report"]["artifacts"]["reports"]["junit"]
+            .as_str()
+            .is_some()
+    );
+}
+
+#[test]
+fn github_and_gitlab_call_the_same_scripts() {
+    let github = scripts_called(&github_job_lines(&load("github/portrange.yml")));
+    let gitlab = scripts_called(&gitlab_job_lines(&load("gitlab/portrange.gitlab-ci.yml")));
+    assert_eq!(github, gitlab);
+    for script in ["build.sh", "shard.sh", "merge.sh"] {
+        assert!(github.contains(&format!("ci/scripts/{script}")), "{script}");
+    }
 }
 
 #[test]

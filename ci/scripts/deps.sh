@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what one pipeline job needs on a Debian 12 image (as root).
+# Whatever is already there is left alone, so on a prepared machine (or
+# under gitlab-ci-local's shell executor here) it changes nothing.
+#   ci/scripts/deps.sh build   a C linker, and Rust through rustup if cargo is missing
+#   ci/scripts/deps.sh vm      QEMU, and apt's package lists (portrange fetches
+#                              Debian's kernels with apt-get download)
+set -euo pipefail
+usage() {
+  echo "usage: $0 build|vm" >&2
+  exit 2
+}
+(($# == 1)) || usage
+case $1 in
+  build) packages=(ca-certificates curl gcc libc6-dev) ;;
+  vm) packages=(qemu-system-x86) ;;
+  *) usage ;;
+esac
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Container images ship without apt's lists.
+if ((${#missing[@]})) || { [[ $1 == vm ]] && ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; }; then
+  apt-get update -qq
+fi
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [[ $1 == build ]] && ! command -v cargo >/dev/null && [[ ! -x $HOME/.cargo/bin/cargo ]]; then
+  echo "cargo not found: installing Rust with rustup (minimal profile)"
+  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
