@@ -63,7 +63,7 @@ pub fn locate(arch: Arch, program: &Program<'_>) -> Result<PathBuf, NotBuilt> {
         return Ok(path);
     }
     let target = rust_target(arch);
-    let build = layout.build_command(arch, program);
+    let build = format!("cargo {}", layout.build_args(arch, program).join(" "));
     let remedy = if arch == Arch::host() {
         format!("build it with `{build}`")
     } else if target_installed(&target) {
@@ -148,24 +148,30 @@ impl Layout {
         dir.join(program.relative())
     }
 
-    /// The cargo command that builds `program` for `arch` into [`Layout::path`].
-    fn build_command(&self, arch: Arch, program: &Program<'_>) -> String {
-        let mut words = vec!["cargo build".to_string()];
+    /// cargo's arguments that build `program` for `arch` into [`Layout::path`].
+    fn build_args(&self, arch: Arch, program: &Program<'_>) -> Vec<String> {
+        let mut args = vec!["build".to_string()];
         match self.profile.as_str() {
             "debug" => {}
-            "release" => words.push("--release".to_string()),
-            custom => words.push(format!("--profile {custom}")),
+            "release" => args.push("--release".to_string()),
+            custom => args.extend(["--profile".to_string(), custom.to_string()]),
         }
         if arch != Arch::host() {
-            words.push(format!("--target {}", rust_target(arch)));
+            args.extend(["--target".to_string(), rust_target(arch)]);
         }
-        words.push(format!("-p {}", program.package));
-        words.push(match program.artifact {
-            Artifact::Bin(name) => format!("--bin {name}"),
-            Artifact::Example(name) => format!("--example {name}"),
+        args.extend(["-p".to_string(), program.package.to_string()]);
+        args.extend(match program.artifact {
+            Artifact::Bin(name) => ["--bin".to_string(), name.to_string()],
+            Artifact::Example(name) => ["--example".to_string(), name.to_string()],
         });
-        words.join(" ")
+        args
     }
+}
+
+/// cargo's arguments (after `cargo`) that build `program` for `arch` where
+/// [`locate`] looks for it, in the running program's profile.
+pub fn build_args(arch: Arch, program: &Program<'_>) -> Vec<String> {
+    Layout::of(&std::env::current_exe().unwrap_or_default()).build_args(arch, program)
 }
 
 /// Whether rustup has installed the standard library for `target`.
@@ -242,17 +248,17 @@ mod tests {
     fn the_build_command_matches_the_profile_target_and_artifact() {
         let layout = Layout::of(Path::new("/w/target/release/portrange"));
         assert_eq!(
-            layout.build_command(other(), &PORTRANGE),
+            layout.build_args(other(), &PORTRANGE).join(" "),
             format!(
-                "cargo build --release --target {} -p portrange --bin portrange",
+                "build --release --target {} -p portrange --bin portrange",
                 rust_target(other())
             )
         );
         let layout = Layout::of(Path::new("/w/my-own-target-dir/bench/deps/x"));
         assert_eq!(layout.target_dir, Path::new("/w/my-own-target-dir"));
         assert_eq!(
-            layout.build_command(Arch::host(), &ECHO),
-            "cargo build --profile bench -p qemu --example guest_echo"
+            layout.build_args(Arch::host(), &ECHO).join(" "),
+            "build --profile bench -p qemu --example guest_echo"
         );
     }
 
