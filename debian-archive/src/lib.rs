@@ -132,8 +132,8 @@ impl Archive {
     }
 
     /// Downloads `package` for this architecture into `dir` and returns
-    /// the `.deb` file. Run [`Archive::search`] first on a new cache: the
-    /// download uses the lists it fetched.
+    /// the `.deb` file, fetching the package lists first when they are
+    /// missing or a day old.
     pub fn download(
         &self,
         package: &str,
@@ -141,7 +141,7 @@ impl Archive {
         progress: &mut dyn FnMut(&str),
     ) -> Result<PathBuf, Error> {
         let _lock = self.lock()?;
-        if !self.state.join(STAMP).exists() {
+        if !self.fresh() {
             self.update(progress)?;
         }
         progress(&format!(
@@ -231,8 +231,9 @@ pub fn unpack(deb: &Path, into: &Path) -> Result<(), Error> {
     .map(drop)
 }
 
-/// The newest `<package>_*.deb` in `dir`, by file name.
-fn newest_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>, Error> {
+/// The newest `<package>_*.deb` in `dir`, by file name: what
+/// [`Archive::download`] left there, also in an earlier run.
+pub fn newest_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>, Error> {
     let prefix = format!("{package}_");
     let mut debs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io("listing", dir))?
