@@ -7,16 +7,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use arch::Arch;
+
 use crate::cmds::{self, Stage};
 use crate::config::BuildConfig;
 use crate::error::BuildError;
 use crate::kconfig;
+use crate::per_arch::kernel_arch;
 use crate::session;
 use crate::shipped;
 use crate::toolchain::{self, Toolchain};
-
-/// Where the x86 kernel image lands, relative to the output directory.
-pub const BZIMAGE: &str = "arch/x86/boot/bzImage";
 
 /// How to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,10 @@ impl BuildOptions {
 /// A finished build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Built {
-    /// The kernel image, `<out_dir>/arch/x86/boot/bzImage`.
+    /// The architecture built for.
+    pub arch: Arch,
+    /// The kernel image: `<out_dir>/arch/x86/boot/bzImage` on x86_64,
+    /// `<out_dir>/arch/arm64/boot/Image` on arm64 ([`crate::per_arch`]).
     pub bzimage: PathBuf,
     /// The output directory, absolute.
     pub out_dir: PathBuf,
@@ -66,11 +69,12 @@ struct Make<'a> {
 impl<'a> Make<'a> {
     fn new(
         config: &BuildConfig,
+        arch: Arch,
         options: &BuildOptions,
         out_dir: &'a Path,
         toolchain: &'a Toolchain,
     ) -> Self {
-        let mut args = vec![format!("ARCH={}", config.arch())];
+        let mut args = vec![format!("ARCH={}", arch.kernel_name())];
         args.extend(toolchain.make_vars.iter().cloned());
         args.push(format!("-j{}", options.jobs.max(1)));
         Self {
@@ -113,6 +117,8 @@ impl<'a> Make<'a> {
 /// portrange fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Configured {
+    /// The architecture configured for.
+    pub arch: Arch,
     /// The output directory, absolute.
     pub out_dir: PathBuf,
     /// The toolchain chosen.
@@ -122,10 +128,10 @@ pub struct Configured {
     pub skipped: Vec<String>,
 }
 
-/// Refuses a directory that is not a kernel tree before make (and the
-/// output directory) get involved.
-fn check_kernel_tree(dir: &Path) -> Result<(), BuildError> {
-    for missing in ["Makefile", "Kconfig", "arch/x86/Kconfig"] {
+/// Refuses a directory that is not a kernel tree for `arch` before make
+/// (and the output directory) get involved.
+fn check_kernel_tree(dir: &Path, arch: Arch) -> Result<(), BuildError> {
+    for missing in ["Makefile", "Kconfig", kernel_arch(arch).kconfig] {
         if !dir.join(missing).is_file() {
             return Err(BuildError::NotAKernelTree {
                 dir: dir.to_owned(),
@@ -144,18 +150,19 @@ pub fn configure(
     options: &BuildOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Configured, BuildError> {
-    if config.arch() != "x86_64" {
-        return Err(BuildError::UnsupportedArch {
+    let arch: Arch = config
+        .arch()
+        .parse()
+        .map_err(|_| BuildError::UnsupportedArch {
             file: config.file.clone(),
             arch: config.arch().to_owned(),
-        });
-    }
+        })?;
     let defconfig = config.defconfig().ok_or_else(|| BuildError::NoDefconfig {
         file: config.file.clone(),
     })?;
-    check_kernel_tree(&config.source_dir())?;
+    check_kernel_tree(&config.source_dir(), arch)?;
+    let toolchain = toolchain::select(config, arch, &session::host_path())?;
     let out_dir = prepare_out_dir(&options.out_dir)?;
-    let toolchain = toolchain::select(config, &session::host_path());
     progress(&toolchain.summary);
     for warning in &toolchain.warnings {
         progress(&format!("warning: {warning}"));
@@ -166,7 +173,7 @@ pub fn configure(
         ));
     }
     let mut skipped = config.skipped.clone();
-    let make = Make::new(config, options, &out_dir, &toolchain);
+    let make = Make::new(config, arch, options, &out_dir, &toolchain);
 
     if config.pre_defconfig_cmds().is_some() {
         progress("running PRE_DEFCONFIG_CMDS");
@@ -191,14 +198,15 @@ pub fn configure(
         )?);
     }
 
-    let fragments = fragments(config, options, &out_dir)?;
+    let fragments = fragments(config, arch, options, &out_dir)?;
     progress(&format!("merging {} fragment(s)", fragments.len()));
     merge(config, &out_dir, &fragments, make.path)?;
     progress("make olddefconfig");
     make.run(&["olddefconfig"])?;
-    check_options(&out_dir.join(".config"))?;
+    check_options(&out_dir.join(".config"), arch)?;
     progress("every option of the portrange fragment is set");
     Ok(Configured {
+        arch,
         out_dir,
         toolchain,
         skipped,
@@ -213,25 +221,31 @@ pub fn build(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Built, BuildError> {
     let Configured {
+        arch,
         out_dir,
         toolchain,
         skipped,
     } = configure(config, options, progress)?;
-    let make = Make::new(config, options, &out_dir, &toolchain);
+    let make = Make::new(config, arch, options, &out_dir, &toolchain);
+    let target = kernel_arch(arch);
     let goals = config.make_goals();
     let goals = if goals.is_empty() {
-        vec!["bzImage"]
+        vec![target.make_goal]
     } else {
         goals
     };
     progress(&format!("make {}", goals.join(" ")));
     make.run(&goals)?;
-    let bzimage = out_dir.join(BZIMAGE);
+    let bzimage = out_dir.join(target.image);
     if !bzimage.is_file() {
-        return Err(BuildError::NoImage { path: bzimage });
+        return Err(BuildError::NoImage {
+            path: bzimage,
+            goal: target.make_goal,
+        });
     }
     progress(&format!("kernel image: {}", bzimage.display()));
     Ok(Built {
+        arch,
         bzimage,
         out_dir,
         toolchain,
@@ -248,10 +262,11 @@ fn prepare_out_dir(out_dir: &Path) -> Result<PathBuf, BuildError> {
         })
 }
 
-/// FRAGMENT_CONFIG, then the caller's, then the project fragment (written
-/// into the output directory), each checked to exist.
+/// FRAGMENT_CONFIG, then the caller's, then the project fragment for
+/// `arch` (written into the output directory), each checked to exist.
 fn fragments(
     config: &BuildConfig,
+    arch: Arch,
     options: &BuildOptions,
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>, BuildError> {
@@ -264,7 +279,7 @@ fn fragments(
         });
     }
     let own = out_dir.join(shipped::FRAGMENT_NAME);
-    fs::write(&own, shipped::FRAGMENT).map_err(|e| BuildError::Io {
+    fs::write(&own, shipped::fragment(arch)).map_err(|e| BuildError::Io {
         what: format!("write the portrange fragment to {}", own.display()),
         source: e,
     })?;
@@ -307,13 +322,13 @@ fn merge(
     }
 }
 
-/// Every option of the project fragment must have its value in `.config`.
-fn check_options(dot_config: &Path) -> Result<(), BuildError> {
+/// Every option of the project fragment for `arch` must have its value in `.config`.
+fn check_options(dot_config: &Path, arch: Arch) -> Result<(), BuildError> {
     let text = fs::read_to_string(dot_config).map_err(|e| BuildError::Io {
         what: format!("read {}", dot_config.display()),
         source: e,
     })?;
-    let required = kconfig::requirements(shipped::FRAGMENT);
+    let required = kconfig::requirements(&shipped::fragment(arch));
     let unmet = kconfig::unmet(&required, &kconfig::parse(&text));
     if unmet.is_empty() {
         return Ok(());

@@ -77,7 +77,7 @@ pub enum ConfigError {
 pub enum BuildError {
     /// The config's ARCH is not one kbuild can build a bootable image for.
     #[error(
-        "{file} sets ARCH={arch}, but kbuild builds x86_64 kernels only (the VM is x86_64): use an x86_64 build config such as build.config.gki.x86_64"
+        "{file} sets ARCH={arch}, but kbuild builds x86_64 and arm64 kernels only (the VMs it boots): use a build config such as build.config.gki.x86_64 or build.config.gki.aarch64"
     )]
     UnsupportedArch {
         /// The build.config file.
@@ -102,6 +102,19 @@ pub enum BuildError {
     NoDefconfig {
         /// The build.config file.
         file: PathBuf,
+    },
+    /// Building for another architecture than the host's with gcc, and
+    /// its cross compiler is not installed.
+    #[error(
+        "building {arch} kernels here with gcc needs {compiler}, which is not on PATH: apt-get install {package} (or LLVM=1 with clang and lld installed)"
+    )]
+    CrossCompilerMissing {
+        /// The architecture built for.
+        arch: arch::Arch,
+        /// The compiler looked for, `<CROSS_COMPILE>gcc`.
+        compiler: String,
+        /// The Debian package that installs it.
+        package: &'static str,
     },
     /// A program could not be started.
     #[error(
@@ -170,10 +183,12 @@ pub enum BuildError {
         missing: String,
     },
     /// make succeeded but left no kernel image.
-    #[error("make finished but {path} does not exist: make sure MAKE_GOALS includes bzImage")]
+    #[error("make finished but {path} does not exist: make sure MAKE_GOALS includes {goal}")]
     NoImage {
         /// Where the image should be.
         path: PathBuf,
+        /// The make goal that builds it.
+        goal: &'static str,
     },
     /// A local file operation failed.
     #[error("could not {what}: {source}")]
@@ -215,16 +230,9 @@ pub enum SourceError {
         /// What to do.
         hint: String,
     },
-    /// The download left no package file.
-    #[error(
-        "apt-get download linux-source-{version} left no linux-source-{version}_*.deb in {dir}: check `apt-cache policy linux-source-{version}`"
-    )]
-    NoPackage {
-        /// The version asked for.
-        version: String,
-        /// Where it should be.
-        dir: PathBuf,
-    },
+    /// apt could not download or unpack the package.
+    #[error(transparent)]
+    Archive(#[from] debian_archive::Error),
     /// A local file operation failed.
     #[error("could not {what}: {source}")]
     Io {

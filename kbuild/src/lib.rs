@@ -4,7 +4,9 @@
 //! build.sh does and reads the variables back; [`build::build`] builds that
 //! kernel out of tree with the project's own fragment merged in and checked;
 //! [`source::fetch_debian`] brings Debian's linux-source trees, for which
-//! [`shipped`] has ACK-format build.config files.
+//! [`shipped`] has ACK-format build.config files. Kernels are built for
+//! x86_64 or arm64 (the config's ARCH), from any host; what differs between
+//! them is in [`per_arch`].
 
 pub mod build;
 pub mod cmds;
@@ -12,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod kconfig;
 mod location;
+pub mod per_arch;
 pub mod progress;
 mod session;
 pub mod shipped;

@@ -1,10 +1,13 @@
 //! Kernel sources and the cache they live in: Debian's linux-source
-//! packages, fetched with apt-get and unpacked once.
+//! packages, fetched through [`debian_archive`] and unpacked once.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use arch::Arch;
+use debian_archive::{Archive, newest_deb};
 
 use crate::config::BuildConfig;
 use crate::error::SourceError;
@@ -42,9 +45,11 @@ pub fn out_dir(cache: &Path, config: &BuildConfig) -> PathBuf {
 }
 
 /// Debian's linux-source-`version` (`"6.12"`, `"6.1"`) unpacked under
-/// `cache/debian/linux-source-<version>`: `apt-get download`, `dpkg-deb -x`,
+/// `cache/debian/linux-source-<version>`: `apt-get download` (with the
+/// project's own package lists, see [`debian_archive`]), `dpkg-deb -x`,
 /// then the tarball in /usr/src untarred. A tree already there is reused;
-/// a downloaded .deb already there is not fetched again.
+/// a downloaded .deb already there is not fetched again. The package is the
+/// same for every architecture (Architecture: all): the host's lists serve.
 pub fn fetch_debian(
     version: &str,
     cache: &Path,
@@ -61,25 +66,9 @@ pub fn fetch_debian(
         what: format!("create {}", dir.display()),
         source: e,
     })?;
-    let deb = match find_deb(&dir, &package)? {
+    let deb = match newest_deb(&dir, &package)? {
         Some(deb) => deb,
-        None => {
-            progress(&format!(
-                "apt-get download {package} into {}",
-                dir.display()
-            ));
-            run(
-                Command::new("apt-get")
-                    .args(["download", &package])
-                    .current_dir(&dir),
-                "apt-get download",
-                "run `apt-get update` first and check `apt-cache policy` for the package",
-            )?;
-            find_deb(&dir, &package)?.ok_or_else(|| SourceError::NoPackage {
-                version: version.to_owned(),
-                dir: dir.clone(),
-            })?
-        }
+        None => Archive::new(cache, Arch::host()).download(&package, &dir, progress)?,
     };
     let staging = dir.join(format!(".unpack-{package}"));
     remove(&staging)?;
@@ -88,14 +77,7 @@ pub fn fetch_debian(
         source: e,
     })?;
     progress(&format!("unpacking {}", deb.display()));
-    run(
-        Command::new("dpkg-deb")
-            .arg("-x")
-            .arg(&deb)
-            .arg(staging.join("pkg")),
-        "dpkg-deb -x",
-        "delete the .deb if it is truncated and retry (dpkg-deb comes with dpkg)",
-    )?;
+    debian_archive::unpack(&deb, &staging.join("pkg"))?;
     let tarball = staging.join(format!("pkg/usr/src/{package}.tar.xz"));
     progress(&format!("untarring {}", tarball.display()));
     run(
@@ -114,26 +96,6 @@ pub fn fetch_debian(
     remove(&staging)?;
     progress(&format!("kernel source: {}", tree.display()));
     Ok(tree)
-}
-
-/// The newest `<package>_*.deb` in `dir`, by file name.
-fn find_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>, SourceError> {
-    let prefix = format!("{package}_");
-    let entries = fs::read_dir(dir).map_err(|e| SourceError::Io {
-        what: format!("list {}", dir.display()),
-        source: e,
-    })?;
-    let mut debs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                let n = n.to_string_lossy();
-                n.starts_with(&prefix) && n.ends_with(".deb")
-            })
-        })
-        .collect();
-    debs.sort();
-    Ok(debs.pop())
 }
 
 fn remove(dir: &Path) -> Result<(), SourceError> {

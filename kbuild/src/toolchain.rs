@@ -1,10 +1,17 @@
 //! Choosing the compiler: the ACK prebuilts when the tree has them, else
 //! the system's clang, else gcc, and ccache in front when it is installed.
+//! For another architecture than the host's, clang targets ARCH by itself
+//! and gcc is the cross compiler CROSS_COMPILE names (by default the one
+//! [`crate::per_arch`] gives), which must then exist.
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use arch::Arch;
+
 use crate::config::BuildConfig;
+use crate::error::BuildError;
+use crate::per_arch::kernel_arch;
 
 /// Where ACK checkouts keep their clang prebuilts, under ROOT_DIR.
 const ACK_CLANG_DIR: &str = "prebuilts/clang/host/linux-x86";
@@ -57,8 +64,14 @@ fn clang_prebuilt(config: &BuildConfig) -> Option<PathBuf> {
     found.pop()
 }
 
-/// Picks the toolchain for `config` on `host_path`.
-pub fn select(config: &BuildConfig, host_path: &OsStr) -> Toolchain {
+/// Picks the toolchain for `config`, whose kernel is for `arch`, on
+/// `host_path`. Fails only when gcc must cross-compile and its cross
+/// compiler is missing.
+pub fn select(
+    config: &BuildConfig,
+    arch: Arch,
+    host_path: &OsStr,
+) -> Result<Toolchain, BuildError> {
     let mut warnings = Vec::new();
     let mut dirs: Vec<PathBuf> = Vec::new();
     let prebuilt = clang_prebuilt(config);
@@ -107,7 +120,22 @@ pub fn select(config: &BuildConfig, host_path: &OsStr) -> Toolchain {
         }
         "gcc"
     };
-    if compiler == "gcc" {
+    if compiler == "gcc" && arch != Arch::host() {
+        let cross = kernel_arch(arch);
+        let prefix = var("CROSS_COMPILE")
+            .unwrap_or(cross.cross_compile)
+            .to_owned();
+        let gcc = format!("{prefix}gcc");
+        if find_program(&gcc, &path).is_none() {
+            return Err(BuildError::CrossCompilerMissing {
+                arch,
+                compiler: gcc,
+                package: cross.cross_package,
+            });
+        }
+        vars.retain(|(n, _)| *n != "CROSS_COMPILE");
+        vars.push(("CROSS_COMPILE", prefix));
+    } else if compiler == "gcc" {
         if let Some(prefix) = var("CROSS_COMPILE") {
             if find_program(&format!("{prefix}gcc"), &path).is_none() {
                 warnings.push(format!(
@@ -147,10 +175,10 @@ pub fn select(config: &BuildConfig, host_path: &OsStr) -> Toolchain {
         if ccache { " via ccache" } else { "" },
         make_vars.join(" ")
     );
-    Toolchain {
+    Ok(Toolchain {
         path,
         make_vars,
         summary,
         warnings,
-    }
+    })
 }

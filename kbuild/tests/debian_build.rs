@@ -3,7 +3,10 @@
 //! package (apt-get), needs the build packages listed in kbuild/README.md and
 //! takes minutes, so it is ignored by default:
 //! `cargo test -p kbuild --test debian_build -- --ignored`.
+//! Configuring the minimal arm64 kernel (seconds, with the cross compiler)
+//! is ignored the same way, as it downloads the tree too.
 
+use arch::Arch;
 use kbuild::{BuildOptions, Location, kconfig, progress, shipped, source};
 
 /// Builds the shipped build.config `name` from linux-source-6.12 into its
@@ -50,4 +53,36 @@ fn minimal_peers_kernel_builds_from_debian_6_12() {
     ] {
         assert_eq!(options[option], "y", "{option}");
     }
+}
+
+#[test]
+#[ignore = "downloads linux-source-6.12 (then seconds): run with --ignored"]
+fn minimal_arm64_kernel_configures_from_debian_6_12() {
+    let cache = source::cache_dir().unwrap();
+    let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
+    let config = kbuild::evaluate(
+        &Location::from_source(&tree).unwrap(),
+        std::path::Path::new(shipped::minimal(Arch::Arm64)),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let configured = kbuild::configure(
+        &config,
+        &BuildOptions::new(out.path()),
+        &mut progress::stderr,
+    )
+    .unwrap();
+    assert_eq!(configured.arch, Arch::Arm64);
+    let dot_config = std::fs::read_to_string(configured.out_dir.join(".config")).unwrap();
+    let options = kconfig::parse(&dot_config);
+    for option in [
+        "CONFIG_ARM64",
+        "CONFIG_SERIAL_AMBA_PL011_CONSOLE",
+        "CONFIG_SERIAL_8250_PCI",
+        "CONFIG_MPTCP_IPV6",
+        "CONFIG_IP_SCTP",
+    ] {
+        assert_eq!(options[option], "y", "{option}");
+    }
+    assert_eq!(options.get("CONFIG_ACPI").map(String::as_str), None);
 }

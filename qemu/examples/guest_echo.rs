@@ -11,13 +11,17 @@
 //! - `patch-code=N`: switch the `kernel.sched_schedstats` static key N times
 //!   while two threads hand a token back and forth (so every CPU keeps
 //!   running the scheduler code the kernel is rewriting under it), then
-//!   send `patched N times on C cpus`.
+//!   send `patched N times on C cpus`;
+//! - `port-range=LO-HI`: set IP_LOCAL_PORT_RANGE on an IPv4 TCP socket,
+//!   read it back, bind the socket to 127.0.0.1 port 0 and send
+//!   `port range GOT_LO-GOT_HI bound PORT`.
 //!
 //! Run anywhere else (as `/payload`), it prints its arguments on stdout, one
 //! per line, prints `to stderr` on stderr and exits with code 7.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -58,6 +62,10 @@ fn main() {
             let count = count.parse().unwrap_or(0);
             patch_code(count)
                 .and_then(|cpus| guest.send(&format!("patched {count} times on {cpus} cpus")))
+        } else if let Some(range) = arg.strip_prefix("port-range=") {
+            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+            let (lo, hi) = (lo.parse().unwrap_or(0), hi.parse().unwrap_or(0));
+            port_range(lo, hi).and_then(|report| guest.send(&report))
         } else if arg == "modules" {
             send_module_report(&mut guest)
         } else if arg == "payload" {
@@ -145,4 +153,77 @@ fn patch_code(count: u32) -> Result<usize, guest::Error> {
         .write_at(before.trim().as_bytes(), 0)
         .map_err(io_error("restoring"))?;
     Ok(std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// IP_LOCAL_PORT_RANGE (include/uapi/linux/in.h): the socket's own
+/// ephemeral port range, the low port in the lower 16 bits of the value and
+/// the high port in the upper 16.
+const IP_LOCAL_PORT_RANGE: nix::libc::c_int = 51;
+
+/// Sets the option to `lo`-`hi` on a fresh IPv4 TCP socket, reads it back,
+/// binds to 127.0.0.1 port 0, and reports the range read and the port given.
+fn port_range(lo: u16, hi: u16) -> Result<String, guest::Error> {
+    use nix::libc;
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, socket,
+    };
+    let failed = |what| {
+        move |source: std::io::Error| guest::Error::Io {
+            what,
+            path: "an IPv4 TCP socket",
+            source,
+        }
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|errno| failed("creating")(errno.into()))?;
+    let value = u32::from(lo) | (u32::from(hi) << 16);
+    let size = std::mem::size_of::<u32>() as libc::socklen_t;
+    // SAFETY: fd is an open socket, and value outlives the call with its size passed.
+    let set = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            IP_LOCAL_PORT_RANGE,
+            (&raw const value).cast(),
+            size,
+        )
+    };
+    if set != 0 {
+        return Err(failed("setting IP_LOCAL_PORT_RANGE on")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let mut got = 0u32;
+    let mut got_size = size;
+    // SAFETY: fd is an open socket; got and got_size outlive the call and
+    // got_size holds got's size.
+    let read = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            IP_LOCAL_PORT_RANGE,
+            (&raw mut got).cast(),
+            &raw mut got_size,
+        )
+    };
+    if read != 0 {
+        return Err(failed("reading IP_LOCAL_PORT_RANGE of")(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0))
+        .map_err(|errno| failed("binding")(errno.into()))?;
+    let bound: SockaddrIn =
+        getsockname(fd.as_raw_fd()).map_err(|errno| failed("naming")(errno.into()))?;
+    Ok(format!(
+        "port range {}-{} bound {}",
+        got & 0xffff,
+        got >> 16,
+        bound.port()
+    ))
 }

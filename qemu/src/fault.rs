@@ -11,8 +11,11 @@ use crate::frame::{Decoded, Problem};
 
 /// Console lines kept before the line that shows a fault.
 const CONTEXT_BEFORE: usize = 5;
-/// Console lines kept from the line that shows a fault on.
-const SPLAT_LINES: usize = 40;
+/// Console lines kept from the line that shows a fault on, when no end
+/// line comes first: enough for an arm64 report, whose abort details,
+/// register dump (`pc :`, `lr :`, `sp :`, x29..x0) and `Call trace:` run
+/// to about 60 lines.
+const SPLAT_LINES: usize = 80;
 /// Console lines kept when there is no marker line (timeouts, missing results).
 const TAIL_LINES: usize = 20;
 
@@ -123,10 +126,22 @@ pub struct Evidence<'a> {
 const PANIC: &str = "Kernel panic - not syncing";
 /// Precedes the reason on a panic line.
 const PANIC_REASON: &str = "Kernel panic - not syncing: ";
-/// Start an oops report.
-const OOPS: &[&str] = &["Oops: ", "general protection fault"];
+/// Start an oops report: x86's "Oops: ..." and "general protection
+/// fault", arm64's "Unable to handle kernel ..." (a bad access, before its
+/// abort details) and "Internal error: Oops...: <esr> [#N]" (every arm64
+/// die(), also "Oops - undefined instruction" and the like).
+const OOPS: &[&str] = &[
+    "Oops: ",
+    "general protection fault",
+    "Unable to handle kernel ",
+    "Internal error: ",
+];
+/// Starts the report of a failed BUG_ON(), on every architecture: the
+/// oops that follows it ("invalid opcode" on x86, "Oops - BUG" on arm64)
+/// is how it stops, this line says where and why.
+const KERNEL_BUG: &str = "kernel BUG at";
 /// Start a BUG report.
-const BUG: &[&str] = &["kernel BUG at", "BUG: "];
+const BUG: &[&str] = &[KERNEL_BUG, "BUG: "];
 /// Start a WARN() splat.
 const WARNING: &[&str] = &["WARNING: CPU: ", "WARNING: at "];
 
@@ -139,6 +154,7 @@ const MARKERS: &[(&[&str], MakeFault)] = &[
         splat,
     }),
     (&[PANIC], |splat| Fault::KernelPanic { splat }),
+    (&[KERNEL_BUG], |splat| Fault::Bug { splat }),
     (OOPS, |splat| Fault::Oops { splat }),
     (BUG, |splat| Fault::Bug { splat }),
     (WARNING, |splat| Fault::Warning { splat }),
@@ -305,6 +321,266 @@ asked to die\r
 [    3.000200] Modules linked in: sctp\r
 [    3.000300] ---[ end trace 0000000000000000 ]---\r
 ";
+
+    /// An arm64 NULL dereference in a system call (Debian's 6.1 arm64 cloud
+    /// kernel under QEMU's virt machine): abort details, then the
+    /// "Internal error" line, the register dump and the call trace.
+    const ARM64_OOPS: &str = "\
+[   12.345678] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008\r
+[   12.346012] Mem abort info:\r
+[   12.346103]   ESR = 0x0000000096000004\r
+[   12.346215]   EC = 0x25: DABT (current EL), IL = 32 bits\r
+[   12.346321]   SET = 0, FnV = 0\r
+[   12.346401]   EA = 0, S1PTW = 0\r
+[   12.346488]   FSC = 0x04: level 0 translation fault\r
+[   12.346590] Data abort info:\r
+[   12.346655]   ISV = 0, ISS = 0x00000004\r
+[   12.346741]   CM = 0, WnR = 0\r
+[   12.346820] user pgtable: 4k pages, 48-bit VAs, pgdp=0000000041b2e000\r
+[   12.346950] [0000000000000008] pgd=0000000000000000, p4d=0000000000000000\r
+[   12.347102] Internal error: Oops: 0000000096000004 [#1] SMP\r
+[   12.347233] Modules linked in: sctp libcrc32c\r
+[   12.347390] CPU: 0 PID: 1 Comm: init Not tainted 6.1.0-57-cloud-arm64 #1  Debian 6.1.192-3\r
+[   12.347560] Hardware name: linux,dummy-virt (DT)\r
+[   12.347671] pstate: 60000005 (nZCv daif -PAN -UAO -TCO -DIT -SSBS BTYPE=--)\r
+[   12.347812] pc : inet_csk_find_open_port+0x4c/0x2f0\r
+[   12.347921] lr : inet_csk_get_port+0x3e8/0x5d0\r
+[   12.348011] sp : ffff80000a0dbc40\r
+[   12.348088] x29: ffff80000a0dbc40 x28: ffff0000c1a8c000 x27: 0000000000000000\r
+[   12.348135] x26: 0000000000000000 x25: ffffb1a6e2d4a000 x24: ffff0000c1b3a480\r
+[   12.348182] x23: 0000000000000000 x22: ffff0000c1b3a480 x21: 0000000000009c40\r
+[   12.348229] x20: 0000000000009c49 x19: ffff0000c1b3a480 x18: 0000000000000000\r
+[   12.348276] x17: 0000000000000000 x16: 0000000000000000 x15: 0000000000000000\r
+[   12.348323] x14: 0000000000000000 x13: 0000000000000000 x12: 0000000000000000\r
+[   12.348370] x11: 0000000000000000 x10: 0000000000000000 x9 : ffffb1a6e1c3f0a8\r
+[   12.348417] x8 : ffff0000c1b3a4f8 x7 : 0000000000000000 x6 : 0000000000000000\r
+[   12.348464] x5 : 0000000000000000 x4 : 0000000000000000 x3 : 0000000000000000\r
+[   12.348511] x2 : 0000000000000000 x1 : 0000000000000000 x0 : 0000000000000000\r
+[   12.349101] Call trace:\r
+[   12.349160]  inet_csk_find_open_port+0x4c/0x2f0\r
+[   12.349250]  inet_csk_get_port+0x3e8/0x5d0\r
+[   12.349330]  __inet_bind+0x1d4/0x2a0\r
+[   12.349420]  inet_bind+0x64/0xa0\r
+[   12.349500]  __sys_bind+0xd8/0x100\r
+[   12.349580]  __arm64_sys_bind+0x28/0x40\r
+[   12.349660]  invoke_syscall+0x50/0x120\r
+[   12.349740]  el0_svc_common.constprop.0+0x48/0xf0\r
+[   12.349830]  do_el0_svc+0x24/0x90\r
+[   12.349910]  el0_svc+0x2c/0x80\r
+[   12.349990]  el0t_64_sync_handler+0xb8/0xc0\r
+[   12.350070]  el0t_64_sync+0x18c/0x190\r
+[   12.350160] Code: f9400a73 b4000d33 f9401a60 91002000 (f9400400)\r
+[   12.350270] ---[ end trace 0000000000000000 ]---\r
+[   12.350300] after the splat\r
+";
+
+    /// A failed BUG_ON() on arm64 (6.12): "kernel BUG at", then the oops
+    /// it raises ("Oops - BUG", which also holds "BUG: ").
+    const ARM64_BUG: &str = "\
+[    8.101000] ------------[ cut here ]------------\r
+[    8.101100] kernel BUG at net/ipv4/inet_connection_sock.c:321!\r
+[    8.101300] Internal error: Oops - BUG: 00000000f2000800 [#1] PREEMPT SMP\r
+[    8.101400] Modules linked in: veth sctp\r
+[    8.101500] CPU: 1 UID: 0 PID: 57 Comm: portrange Not tainted 6.12.117+deb12-cloud-arm64 #1  Debian 6.12.117-1~deb12u1\r
+[    8.101600] Hardware name: linux,dummy-virt (DT)\r
+[    8.101700] pstate: 60400005 (nZCv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)\r
+[    8.101800] pc : inet_csk_get_port+0x5a4/0x5b0\r
+[    8.101900] lr : inet_csk_get_port+0x2c8/0x5b0\r
+[    8.102000] sp : ffff800082d3bc60\r
+[    8.102100] x29: ffff800082d3bc60 x28: ffff0000c2a1c000 x27: 0000000000000000\r
+[    8.102200] x2 : 0000000000000000 x1 : 0000000000000001 x0 : ffff0000c1b3a480\r
+[    8.102900] Call trace:\r
+[    8.103000]  inet_csk_get_port+0x5a4/0x5b0\r
+[    8.103100]  __inet_bind+0x1d4/0x2a0\r
+[    8.104000] Code: 97ffd8f5 17ffff9d d4210000 d4210000 (d4210000)\r
+[    8.104100] ---[ end trace 0000000000000000 ]---\r
+";
+
+    /// A WARN_ON() on arm64: the same "WARNING: CPU:" line as on x86, with
+    /// arm64's register dump.
+    const ARM64_WARNING: &str = "\
+[    5.201000] ------------[ cut here ]------------\r
+[    5.201100] WARNING: CPU: 0 PID: 1 at net/ipv4/inet_connection_sock.c:123 inet_sk_get_local_port_range+0x60/0x70\r
+[    5.201200] Modules linked in: sctp\r
+[    5.201300] CPU: 0 PID: 1 Comm: init Not tainted 6.1.0-57-cloud-arm64 #1  Debian 6.1.192-3\r
+[    5.201400] Hardware name: linux,dummy-virt (DT)\r
+[    5.201500] pstate: 80000005 (Nzcv daif -PAN -UAO -TCO -DIT -SSBS BTYPE=--)\r
+[    5.201600] pc : inet_sk_get_local_port_range+0x60/0x70\r
+[    5.201700] lr : inet_csk_find_open_port+0x40/0x2f0\r
+[    5.201800] sp : ffff80000a0dbc20\r
+[    5.201900] x29: ffff80000a0dbc20 x28: ffff0000c1a8c000 x27: 0000000000000000\r
+[    5.202000] x2 : 0000000000000000 x1 : ffff80000a0dbc8c x0 : ffff0000c1b3a480\r
+[    5.203000] Call trace:\r
+[    5.203100]  inet_sk_get_local_port_range+0x60/0x70\r
+[    5.203200]  inet_csk_find_open_port+0x40/0x2f0\r
+[    5.203300]  inet_csk_get_port+0x3e8/0x5d0\r
+[    5.204000] ---[ end trace 0000000000000000 ]---\r
+";
+
+    /// An oops in interrupt context on arm64 ends in a panic, with arm64's
+    /// panic trailer (stopping CPUs, kernel offset, CPU features).
+    const ARM64_FATAL_OOPS: &str = "\
+[    3.400000] Unable to handle kernel paging request at virtual address dead000000000108\r
+[    3.400100] Mem abort info:\r
+[    3.400200]   ESR = 0x0000000096000044\r
+[    3.401000] Internal error: Oops: 0000000096000044 [#1] SMP\r
+[    3.401100] Modules linked in:\r
+[    3.401200] CPU: 1 PID: 0 Comm: swapper/1 Not tainted 6.1.0-57-cloud-arm64 #1  Debian 6.1.192-3\r
+[    3.401300] pc : __list_del_entry_valid+0x2c/0xd0\r
+[    3.401400] lr : inet_twsk_kill+0x5c/0x1a0\r
+[    3.401500] Call trace:\r
+[    3.401600]  __list_del_entry_valid+0x2c/0xd0\r
+[    3.401700]  call_timer_fn+0x3c/0x1c0\r
+[    3.401800] Code: d2802442 f2fbd5a2 eb02001f 54000260 (f9400401)\r
+[    3.401900] ---[ end trace 0000000000000000 ]---\r
+[    3.402000] Kernel panic - not syncing: Oops: Fatal exception in interrupt\r
+[    3.402100] SMP: stopping secondary CPUs\r
+[    3.402200] Kernel Offset: 0x3a4f0c200000 from 0xffff800008000000\r
+[    3.402300] PHYS_OFFSET: 0xfffff0f300000000\r
+[    3.402400] CPU features: 0x00000,00000000,0000400b\r
+[    3.402500] Memory Limit: none\r
+[    3.402600] ---[ end Kernel panic - not syncing: Oops: Fatal exception in interrupt ]---\r
+";
+
+    /// /init exiting on arm64: the panic carries the task's call trace.
+    const ARM64_INIT_DIED: &str = "\
+[    2.101000] Run /init as init process\r
+[    2.402000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000300\r
+[    2.402100] CPU: 0 PID: 1 Comm: init Not tainted 6.1.0-57-cloud-arm64 #1  Debian 6.1.192-3\r
+[    2.402200] Hardware name: linux,dummy-virt (DT)\r
+[    2.402300] Call trace:\r
+[    2.402400]  dump_backtrace+0xe4/0x140\r
+[    2.402500]  show_stack+0x20/0x30\r
+[    2.402600]  panic+0x164/0x34c\r
+[    2.402700]  do_exit+0x9a8/0x9b0\r
+[    2.402800] SMP: stopping secondary CPUs\r
+[    2.402900] Kernel Offset: 0x2b5a0d800000 from 0xffff800008000000\r
+[    2.403000] ---[ end Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000300 ]---\r
+";
+
+    #[test]
+    fn arm64_oops_is_named_by_its_first_line_and_keeps_registers_and_trace() {
+        let fault = judge(ARM64_OOPS, &ended(0), None).unwrap();
+        let Fault::Oops { splat } = &fault else {
+            panic!("{fault:?}")
+        };
+        assert_eq!(
+            fault.to_string(),
+            "kernel oops: Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008"
+        );
+        for wanted in [
+            "Internal error: Oops: 0000000096000004 [#1] SMP",
+            "pc : inet_csk_find_open_port+0x4c/0x2f0",
+            "lr : inet_csk_get_port+0x3e8/0x5d0",
+            "x2 : 0000000000000000",
+            "Call trace:",
+            "el0t_64_sync+0x18c/0x190",
+        ] {
+            assert!(
+                splat.iter().any(|line| line.contains(wanted)),
+                "{wanted} in {splat:?}"
+            );
+        }
+        assert!(
+            splat.last().unwrap().contains("---[ end trace"),
+            "{splat:?}"
+        );
+    }
+
+    #[test]
+    fn arm64_bug_is_a_bug_named_by_where_it_failed() {
+        let fault = judge(ARM64_BUG, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Bug { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel bug: kernel BUG at net/ipv4/inet_connection_sock.c:321!"
+        );
+        let splat = fault.splat();
+        assert!(splat[0].contains("cut here"), "{splat:?}");
+        assert!(splat.iter().any(|line| line.contains("Oops - BUG")));
+        assert!(
+            splat
+                .iter()
+                .any(|line| line.contains("pc : inet_csk_get_port"))
+        );
+        assert!(splat.last().unwrap().contains("---[ end trace"));
+    }
+
+    #[test]
+    fn arm64_warning_fails_an_otherwise_clean_run() {
+        let fault = judge(ARM64_WARNING, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Warning { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel warning: WARNING: CPU: 0 PID: 1 at net/ipv4/inet_connection_sock.c:123 \
+             inet_sk_get_local_port_range+0x60/0x70"
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line.contains("lr : inet_csk_find_open_port"))
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line.contains("Call trace:"))
+        );
+    }
+
+    #[test]
+    fn arm64_fatal_oops_is_a_panic_naming_the_oops() {
+        let fault = judge(ARM64_FATAL_OOPS, &Decoded::default(), None).unwrap();
+        assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: Oops: Fatal exception in interrupt \
+             (after Unable to handle kernel paging request at virtual address dead000000000108)"
+        );
+        let splat = fault.splat();
+        assert!(
+            splat[0].contains("Unable to handle kernel paging request"),
+            "{splat:?}"
+        );
+        assert!(
+            splat.last().unwrap().contains("---[ end Kernel panic"),
+            "{splat:?}"
+        );
+        assert_eq!(splat.len(), 20, "every line once: {splat:?}");
+    }
+
+    #[test]
+    fn arm64_init_death_is_init_died() {
+        let fault = judge(ARM64_INIT_DIED, &Decoded::default(), None).unwrap();
+        assert!(matches!(fault, Fault::InitDied { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "the guest's /init died: Attempted to kill init! exitcode=0x00000300"
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line.contains("Call trace:"))
+        );
+    }
+
+    #[test]
+    fn x86_bug_is_a_bug_before_the_oops_it_raises() {
+        let console = "\
+[    4.000000] kernel BUG at net/ipv4/inet_hashtables.c:700!\r
+[    4.000100] Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\r
+[    4.000200] RIP: 0010:inet_hash_connect+0x1a/0x20\r
+[    4.000300] ---[ end trace 0000000000000000 ]---\r
+";
+        let fault = judge(console, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Bug { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel bug: kernel BUG at net/ipv4/inet_hashtables.c:700!"
+        );
+    }
 
     fn ended(exit_code: i32) -> Decoded {
         Decoded {

@@ -62,6 +62,16 @@ pub enum Error {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// The result channel's device could not be used.
+    #[error("{what} the result channel {device} failed: {source}")]
+    ChannelDevice {
+        /// What was attempted.
+        what: &'static str,
+        /// The device, as the host named it.
+        device: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The result channel could not be configured.
     #[error("configuring the result channel failed: {source}")]
     Channel {

@@ -9,7 +9,11 @@ mod kmod;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use crate::layout::{ARGS_PATH, MODULES_DIR, MODULES_MANIFEST, ModuleManifest, PAYLOAD_PATH};
+use arch::Arch;
+
+use crate::layout::{
+    ARGS_PATH, CHANNEL_PATH, MODULES_DIR, MODULES_MANIFEST, ModuleManifest, PAYLOAD_PATH,
+};
 use archive::Archive;
 
 /// Executable permission bits.
@@ -22,6 +26,11 @@ const MOUNT_POINTS: &[&str] = &["/proc", "/sys", "/dev", "/tmp", "/run"];
 /// What to put into the initramfs.
 #[derive(Debug, Clone, Default)]
 pub struct Contents {
+    /// The guest's architecture: the programs and their libraries must be for it.
+    pub arch: Arch,
+    /// The result channel's device in the guest (see
+    /// [`crate::platform::Platform::channel_device`]).
+    pub channel_device: String,
     /// Host executable that becomes `/init`.
     pub init: PathBuf,
     /// Host executable that becomes `/payload`.
@@ -54,19 +63,23 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// An executable is not an x86-64 ELF file.
+    /// An executable is not an ELF file for the guest's architecture.
     #[error(
-        "{path} is not an x86-64 ELF program ({reason}): pass an executable built for x86_64-unknown-linux-gnu"
+        "{path} is not an ELF program for {arch} ({reason}): pass an executable built for {arch} (Rust target {}-unknown-linux-musl or -gnu)", arch.gnu_name()
     )]
     NotElf {
         /// The file.
         path: PathBuf,
+        /// The guest's architecture.
+        arch: Arch,
         /// What the ELF parser said.
         reason: String,
     },
-    /// A shared library could not be found.
-    #[error("shared library {library} needed by {} not found in {searched}: install it, or build the program static (RUSTFLAGS=\"-C target-feature=+crt-static\")", needed_by.display())]
+    /// A shared library (or the ELF interpreter) could not be found.
+    #[error("shared library {library} for {arch} needed by {} not found in {searched}: install it, or build the program static (Rust: --target {}-unknown-linux-musl)", needed_by.display(), arch.gnu_name())]
     LibraryMissing {
+        /// The guest's architecture.
+        arch: Arch,
         /// The DT_NEEDED name.
         library: String,
         /// The object that needs it.
@@ -95,7 +108,7 @@ pub fn write(contents: &Contents, out: &Path) -> Result<Packed, Error> {
     }
     let mut libraries = std::collections::BTreeMap::new();
     for (_, host) in &programs {
-        libraries.extend(elf::runtime_files(host)?);
+        libraries.extend(elf::runtime_files(host, contents.arch)?);
     }
     let (modules, manifest) = kmod::resolve(contents.modules_dir.as_deref(), &contents.modules);
 
@@ -132,6 +145,9 @@ pub fn write(contents: &Contents, out: &Path) -> Result<Packed, Error> {
     let manifest_json = serde_json::to_vec(&manifest).expect("the manifest serializes");
     archive
         .file(MODULES_MANIFEST, FILE_MODE, &manifest_json)
+        .map_err(write_error)?;
+    archive
+        .file(CHANNEL_PATH, FILE_MODE, contents.channel_device.as_bytes())
         .map_err(write_error)?;
     let args_json = serde_json::to_vec(&contents.guest_args).expect("strings serialize");
     archive

@@ -1,22 +1,26 @@
-//! Kernel images: a path to a bzImage, or a named Debian prebuilt fetched
-//! into a cache directory.
+//! Kernel images: a path to an x86 bzImage or an arm64 Image, or a named
+//! Debian prebuilt for an architecture, fetched into a cache directory.
 
-mod bzimage;
 mod debian;
+mod image;
 
 use std::path::{Path, PathBuf};
 
-pub use bzimage::ImageError;
+use arch::Arch;
+
 pub use debian::FetchError;
+pub use image::ImageError;
 
 /// A bootable kernel and, when known, its modules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kernel {
-    /// The x86 bzImage (vmlinuz) to boot.
+    /// The image to boot: an x86 bzImage (vmlinuz) or an arm64 Image.
     pub image: PathBuf,
+    /// The architecture the image boots on, read from its header.
+    pub arch: Arch,
     /// The `lib/modules/<release>` directory that belongs to the image.
     pub modules: Option<PathBuf>,
-    /// The kernel release (`uname -r`), read from the image header.
+    /// The kernel release (`uname -r`), read from the image.
     pub release: Option<String>,
     /// A short name for reports: the prebuilt's name or the image file name.
     pub name: String,
@@ -33,7 +37,7 @@ pub enum Error {
     Fetch(#[from] FetchError),
     /// The spec is neither an existing path nor a known name.
     #[error(
-        "kernel {spec:?} is neither a file nor a known prebuilt: give a bzImage path or one of {}",
+        "kernel {spec:?} is neither a file nor a known prebuilt: give a bzImage or arm64 Image path or one of {}",
         debian::NAMES.join(", ")
     )]
     Unknown {
@@ -42,17 +46,34 @@ pub enum Error {
     },
 }
 
-/// Resolves `spec`: a path to a bzImage/vmlinuz, or a prebuilt name
-/// (`debian-6.1`, `debian-6.12`) fetched into `cache` on first use and reused
-/// afterwards without touching the network. `progress` hears about slow steps.
+/// Resolves `spec` as [`resolve_for`] does, for the host's architecture:
+/// the kernels a guest that is this very program (built for the host) can
+/// run on. An image for another architecture is an error saying so.
 pub fn resolve(spec: &str, cache: &Path, progress: &mut dyn FnMut(&str)) -> Result<Kernel, Error> {
+    resolve_for(spec, Some(Arch::host()), cache, progress)
+}
+
+/// Resolves `spec`: a path to a bzImage/vmlinuz or an arm64 Image, or a
+/// prebuilt name (`debian-6.1`, `debian-6.12`) for `arch` (`None`: the
+/// host's), fetched into `cache` on first use and reused afterwards without
+/// touching the network. A path's architecture is its image's; with
+/// `Some(arch)`, an image for another one is an error. `progress` hears
+/// about slow steps.
+pub fn resolve_for(
+    spec: &str,
+    arch: Option<Arch>,
+    cache: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Kernel, Error> {
     if let Some(series) = debian::series(spec) {
-        let unpacked = debian::fetch(spec, series, cache, progress)?;
-        let release = bzimage::validate(&unpacked.image)?;
+        let arch = arch.unwrap_or_default();
+        let unpacked = debian::fetch(spec, series, arch, cache, progress)?;
+        let identity = identify(&unpacked.image, arch)?;
         return Ok(Kernel {
             image: unpacked.image,
+            arch: identity.arch,
             modules: Some(unpacked.modules),
-            release: Some(release),
+            release: identity.release,
             name: spec.to_string(),
         });
     }
@@ -62,18 +83,39 @@ pub fn resolve(spec: &str, cache: &Path, progress: &mut dyn FnMut(&str)) -> Resu
             spec: spec.to_string(),
         });
     }
-    let release = bzimage::validate(&image)?;
-    let modules = modules_beside(&image, &release);
+    let identity = match arch {
+        Some(arch) => identify(&image, arch)?,
+        None => image::identify(&image)?,
+    };
+    let modules = identity
+        .release
+        .as_deref()
+        .and_then(|release| modules_beside(&image, release));
     let name = image
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| spec.to_string());
     Ok(Kernel {
         image,
+        arch: identity.arch,
         modules,
-        release: Some(release),
+        release: identity.release,
         name,
     })
+}
+
+/// Reads `image` and checks that it is for `wanted`.
+fn identify(image: &Path, wanted: Arch) -> Result<image::Identity, ImageError> {
+    let identity = image::identify(image)?;
+    if identity.arch != wanted {
+        return Err(ImageError::OtherArch {
+            path: image.to_path_buf(),
+            format: identity.format,
+            wanted,
+            found: identity.arch,
+        });
+    }
+    Ok(identity)
 }
 
 /// The project's cache directory: `$PORTRANGE_CACHE`, else
@@ -144,6 +186,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/bzImage"), "{err}");
+    }
+
+    /// An arm64 Image header (the magic only), written for these tests.
+    fn fake_arm64_image(dir: &Path) -> PathBuf {
+        let image = dir.join("Image");
+        let mut bytes = vec![0u8; 0x1000];
+        bytes[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        std::fs::write(&image, bytes).unwrap();
+        image
+    }
+
+    #[test]
+    fn a_path_has_its_images_arch_unless_another_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = fake_arm64_image(dir.path());
+        let spec = image.to_str().unwrap();
+        let kernel = resolve_for(spec, None, dir.path(), &mut |_| {}).unwrap();
+        assert_eq!(kernel.arch, Arch::Arm64);
+        assert_eq!(kernel.release, None);
+        assert_eq!(
+            resolve_for(spec, Some(Arch::Arm64), dir.path(), &mut |_| {})
+                .unwrap()
+                .arch,
+            Arch::Arm64
+        );
+        let other = Arch::ALL.into_iter().find(|a| *a != Arch::Arm64).unwrap();
+        let err = resolve_for(spec, Some(other), dir.path(), &mut |_| {}).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "kernel image {spec} is an arm64 Image (arm64), and this run boots {other} kernels only: \
+                 pass an {other} kernel, or ask for arm64 (--arch arm64)"
+            )
+        );
     }
 
     #[test]

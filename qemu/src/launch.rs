@@ -15,6 +15,7 @@ use crate::fault::{self, Evidence, Fault};
 use crate::frame::{Decoded, Decoder, Event};
 use crate::initramfs::{self, Contents};
 use crate::kernel::Kernel;
+use crate::platform::platform;
 use crate::process;
 
 /// Guest CPUs at most: enough for the cases' parallelism, few enough that
@@ -30,11 +31,12 @@ const POWER_OFF_GRACE: Duration = Duration::from_secs(5);
 /// One VM run.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
-    /// The kernel to boot.
+    /// The kernel to boot; its architecture chooses the QEMU platform
+    /// ([`crate::platform`]).
     pub kernel: Kernel,
     /// The accelerator, from [`crate::accel::decide`].
     pub accel: Accel,
-    /// Extra kernel command line words, after `console=ttyS0 panic=-1 quiet loglevel=5`.
+    /// Extra kernel command line words, after `console=<console> panic=-1 quiet loglevel=5`.
     pub append: Vec<String>,
     /// Time limit from QEMU's start; the VM is killed when it runs out.
     pub timeout: Duration,
@@ -43,7 +45,8 @@ pub struct VmConfig {
     pub memory_mib: u32,
     /// Where to save the kernel console, if anywhere.
     pub console_log: Option<PathBuf>,
-    /// Host executable to run as `/init` (it should call [`crate::guest::init`]).
+    /// Executable to run as `/init` (it should call [`crate::guest::init`]),
+    /// built for the kernel's architecture ([`crate::guest_program`]).
     pub init: PathBuf,
     /// Host executable packed as `/payload`.
     pub payload: Option<PathBuf>,
@@ -67,7 +70,7 @@ pub struct VmRun {
     pub exit_code: Option<i32>,
     /// What went wrong, if anything.
     pub fault: Option<Fault>,
-    /// The kernel console (first serial port).
+    /// The kernel console (the platform's console UART).
     pub console: String,
     /// Time from QEMU's start to its exit.
     pub elapsed: Duration,
@@ -102,9 +105,11 @@ pub enum Error {
     },
     /// QEMU itself failed (bad arguments, unloadable kernel, ...).
     #[error(
-        "qemu-system-x86_64 exited with {status}: {stderr}: check the kernel image and the extra arguments"
+        "{qemu} exited with {status}: {stderr}: check the kernel image and the extra arguments"
     )]
     QemuFailed {
+        /// The QEMU binary.
+        qemu: PathBuf,
         /// How QEMU ended.
         status: String,
         /// What QEMU printed on stderr.
@@ -127,7 +132,8 @@ pub enum Received<'a> {
 /// to power off and is then stopped without a fault. QEMU is killed and
 /// reaped before this returns, also when `on_message` panics.
 pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Result<VmRun, Error> {
-    let qemu = binary::locate()?;
+    let platform = platform(config.kernel.arch);
+    let qemu = binary::locate_for(config.kernel.arch)?;
     let io = |what, path: &PathBuf| {
         let path = path.clone();
         move |source| Error::Io { what, path, source }
@@ -139,6 +145,8 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Resul
     let initramfs = work.path().join("initramfs.cpio");
     let packed = initramfs::write(
         &Contents {
+            arch: config.kernel.arch,
+            channel_device: platform.channel_device.to_string(),
             init: config.init.clone(),
             payload: config.payload.clone(),
             modules_dir: config.kernel.modules.clone(),
@@ -159,6 +167,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Resul
     let mut results = File::open(&results_path).map_err(io("opening", &results_path))?;
 
     let plan = args::Plan {
+        platform,
         kernel_image: &config.kernel.image,
         initramfs: &initramfs,
         accel: config.accel,
@@ -213,6 +222,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Resul
     if let Some(status) = status.filter(|status| !status.success()) {
         let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         return Err(Error::QemuFailed {
+            qemu,
             status: status.to_string(),
             stderr: stderr.trim().to_string(),
         });

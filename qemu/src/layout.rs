@@ -11,8 +11,9 @@ pub(crate) const PAYLOAD_PATH: &str = "/payload";
 pub(crate) const MODULES_DIR: &str = "/modules";
 /// The module manifest (JSON of [`ModuleManifest`]).
 pub(crate) const MODULES_MANIFEST: &str = "/modules/manifest.json";
-/// The result channel's device inside the guest.
-pub(crate) const CHANNEL_DEVICE: &str = "/dev/ttyS1";
+/// A file naming the result channel's device inside the guest, which
+/// depends on the architecture ([`crate::platform::Platform::channel_device`]).
+pub(crate) const CHANNEL_PATH: &str = "/portrange/channel";
 
 /// Which modules were packed, in load order, and which could not be.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,12 @@
 //! reads the console for crashes. Guest side: [`guest`] is what the program
 //! calls when it runs as PID 1 inside the VM.
 //!
+//! Guests are x86_64 or arm64: a [`kernel::Kernel`] carries its
+//! [`arch::Arch`], read from its image, and [`platform`] holds everything
+//! about the VM that follows from it (QEMU binary and machine, CPU model,
+//! console and result-channel devices); [`guest_program`] finds a program
+//! cross-built for a guest of another architecture than the host's.
+//!
 //! A run that reports any [`fault::Fault`] is an error verdict for the caller,
 //! never a pass, whatever messages came back.
 //!
@@ -50,10 +56,12 @@ pub mod binary;
 pub mod fault;
 pub mod frame;
 pub mod guest;
+pub mod guest_program;
 pub mod initramfs;
 pub mod kernel;
 pub mod launch;
 mod layout;
+pub mod platform;
 mod process;
 
 pub use layout::{ModuleManifest, Unavailable};

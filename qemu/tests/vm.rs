@@ -1,19 +1,25 @@
 //! Boots real Debian kernels in real QEMU with the `guest_echo` example as
-//! `/init`.
+//! `/init`: the host's architecture, and arm64 (under TCG, from any host).
 //!
-//! Needs `qemu-system-x86_64` (apt-get install qemu-system-x86) and, on the
+//! Needs `qemu-system-x86_64` (apt-get install qemu-system-x86),
+//! `qemu-system-aarch64` (apt-get install qemu-system-arm) for the arm64
+//! tests, which also cross-build the example for aarch64-unknown-linux-musl
+//! themselves (`rustup target add aarch64-unknown-linux-musl`), and, on the
 //! first run, apt access to Debian's archive to fetch the kernels into the
 //! cache (`PORTRANGE_CACHE`, else ~/.cache/portrange). Each test prints
-//! `SKIP: <reason>` and passes when QEMU or apt is missing, or when the
-//! example was not built (`cargo test -p qemu` builds it; `--test vm` alone
-//! does not).
+//! `SKIP: <reason>` and passes when QEMU, apt or the Rust target is
+//! missing, or when the example was not built (`cargo test -p qemu` builds
+//! it; `--test vm` alone does not).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use arch::Arch;
 use qemu::accel::{self, AccelChoice};
 use qemu::fault::Fault;
+use qemu::guest_program::{self, Artifact, Program};
 use qemu::kernel::{self, Kernel};
 use qemu::launch::{self, Received, VmConfig, VmRun};
 
@@ -27,36 +33,80 @@ fn skip(reason: &str) {
     println!("SKIP: {reason}");
 }
 
-fn echo_binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples/guest_echo");
-    path.is_file().then_some(path)
+const ECHO: Program<'static> = Program {
+    package: "qemu",
+    artifact: Artifact::Example("guest_echo"),
+};
+
+/// guest_echo for `arch`: the host's build from `cargo test -p qemu`, or a
+/// cross build made here once per run (cargo's incremental build: seconds
+/// when nothing changed), so it is never older than the source.
+fn echo_binary(arch: Arch) -> Result<PathBuf, String> {
+    static CROSS_BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    if arch != Arch::host() {
+        CROSS_BUILT
+            .get_or_init(|| {
+                let args = guest_program::build_args(arch, &ECHO);
+                let output = Command::new(env!("CARGO"))
+                    .args(&args)
+                    .output()
+                    .map_err(|e| format!("running cargo {}: {e}", args.join(" ")))?;
+                if output.status.success() {
+                    return Ok(());
+                }
+                Err(format!(
+                    "cargo {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stderr)
+                        .lines()
+                        .filter(|line| line.starts_with("error"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })
+            .clone()?;
+    }
+    guest_program::locate(arch, &ECHO).map_err(|e| e.to_string())
 }
 
-/// The prebuilt kernel and the echo guest, or the reason to skip.
+/// The prebuilt kernel and the echo guest for the host, or the reason to skip.
 fn prepare(name: &str) -> Result<(Kernel, PathBuf), String> {
-    let qemu = qemu::binary::locate().map_err(|e| e.to_string())?;
-    let init = echo_binary().ok_or("examples/guest_echo is not built: run cargo test -p qemu (or cargo build -p qemu --examples)")?;
+    prepare_for(name, Arch::host())
+}
+
+/// The prebuilt kernel and the echo guest for `arch`, or the reason to skip.
+fn prepare_for(name: &str, arch: Arch) -> Result<(Kernel, PathBuf), String> {
+    qemu::binary::locate_for(arch).map_err(|e| e.to_string())?;
+    let init = echo_binary(arch)?;
     let mut progress = |step: &str| println!("{step}");
-    let kernel = match kernel::resolve(name, &kernel::default_cache_dir(), &mut progress) {
+    let kernel = match kernel::resolve_for(
+        name,
+        Some(arch),
+        &kernel::default_cache_dir(),
+        &mut progress,
+    ) {
         Ok(kernel) => kernel,
         Err(kernel::Error::Fetch(error))
             if error.to_string().contains("not found: apt-get install") =>
         {
             return Err(error.to_string());
         }
-        Err(error) => panic!("resolving {name}: {error}"),
+        Err(error) => panic!("resolving {name} for {arch}: {error}"),
     };
-    let _ = qemu;
+    assert_eq!(kernel.arch, arch);
     Ok((kernel, init))
 }
 
 fn config(kernel: Kernel, init: PathBuf, guest_args: &[&str]) -> VmConfig {
-    let qemu = qemu::binary::locate().expect("checked in prepare");
-    let memo = accel::Memo::in_cache(&kernel::default_cache_dir());
-    let accel = accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo)
-        .expect("auto never fails")
-        .accel;
+    let accel = if kernel.arch == Arch::host() {
+        let qemu = qemu::binary::locate().expect("checked in prepare");
+        let memo = accel::Memo::in_cache(&kernel::default_cache_dir());
+        accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo)
+            .expect("auto never fails")
+            .accel
+    } else {
+        accel::Accel::Tcg
+    };
     VmConfig {
         kernel,
         accel,
@@ -269,6 +319,91 @@ fn modules_load_and_payload_runs_on_6_1() {
     modules_and_payload("debian-6.1");
 }
 
+/// On arm64 (QEMU's virt machine under TCG, from any host): the result
+/// channel round trip, IP_LOCAL_PORT_RANGE set and read back and honoured
+/// by bind(), the SCTP and veth modules of Debian's arm64 package loaded,
+/// a payload run, and a clean power-off (a PSCI system reset, which ends
+/// QEMU under -no-reboot).
+fn arm64_round_trip(name: &str) {
+    let (kernel, init) = match prepare_for(name, Arch::Arm64) {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let args = [
+        "hello",
+        "multi\nline | {braces} 100%",
+        "port-range=40000-40009",
+        "modules",
+        "payload",
+        "exit=42",
+    ];
+    let mut config = config(kernel, init.clone(), &args);
+    config.modules = ["sctp", "veth"].map(String::from).to_vec();
+    config.payload = Some(init);
+    let run = boot(&config);
+    assert_eq!(run.fault, None, "console:\n{}", run.console);
+    assert_eq!(run.exit_code, Some(42), "{:?}", run.messages);
+    assert_eq!(run.messages[..2], ["hello", "multi\nline | {braces} 100%"]);
+    let port: u16 = run.messages[2]
+        .strip_prefix("port range 40000-40009 bound ")
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected report {:?}", run.messages[2]));
+    assert!((40000..=40009).contains(&port), "{port}");
+    for wanted in [
+        "loaded sctp",
+        "loaded veth",
+        "one",
+        "two words",
+        "payload exit 7",
+    ] {
+        assert!(
+            run.messages.iter().any(|m| m == wanted),
+            "{wanted} in {:?}",
+            run.messages
+        );
+    }
+    assert!(
+        run.console.contains("reboot: Restarting system"),
+        "the guest powers off through a PSCI reset: {}",
+        run.console
+    );
+}
+
+#[test]
+fn arm64_guest_round_trip_on_6_12() {
+    arm64_round_trip("debian-6.12");
+}
+
+#[test]
+fn arm64_guest_round_trip_on_6_1() {
+    arm64_round_trip("debian-6.1");
+}
+
+#[test]
+fn arm64_kernel_crash_is_a_kernel_panic() {
+    let (kernel, init) = match prepare_for("debian-6.12", Arch::Arm64) {
+        Ok(ready) => ready,
+        Err(reason) => return skip(&reason),
+    };
+    let run = boot(&config(kernel, init, &["before", "crash", "after"]));
+    assert_eq!(run.messages, ["before"]);
+    assert_eq!(run.exit_code, None);
+    let fault = run.fault.expect("a crash is a fault");
+    assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+    assert!(
+        fault.to_string().contains("sysrq triggered crash"),
+        "{fault}"
+    );
+    assert!(
+        fault
+            .splat()
+            .iter()
+            .any(|line| line.contains("Call trace:")),
+        "{:?}",
+        fault.splat()
+    );
+}
+
 #[test]
 fn prebuilt_is_reused_without_fetching_and_has_its_release() {
     let (kernel, _) = match prepare("debian-6.12") {
@@ -360,7 +495,7 @@ fn qemu_children() -> Vec<String> {
         .filter(|stat| {
             // pid (comm) state ppid ...
             let after_comm = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
-            stat.contains("(qemu-system-x86") && after_comm.split(' ').nth(1) == Some(me.as_str())
+            stat.contains("(qemu-system-") && after_comm.split(' ').nth(1) == Some(me.as_str())
         })
         .collect()
 }

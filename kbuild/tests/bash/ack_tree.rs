@@ -132,6 +132,34 @@ fn shipped_minimal_config_resolves_against_any_tree() {
 }
 
 #[test]
+fn shipped_minimal_aarch64_config_layers_common_arch_and_top_like_ack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("linux-source-6.12");
+    std::fs::create_dir(&source).unwrap();
+    let name = kbuild::shipped::minimal(arch::Arch::Arm64);
+    let cfg = config::evaluate(
+        &Location::from_source(&source).unwrap(),
+        std::path::Path::new(name),
+    )
+    .unwrap();
+    assert_eq!(cfg.arch(), "arm64");
+    assert_eq!(cfg.arch().parse(), Ok(arch::Arch::Arm64));
+    assert_eq!(cfg.var("CROSS_COMPILE"), Some("aarch64-linux-gnu-"));
+    assert_eq!(cfg.var("LLVM"), None);
+    assert_eq!(cfg.defconfig(), Some("tinyconfig"));
+    assert_eq!(cfg.make_goals(), ["Image"]);
+    assert_eq!(
+        cfg.fragments(),
+        [kbuild::shipped::configs_dir().join("portrange.minimal.fragment")]
+    );
+    assert!(
+        kbuild::print(&cfg).starts_with("ARCH=arm64\nDEFCONFIG=tinyconfig\n"),
+        "{}",
+        kbuild::print(&cfg)
+    );
+}
+
+#[test]
 fn shipped_peers_config_is_found_by_bare_name_and_adds_its_fragment() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("linux-source-6.12");

@@ -3,7 +3,8 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use kbuild::{Location, config, toolchain};
+use arch::Arch;
+use kbuild::{BuildError, Location, config, shipped, toolchain};
 
 use super::support;
 
@@ -31,7 +32,7 @@ fn ack_prebuilt_clang_is_used_and_put_first_on_path() {
     let bin = root.join("prebuilts/clang/host/linux-x86/clang-r536225/bin");
     fake_path(&bin, &["clang"]);
     let host = fake_path(&root.join("host"), &["gcc"]);
-    let tc = toolchain::select(&ack_config(&root), &host);
+    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host).unwrap();
     assert!(tc.summary.contains("ACK prebuilt clang"), "{}", tc.summary);
     assert_eq!(std::env::split_paths(&tc.path).next().unwrap(), bin);
     assert!(
@@ -47,7 +48,7 @@ fn system_clang_is_used_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     let host = fake_path(&root.join("host"), &["clang", "gcc", "ccache"]);
-    let tc = toolchain::select(&ack_config(&root), &host);
+    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host).unwrap();
     assert!(
         tc.summary.contains("system clang via ccache"),
         "{}",
@@ -70,7 +71,7 @@ fn gcc_is_the_last_resort_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     let host = fake_path(&root.join("host"), &["gcc"]);
-    let tc = toolchain::select(&ack_config(&root), &host);
+    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host).unwrap();
     assert!(tc.summary.contains("system gcc"), "{}", tc.summary);
     assert!(
         !tc.make_vars.iter().any(|v| v.starts_with("LLVM")),
@@ -85,4 +86,79 @@ fn gcc_is_the_last_resort_with_a_warning() {
     );
     assert_eq!(tc.warnings.len(), 2, "{:?}", tc.warnings);
     assert!(tc.warnings[0].contains("using gcc"), "{:?}", tc.warnings);
+}
+
+/// The shipped minimal arm64 config (gcc, CROSS_COMPILE=aarch64-linux-gnu-)
+/// evaluated for an empty tree.
+fn arm64_config(root: &Path) -> config::BuildConfig {
+    let source = root.join("linux-source-6.12");
+    std::fs::create_dir_all(&source).unwrap();
+    config::evaluate(
+        &Location::from_source(&source).unwrap(),
+        Path::new(shipped::minimal(Arch::Arm64)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn arm64_with_gcc_needs_the_cross_compiler_and_names_its_package() {
+    if Arch::host() == Arch::Arm64 {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let host = fake_path(&root.join("host"), &["gcc"]);
+    let err = toolchain::select(&arm64_config(&root), Arch::Arm64, &host).unwrap_err();
+    assert!(
+        matches!(err, BuildError::CrossCompilerMissing { ref compiler, .. } if compiler == "aarch64-linux-gnu-gcc"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("apt-get install gcc-aarch64-linux-gnu"),
+        "{err}"
+    );
+}
+
+#[test]
+fn arm64_with_gcc_cross_compiles_through_ccache() {
+    if Arch::host() == Arch::Arm64 {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let host = fake_path(
+        &root.join("host"),
+        &["gcc", "aarch64-linux-gnu-gcc", "ccache"],
+    );
+    let tc = toolchain::select(&arm64_config(&root), Arch::Arm64, &host).unwrap();
+    assert_eq!(
+        tc.make_vars,
+        [
+            "CROSS_COMPILE=aarch64-linux-gnu-",
+            "CC=ccache aarch64-linux-gnu-gcc"
+        ]
+    );
+    assert!(tc.warnings.is_empty(), "{:?}", tc.warnings);
+}
+
+#[test]
+fn arm64_with_clang_needs_no_cross_gcc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let source = root.join("linux-source-6.12");
+    support::write(
+        &source,
+        "build.config.arm64-clang",
+        "ARCH=arm64\nLLVM=1\nDEFCONFIG=tinyconfig\n",
+    );
+    let cfg = config::evaluate(
+        &Location::from_source(&source).unwrap(),
+        Path::new("build.config.arm64-clang"),
+    )
+    .unwrap();
+    let host = fake_path(&root.join("host"), &["clang", "gcc"]);
+    let tc = toolchain::select(&cfg, Arch::Arm64, &host).unwrap();
+    assert_eq!(tc.make_vars, ["LLVM=1"]);
+    assert!(tc.summary.contains("system clang"), "{}", tc.summary);
 }

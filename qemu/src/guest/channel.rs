@@ -1,4 +1,5 @@
-//! The result channel: frames written to the second serial port.
+//! The result channel: frames written to the serial port named in
+//! [`CHANNEL_PATH`].
 
 use std::fs::File;
 use std::io::Write;
@@ -9,32 +10,42 @@ use nix::sys::termios::{SetArg, cfmakeraw, tcdrain, tcgetattr, tcsetattr};
 
 use super::Error;
 use crate::frame::{encode_end, encode_message, encode_stderr};
-use crate::layout::CHANNEL_DEVICE;
+use crate::layout::CHANNEL_PATH;
 
 /// The open serial port and the next sequence number.
 #[derive(Debug)]
 pub(super) struct Channel {
     port: File,
+    device: String,
     next_seq: u64,
 }
 
 impl Channel {
     /// Opens the port in raw mode, so bytes go out unchanged.
     pub(super) fn open() -> Result<Self, Error> {
+        let device = std::fs::read_to_string(CHANNEL_PATH).map_err(|source| Error::Io {
+            what: "reading",
+            path: CHANNEL_PATH,
+            source,
+        })?;
         let port = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(OFlag::O_NOCTTY.bits())
-            .open(CHANNEL_DEVICE)
-            .map_err(|source| Error::Io {
+            .open(&device)
+            .map_err(|source| Error::ChannelDevice {
                 what: "opening",
-                path: CHANNEL_DEVICE,
+                device: device.clone(),
                 source,
             })?;
         let mut settings = tcgetattr(&port).map_err(|source| Error::Channel { source })?;
         cfmakeraw(&mut settings);
         tcsetattr(&port, SetArg::TCSANOW, &settings).map_err(|source| Error::Channel { source })?;
-        Ok(Self { port, next_seq: 0 })
+        Ok(Self {
+            port,
+            device,
+            next_seq: 0,
+        })
     }
 
     pub(super) fn send(&mut self, message: &str) -> Result<(), Error> {
@@ -58,9 +69,9 @@ impl Channel {
     fn write(&mut self, frame: &str) -> Result<(), Error> {
         self.port
             .write_all(frame.as_bytes())
-            .map_err(|source| Error::Io {
+            .map_err(|source| Error::ChannelDevice {
                 what: "writing to",
-                path: CHANNEL_DEVICE,
+                device: self.device.clone(),
                 source,
             })?;
         self.next_seq += 1;

@@ -3,21 +3,28 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use arch::Arch;
 use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader};
 use object::{Endianness, read::StringTable};
 
 use super::Error;
 
-/// Where Debian keeps shared libraries, in the dynamic loader's order.
-const SYSTEM_DIRS: &[&str] = &[
-    "/lib/x86_64-linux-gnu",
-    "/usr/lib/x86_64-linux-gnu",
-    "/lib64",
-    "/usr/lib64",
-    "/lib",
-    "/usr/lib",
-];
+/// Where Debian keeps shared libraries for `arch`, in the dynamic loader's
+/// order. A library found there for another architecture is passed over,
+/// as the loader does, so a foreign program finds its libraries only where
+/// the host has that architecture's (its multiarch directory).
+fn system_dirs(arch: Arch) -> Vec<String> {
+    let multiarch = format!("{}-linux-gnu", arch.gnu_name());
+    vec![
+        format!("/lib/{multiarch}"),
+        format!("/usr/lib/{multiarch}"),
+        "/lib64".to_string(),
+        "/usr/lib64".to_string(),
+        "/lib".to_string(),
+        "/usr/lib".to_string(),
+    ]
+}
 
 /// What the dynamic section of one ELF file asks for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,14 +34,26 @@ struct Needs {
     search: Vec<String>,
 }
 
-/// All files `executable` needs at run time, by absolute path in the guest
-/// (the same as on the host), transitively. Empty for a static executable.
-pub(super) fn runtime_files(executable: &Path) -> Result<BTreeMap<String, PathBuf>, Error> {
+/// All files `executable` (built for `arch`) needs at run time, by
+/// absolute path in the guest (the same as on the host), transitively.
+/// Empty for a static executable.
+pub(super) fn runtime_files(
+    executable: &Path,
+    arch: Arch,
+) -> Result<BTreeMap<String, PathBuf>, Error> {
     let mut files = BTreeMap::new();
     let mut queue = vec![executable.to_path_buf()];
     while let Some(object) = queue.pop() {
-        let needs = read_needs(&object)?;
+        let needs = read_needs(&object, arch)?;
         if let Some(interpreter) = needs.interpreter {
+            if !is_for(Path::new(&interpreter), arch) {
+                return Err(Error::LibraryMissing {
+                    arch,
+                    library: interpreter,
+                    needed_by: object,
+                    searched: "the host (ELF interpreter)".to_string(),
+                });
+            }
             files
                 .entry(interpreter.clone())
                 .or_insert_with(|| PathBuf::from(interpreter));
@@ -44,14 +63,15 @@ pub(super) fn runtime_files(executable: &Path) -> Result<BTreeMap<String, PathBu
             .search
             .iter()
             .map(|dir| dir.replace("$ORIGIN", &origin.to_string_lossy()))
-            .chain(SYSTEM_DIRS.iter().map(|dir| dir.to_string()))
+            .chain(system_dirs(arch))
             .collect();
         for library in needs.needed {
             let found = dirs
                 .iter()
                 .map(|dir| Path::new(dir).join(&library))
-                .find(|candidate| candidate.is_file())
+                .find(|candidate| is_for(candidate, arch))
                 .ok_or_else(|| Error::LibraryMissing {
+                    arch,
                     library: library.clone(),
                     needed_by: object.clone(),
                     searched: dirs.join(":"),
@@ -66,24 +86,41 @@ pub(super) fn runtime_files(executable: &Path) -> Result<BTreeMap<String, PathBu
     Ok(files)
 }
 
-fn read_needs(path: &Path) -> Result<Needs, Error> {
+/// Whether `path` is a file holding a 64-bit ELF object for `arch`.
+fn is_for(path: &Path, arch: Arch) -> bool {
+    let mut head = [0u8; 64];
+    std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut head))
+        .is_ok_and(|()| machine(&head) == Ok(arch.elf_machine()))
+}
+
+/// The `e_machine` of a 64-bit ELF header.
+fn machine(data: &[u8]) -> Result<u16, String> {
+    let header = elf::FileHeader64::<Endianness>::parse(data).map_err(|e| e.to_string())?;
+    let endian = header.endian().map_err(|e| e.to_string())?;
+    Ok(header.e_machine(endian))
+}
+
+fn read_needs(path: &Path, arch: Arch) -> Result<Needs, Error> {
     let data = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_needs(&data).map_err(|reason| Error::NotElf {
+    parse_needs(&data, arch).map_err(|reason| Error::NotElf {
         path: path.to_path_buf(),
+        arch,
         reason,
     })
 }
 
-fn parse_needs(data: &[u8]) -> Result<Needs, String> {
+fn parse_needs(data: &[u8], arch: Arch) -> Result<Needs, String> {
     let header = elf::FileHeader64::<Endianness>::parse(data).map_err(|e| e.to_string())?;
     let endian = header.endian().map_err(|e| e.to_string())?;
-    if header.e_machine(endian) != elf::EM_X86_64 {
+    let found = header.e_machine(endian);
+    if found != arch.elf_machine() {
         return Err(format!(
-            "machine type {} is not x86-64",
-            header.e_machine(endian)
+            "ELF machine {found}, where {arch} is {}",
+            arch.elf_machine()
         ));
     }
     let mut needs = Needs::default();
@@ -131,7 +168,7 @@ mod tests {
     fn the_running_test_binary_needs_libc_and_the_loader() {
         // This test binary itself is a real dynamically linked program.
         let exe = std::env::current_exe().unwrap();
-        let files = runtime_files(&exe).unwrap();
+        let files = runtime_files(&exe, Arch::host()).unwrap();
         let names: Vec<&str> = files.keys().map(String::as_str).collect();
         assert!(
             names.iter().any(|name| name.ends_with("/libc.so.6")),
@@ -147,7 +184,35 @@ mod tests {
 
     #[test]
     fn non_elf_is_rejected_with_a_reason() {
-        let err = parse_needs(b"#!/bin/sh\necho hi\n").unwrap_err();
+        let err = parse_needs(b"#!/bin/sh\necho hi\n", Arch::host()).unwrap_err();
         assert!(!err.is_empty());
+    }
+
+    #[test]
+    fn a_program_for_another_architecture_is_rejected_with_both_machines() {
+        let exe = std::env::current_exe().unwrap();
+        let other = Arch::ALL.into_iter().find(|a| *a != Arch::host()).unwrap();
+        let err = runtime_files(&exe, other).unwrap_err();
+        let Error::NotElf { reason, arch, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*arch, other);
+        assert_eq!(
+            *reason,
+            format!(
+                "ELF machine {}, where {other} is {}",
+                Arch::host().elf_machine(),
+                other.elf_machine()
+            )
+        );
+    }
+
+    #[test]
+    fn libraries_of_another_architecture_are_passed_over() {
+        let exe = std::env::current_exe().unwrap();
+        assert!(is_for(&exe, Arch::host()));
+        let other = Arch::ALL.into_iter().find(|a| *a != Arch::host()).unwrap();
+        assert!(!is_for(&exe, other));
+        assert!(!is_for(Path::new("/nonexistent"), Arch::host()));
     }
 }

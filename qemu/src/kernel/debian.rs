@@ -1,46 +1,29 @@
-//! Debian's prebuilt cloud kernels, fetched with apt and unpacked with dpkg-deb.
+//! Debian's prebuilt cloud kernels for each architecture, fetched and
+//! unpacked through [`debian_archive`].
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use arch::Arch;
+use debian_archive::Archive;
 
 /// The prebuilt kernel names, each `debian-<series>`.
 pub(super) const NAMES: &[&str] = &["debian-6.1", "debian-6.12"];
-/// Where apt keeps its package lists.
-const APT_LISTS: &str = "/var/lib/apt/lists";
-/// Suffix of the package names used.
-const FLAVOUR: &str = "-cloud-amd64-unsigned";
 
 /// Why a prebuilt kernel could not be fetched or unpacked.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// A tool is not installed.
-    #[error("{tool} not found: apt-get install {package}")]
-    ToolMissing {
-        /// The program that could not be run.
-        tool: &'static str,
-        /// The Debian package that provides it.
-        package: &'static str,
-    },
-    /// apt has never downloaded its package lists.
-    #[error("apt has no package lists (no *_Packages* file in {APT_LISTS}): run apt-get update")]
-    NoPackageLists,
+    /// apt could not list, download or unpack the package.
+    #[error(transparent)]
+    Archive(#[from] debian_archive::Error),
     /// No package of the wanted series is known to apt.
     #[error(
-        "apt-cache knows no package linux-image-{series}.*{FLAVOUR}: run apt-get update, and check that apt's sources include bookworm and bookworm-security"
+        "apt-cache knows no package {pattern} for {arch}: check that apt's sources include bookworm and bookworm-security"
     )]
     NoPackage {
-        /// The kernel series wanted, such as "6.12".
-        series: String,
-    },
-    /// A command ran but failed.
-    #[error("`{command}` failed ({status}): {stderr}")]
-    Command {
-        /// The command line.
-        command: String,
-        /// How it ended.
-        status: String,
-        /// What it printed on stderr.
-        stderr: String,
+        /// The package name pattern searched for.
+        pattern: String,
+        /// The architecture searched.
+        arch: Arch,
     },
     /// A file operation in the cache failed.
     #[error("{what} {path} failed: {source}: check the cache directory (PORTRANGE_CACHE)")]
@@ -76,14 +59,23 @@ pub(super) fn series(spec: &str) -> Option<&str> {
     NAMES.contains(&spec).then(|| &spec["debian-".len()..])
 }
 
-/// Returns the unpacked package for `series`, fetching it on first use.
+/// The package name pattern of a series' cloud kernels: the unsigned
+/// images, which on arm64 as on amd64 are the plain kernel (the signed
+/// ones carry the same kernel with a signature for Secure Boot).
+fn flavour(arch: Arch) -> String {
+    format!("-cloud-{}-unsigned", arch.debian_name())
+}
+
+/// Returns the unpacked package of `name` (series `series`) for `arch`,
+/// fetching it into `<cache>/<name>-<debian arch>` on first use.
 pub(super) fn fetch(
     name: &str,
     series: &str,
+    arch: Arch,
     cache: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Unpacked, FetchError> {
-    let dir = cache.join(name);
+    let dir = cache.join(format!("{name}-{}", arch.debian_name()));
     let root = dir.join("root");
     if root.is_dir() {
         return locate(&root);
@@ -93,28 +85,24 @@ pub(super) fn fetch(
         move |source| FetchError::Io { what, path, source }
     };
     std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
-    let package = newest_package(series)?;
+    let archive = Archive::new(cache, arch);
+    let flavour = flavour(arch);
+    let pattern = format!("^linux-image-{}\\..*{flavour}$", series.replace('.', "\\."));
+    let names = archive.search(&pattern, progress)?;
+    let package = pick_newest(series, &flavour, &names).ok_or(FetchError::NoPackage {
+        pattern: pattern.clone(),
+        arch,
+    })?;
     // Download and unpack in a private directory, then rename: a concurrent
     // fetch of the same kernel cannot see or break a half-unpacked tree.
     let staging = tempfile::Builder::new()
         .prefix("fetch-")
         .tempdir_in(&dir)
         .map_err(io("creating a directory in", &dir))?;
-    progress(&format!("fetching {package} with apt-get download"));
-    run(
-        Command::new("apt-get")
-            .arg("download")
-            .arg(&package)
-            .current_dir(staging.path()),
-        ("apt-get", "apt"),
-    )?;
-    let deb = find_deb(staging.path(), &package)?;
+    let deb = archive.download(&package, staging.path(), progress)?;
     progress(&format!("unpacking {} with dpkg-deb", deb.display()));
     let unpacked = staging.path().join("root");
-    run(
-        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
-        ("dpkg-deb", "dpkg"),
-    )?;
+    debian_archive::unpack(&deb, &unpacked)?;
     if let Err(error) = std::fs::rename(&unpacked, &root) {
         if !root.is_dir() {
             return Err(io("renaming to", &root)(error));
@@ -123,38 +111,14 @@ pub(super) fn fetch(
     locate(&root)
 }
 
-/// Asks apt-cache for the newest `linux-image-<series>.*-cloud-amd64-unsigned`.
-fn newest_package(series: &str) -> Result<String, FetchError> {
-    let has_lists = std::fs::read_dir(APT_LISTS)
-        .map(|entries| {
-            entries
-                .flatten()
-                .any(|entry| entry.file_name().to_string_lossy().contains("_Packages"))
-        })
-        .unwrap_or(false);
-    if !has_lists {
-        return Err(FetchError::NoPackageLists);
-    }
-    let pattern = format!("^linux-image-{}\\..*{FLAVOUR}$", series.replace('.', "\\."));
-    let output = run(
-        Command::new("apt-cache").args(["search", "--names-only", &pattern]),
-        ("apt-cache", "apt"),
-    )?;
-    let listing = String::from_utf8_lossy(&output.stdout);
-    pick_newest(series, &listing).ok_or_else(|| FetchError::NoPackage {
-        series: series.to_string(),
-    })
-}
-
-/// Picks the highest version from `apt-cache search` output lines.
-fn pick_newest(series: &str, listing: &str) -> Option<String> {
+/// Picks the highest version among package names of `series` and `flavour`.
+fn pick_newest(series: &str, flavour: &str, names: &[String]) -> Option<String> {
     let prefix = format!("linux-image-{series}.");
-    listing
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| name.starts_with(&prefix) && name.ends_with(FLAVOUR))
+    names
+        .iter()
+        .filter(|name| name.starts_with(&prefix) && name.ends_with(flavour))
         .max_by_key(|name| version_key(name))
-        .map(str::to_string)
+        .cloned()
 }
 
 /// The numbers in a package name, in order, to compare versions.
@@ -162,25 +126,6 @@ fn version_key(name: &str) -> Vec<u64> {
     name.split(|c: char| !c.is_ascii_digit())
         .filter_map(|part| part.parse().ok())
         .collect()
-}
-
-fn find_deb(dir: &Path, package: &str) -> Result<PathBuf, FetchError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| FetchError::Io {
-        what: "listing",
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    entries
-        .flatten()
-        .map(|entry| entry.path())
-        .find(|path| {
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            name.starts_with(&format!("{package}_")) && name.ends_with(".deb")
-        })
-        .ok_or_else(|| FetchError::Layout {
-            root: dir.to_path_buf(),
-            found: format!("no {package}_*.deb after apt-get download"),
-        })
 }
 
 /// Finds the one vmlinuz and the one modules directory in an unpacked tree.
@@ -214,54 +159,50 @@ fn locate(root: &Path) -> Result<Unpacked, FetchError> {
     }
 }
 
-/// Runs a command, mapping "not installed" and failures to errors.
-fn run(
-    command: &mut Command,
-    (tool, package): (&'static str, &'static str),
-) -> Result<Output, FetchError> {
-    let output = command.output().map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => FetchError::ToolMissing { tool, package },
-        _ => FetchError::Command {
-            command: format!("{command:?}"),
-            status: "not started".to_string(),
-            stderr: source.to_string(),
-        },
-    })?;
-    if output.status.success() {
-        return Ok(output);
-    }
-    Err(FetchError::Command {
-        command: format!("{command:?}"),
-        status: output.status.to_string(),
-        stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LISTING: &str = "\
-linux-image-6.12.9+deb12-cloud-amd64-unsigned - Linux 6.12 for x86-64 cloud
-linux-image-6.12.117+deb12-cloud-amd64-unsigned - Linux 6.12 for x86-64 cloud
-linux-image-6.12.113+deb12-cloud-amd64-unsigned - Linux 6.12 for x86-64 cloud
-linux-image-6.12-cloud-amd64-dbg - Debugging symbols
-linux-image-6.1.0-9-cloud-amd64-unsigned - Linux 6.1 for x86-64 cloud
-linux-image-6.1.0-56-cloud-amd64-unsigned - Linux 6.1 for x86-64 cloud
-linux-image-6.1.0-48-cloud-amd64-unsigned - Linux 6.1 for x86-64 cloud
-";
+    fn names(listing: &[&str]) -> Vec<String> {
+        listing.iter().map(|name| name.to_string()).collect()
+    }
 
     #[test]
     fn newest_of_each_series_is_picked() {
+        let listing = names(&[
+            "linux-image-6.12.9+deb12-cloud-amd64-unsigned",
+            "linux-image-6.12.117+deb12-cloud-amd64-unsigned",
+            "linux-image-6.12.113+deb12-cloud-amd64-unsigned",
+            "linux-image-6.12-cloud-amd64-dbg",
+            "linux-image-6.1.0-9-cloud-amd64-unsigned",
+            "linux-image-6.1.0-56-cloud-amd64-unsigned",
+            "linux-image-6.1.0-48-cloud-amd64-unsigned",
+        ]);
+        let amd64 = flavour(Arch::X86_64);
         assert_eq!(
-            pick_newest("6.12", LISTING).as_deref(),
+            pick_newest("6.12", &amd64, &listing).as_deref(),
             Some("linux-image-6.12.117+deb12-cloud-amd64-unsigned")
         );
         assert_eq!(
-            pick_newest("6.1", LISTING).as_deref(),
+            pick_newest("6.1", &amd64, &listing).as_deref(),
             Some("linux-image-6.1.0-56-cloud-amd64-unsigned")
         );
-        assert_eq!(pick_newest("6.6", LISTING), None);
+        assert_eq!(pick_newest("6.6", &amd64, &listing), None);
+    }
+
+    #[test]
+    fn arm64_takes_the_unsigned_cloud_image_not_the_signed_or_debug_one() {
+        let listing = names(&[
+            "linux-image-6.1.0-57-cloud-arm64",
+            "linux-image-6.1.0-57-cloud-arm64-dbg",
+            "linux-image-6.1.0-57-cloud-arm64-unsigned",
+            "linux-image-6.1.0-56-cloud-arm64-unsigned",
+            "linux-image-6.1.0-58-cloud-amd64-unsigned",
+        ]);
+        assert_eq!(
+            pick_newest("6.1", &flavour(Arch::Arm64), &listing).as_deref(),
+            Some("linux-image-6.1.0-57-cloud-arm64-unsigned")
+        );
     }
 
     #[test]

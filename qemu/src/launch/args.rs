@@ -4,18 +4,22 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::accel::Accel;
+use crate::platform::{Platform, RESULTS_CHARDEV};
 
-/// Kernel command line words that every run gets, before the user's.
+/// Kernel command line words that every run gets after `console=`, before
+/// the user's.
 ///
 /// `quiet` keeps boot messages off the slow emulated serial console, but it
 /// also hides KERN_WARNING and so the `WARNING:` splats that [`crate::fault`]
 /// looks for: `loglevel=5` after it shows warnings and worse again, which on
 /// Debian's cloud kernels adds two boot lines.
-const BASE_CMDLINE: &[&str] = &["console=ttyS0", "panic=-1", "quiet", "loglevel=5"];
+const BASE_CMDLINE: &[&str] = &["panic=-1", "quiet", "loglevel=5"];
 
 /// Everything the argument list depends on.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Plan<'a> {
+    /// What the guest's architecture needs.
+    pub platform: &'a Platform,
     pub kernel_image: &'a Path,
     pub initramfs: &'a Path,
     pub accel: Accel,
@@ -31,22 +35,25 @@ pub(super) struct Plan<'a> {
 pub(super) fn qemu_args(plan: &Plan<'_>) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut add = |words: Vec<String>| args.extend(words.into_iter().map(OsString::from));
-    add(machine());
-    add(accelerator(plan.accel));
+    add(machine(plan.platform));
+    add(accelerator(plan.accel, plan.platform));
     add(memory(plan.memory_mib));
     add(cpus(plan.cpus));
-    add(serial_ports(plan.console, plan.results));
+    add(serial_ports(plan.platform, plan.console, plan.results));
     add(boot(
         plan.kernel_image,
         plan.initramfs,
-        &command_line(plan.append),
+        &command_line(plan.platform, plan.append),
     ));
     args
 }
 
-/// No default devices, no network card, no display, exit instead of rebooting.
-fn machine() -> Vec<String> {
-    words(&[
+/// The platform's machine, no default devices, no network card, no
+/// display, exit instead of rebooting (a guest's reboot(2), and on arm64
+/// its PSCI system reset, ends QEMU).
+fn machine(platform: &Platform) -> Vec<String> {
+    let mut args = words(platform.machine);
+    args.extend(words(&[
         "-nodefaults",
         "-no-user-config",
         "-nic",
@@ -54,7 +61,8 @@ fn machine() -> Vec<String> {
         "-display",
         "none",
         "-no-reboot",
-    ])
+    ]));
+    args
 }
 
 /// Guest CPUs. Under KVM each is a host thread; under TCG they take turns
@@ -70,7 +78,8 @@ pub fn cpus_for(host_cores: usize, limit: u32) -> u32 {
     u32::try_from(host_cores).unwrap_or(limit).clamp(1, limit)
 }
 
-/// KVM with the host's CPU model, or TCG with all vCPUs on one host thread.
+/// KVM with the host's CPU model, or TCG with all vCPUs on one host thread
+/// and the platform's CPU model.
 ///
 /// Multi-threaded TCG (QEMU's default with `-smp` above 1) is faster, but in
 /// QEMU 7.2 (Debian 12's) it can keep running a stale translation of code
@@ -81,10 +90,11 @@ pub fn cpus_for(host_cores: usize, limit: u32) -> u32 {
 /// boots died at "sched_clock: Marking stable", against none of 150 with
 /// `thread=single`. The single thread costs the full suite 1.3-2 s (8.3 s
 /// against 6.3 s on debian-6.12); the boot is as fast.
-fn accelerator(accel: Accel) -> Vec<String> {
-    match accel {
-        Accel::Kvm => words(&["-accel", "kvm", "-cpu", "host"]),
-        Accel::Tcg => words(&["-accel", "tcg,thread=single"]),
+fn accelerator(accel: Accel, platform: &Platform) -> Vec<String> {
+    match (accel, platform.tcg_cpu) {
+        (Accel::Kvm, _) => words(&["-accel", "kvm", "-cpu", "host"]),
+        (Accel::Tcg, None) => words(&["-accel", "tcg,thread=single"]),
+        (Accel::Tcg, Some(cpu)) => words(&["-accel", "tcg,thread=single", "-cpu", cpu]),
     }
 }
 
@@ -92,17 +102,22 @@ fn memory(mib: u32) -> Vec<String> {
     vec!["-m".to_string(), format!("{mib}M")]
 }
 
-/// ttyS0 is the kernel console, ttyS1 the result channel; both go to files.
-fn serial_ports(console: &Path, results: &Path) -> Vec<String> {
-    let port = |id: &str, path: &Path| {
+/// The first serial port is the kernel console, the platform's channel
+/// device the result channel; both go to files.
+fn serial_ports(platform: &Platform, console: &Path, results: &Path) -> Vec<String> {
+    let file = |id: &str, path: &Path| {
         vec![
             "-chardev".to_string(),
             format!("file,id={id},path={}", option_value(path)),
-            "-serial".to_string(),
-            format!("chardev:{id}"),
         ]
     };
-    [port("console", console), port("results", results)].concat()
+    [
+        file("console", console),
+        vec!["-serial".to_string(), "chardev:console".to_string()],
+        file(RESULTS_CHARDEV, results),
+        words(platform.channel),
+    ]
+    .concat()
 }
 
 fn boot(kernel_image: &Path, initramfs: &Path, command_line: &str) -> Vec<String> {
@@ -116,11 +131,11 @@ fn boot(kernel_image: &Path, initramfs: &Path, command_line: &str) -> Vec<String
     ]
 }
 
-/// The kernel command line: the fixed words, then the user's.
-fn command_line(append: &[String]) -> String {
-    BASE_CMDLINE
-        .iter()
-        .map(|word| word.to_string())
+/// The kernel command line: the platform's console, the fixed words, then
+/// the user's.
+fn command_line(platform: &Platform, append: &[String]) -> String {
+    std::iter::once(format!("console={}", platform.console))
+        .chain(BASE_CMDLINE.iter().map(|word| word.to_string()))
         .chain(append.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ")
@@ -153,10 +168,20 @@ pub fn memory_for(requested_mib: u32, initramfs_bytes: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::platform;
+    use arch::Arch;
+
+    fn x86() -> &'static Platform {
+        platform(Arch::X86_64)
+    }
+
+    fn arm() -> &'static Platform {
+        platform(Arch::Arm64)
+    }
 
     #[test]
     fn machine_has_no_network_and_does_not_reboot() {
-        let args = machine();
+        let args = machine(x86());
         for wanted in ["-nodefaults", "-no-reboot"] {
             assert!(args.contains(&wanted.to_string()));
         }
@@ -165,9 +190,30 @@ mod tests {
     }
 
     #[test]
+    fn arm64_machine_is_virt_first() {
+        let args = machine(arm());
+        assert_eq!(args[..3], ["-machine", "virt", "-nodefaults"]);
+        assert!(args.contains(&"-no-reboot".to_string()));
+    }
+
+    #[test]
     fn accelerators() {
-        assert_eq!(accelerator(Accel::Kvm), ["-accel", "kvm", "-cpu", "host"]);
-        assert_eq!(accelerator(Accel::Tcg), ["-accel", "tcg,thread=single"]);
+        assert_eq!(
+            accelerator(Accel::Kvm, x86()),
+            ["-accel", "kvm", "-cpu", "host"]
+        );
+        assert_eq!(
+            accelerator(Accel::Tcg, x86()),
+            ["-accel", "tcg,thread=single"]
+        );
+        assert_eq!(
+            accelerator(Accel::Kvm, arm()),
+            ["-accel", "kvm", "-cpu", "host"]
+        );
+        assert_eq!(
+            accelerator(Accel::Tcg, arm()),
+            ["-accel", "tcg,thread=single", "-cpu", "cortex-a57"]
+        );
     }
 
     #[test]
@@ -192,7 +238,11 @@ mod tests {
 
     #[test]
     fn console_first_then_results() {
-        let args = serial_ports(Path::new("/tmp/con,sole.log"), Path::new("/tmp/results"));
+        let args = serial_ports(
+            x86(),
+            Path::new("/tmp/con,sole.log"),
+            Path::new("/tmp/results"),
+        );
         assert_eq!(
             args,
             [
@@ -209,8 +259,33 @@ mod tests {
     }
 
     #[test]
+    fn arm64_console_is_the_pl011_and_results_a_pci_uart() {
+        let args = serial_ports(arm(), Path::new("/c"), Path::new("/r"));
+        assert_eq!(
+            args,
+            [
+                "-chardev",
+                "file,id=console,path=/c",
+                "-serial",
+                "chardev:console",
+                "-chardev",
+                "file,id=results,path=/r",
+                "-device",
+                "pci-serial,chardev=results",
+            ]
+        );
+        assert_eq!(
+            command_line(arm(), &[]),
+            "console=ttyAMA0 panic=-1 quiet loglevel=5"
+        );
+    }
+
+    #[test]
     fn command_line_has_panic_quiet_and_the_users_words() {
-        let line = command_line(&["rdinit=/nonexistent".to_string(), "loglevel=7".to_string()]);
+        let line = command_line(
+            x86(),
+            &["rdinit=/nonexistent".to_string(), "loglevel=7".to_string()],
+        );
         assert_eq!(
             line,
             "console=ttyS0 panic=-1 quiet loglevel=5 rdinit=/nonexistent loglevel=7"
@@ -236,6 +311,7 @@ mod tests {
     #[test]
     fn full_list_is_the_parts_in_order() {
         let plan = Plan {
+            platform: x86(),
             kernel_image: Path::new("/k"),
             initramfs: Path::new("/i"),
             accel: Accel::Tcg,

@@ -1,0 +1,121 @@
+//! The QEMU platform for each architecture: everything about a VM that
+//! depends on the guest's architecture, chosen in one place.
+//!
+//! - x86_64: `qemu-system-x86_64`'s default `pc` machine; the kernel
+//!   console on the first 16550 UART (ttyS0), the result channel on the
+//!   second (ttyS1).
+//! - arm64: `qemu-system-aarch64 -machine virt`. Its only UART is a PL011
+//!   (ttyAMA0), the kernel console. The result channel is a 16550 UART on
+//!   PCI (`-device pci-serial`, the guest's ttyS0): the same 8250 driver and
+//!   tty as on x86_64, built into Debian's arm64 cloud kernels (8250_pci),
+//!   where virtio-console is a module (virtio, virtio_ring, virtio_mmio,
+//!   virtio_console) that would have to be loaded before the channel could
+//!   open, and whose ports appear asynchronously.
+//!   Under TCG the CPU is a Cortex-A57: measured here with Debian's 6.1
+//!   arm64 cloud kernel, QEMU 7.2, from QEMU start to the exit of a static
+//!   /init: 4.6 s, against 6.3 s with `-cpu max,pauth-impdef=on` and 20 s
+//!   with `-cpu max` (emulating the architected pointer-authentication
+//!   algorithm is slow). Nothing the suite checks depends on CPU features
+//!   newer than ARMv8.0. Under KVM the CPU is the host's.
+
+use arch::Arch;
+
+/// The id of the chardev (a file) the result channel's device writes to.
+pub const RESULTS_CHARDEV: &str = "results";
+
+/// What QEMU and the guest need to know about one architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platform {
+    /// The QEMU program.
+    pub qemu: &'static str,
+    /// The Debian package that installs [`Platform::qemu`].
+    pub qemu_package: &'static str,
+    /// Arguments choosing the machine, if not QEMU's default.
+    pub machine: &'static [&'static str],
+    /// The CPU model under TCG, if not QEMU's default; KVM always uses the host's.
+    pub tcg_cpu: Option<&'static str>,
+    /// The kernel console device (`console=` on the command line); QEMU's
+    /// first `-serial` port is this device.
+    pub console: &'static str,
+    /// QEMU's device for the result channel, writing to [`RESULTS_CHARDEV`].
+    pub channel: &'static [&'static str],
+    /// The result channel's device in the guest.
+    pub channel_device: &'static str,
+}
+
+/// The x86_64 platform (see the module documentation).
+const X86_64: Platform = Platform {
+    qemu: "qemu-system-x86_64",
+    qemu_package: "qemu-system-x86",
+    machine: &[],
+    tcg_cpu: None,
+    console: "ttyS0",
+    // Another -serial port after the console's.
+    channel: &["-serial", "chardev:results"],
+    channel_device: "/dev/ttyS1",
+};
+
+/// The arm64 platform (see the module documentation).
+const ARM64: Platform = Platform {
+    qemu: "qemu-system-aarch64",
+    qemu_package: "qemu-system-arm",
+    machine: &["-machine", "virt"],
+    tcg_cpu: Some("cortex-a57"),
+    console: "ttyAMA0",
+    // A 16550 UART on PCI.
+    channel: &["-device", "pci-serial,chardev=results"],
+    channel_device: "/dev/ttyS0",
+};
+
+/// The platform for `arch`.
+pub fn platform(arch: Arch) -> &'static Platform {
+    match arch {
+        Arch::X86_64 => &X86_64,
+        Arch::Arm64 => &ARM64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_devices_write_to_the_results_chardev() {
+        for arch in Arch::ALL {
+            let device = platform(arch).channel.join(" ");
+            assert!(
+                device.ends_with(&format!(":{RESULTS_CHARDEV}"))
+                    || device.ends_with(&format!("={RESULTS_CHARDEV}")),
+                "{device}"
+            );
+        }
+    }
+
+    #[test]
+    fn x86_64_is_the_pc_machine_with_two_uarts() {
+        let x86 = platform(Arch::X86_64);
+        assert_eq!(
+            (x86.qemu, x86.qemu_package),
+            ("qemu-system-x86_64", "qemu-system-x86")
+        );
+        assert!(x86.machine.is_empty());
+        assert_eq!(x86.tcg_cpu, None);
+        assert_eq!(x86.console, "ttyS0");
+        assert_eq!(x86.channel, ["-serial", "chardev:results"]);
+        assert_eq!(x86.channel_device, "/dev/ttyS1");
+    }
+
+    #[test]
+    fn arm64_is_virt_with_a_cortex_a57_and_a_pci_uart() {
+        let arm = platform(Arch::Arm64);
+        assert_eq!(
+            (arm.qemu, arm.qemu_package),
+            ("qemu-system-aarch64", "qemu-system-arm")
+        );
+        assert_eq!(arm.machine, ["-machine", "virt"]);
+        assert_eq!(arm.tcg_cpu, Some("cortex-a57"));
+        assert_eq!(arm.console, "ttyAMA0");
+        assert_eq!(arm.channel, ["-device", "pci-serial,chardev=results"]);
+        assert_eq!(arm.channel_device, "/dev/ttyS0");
+    }
+}
