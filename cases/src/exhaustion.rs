@@ -5,21 +5,97 @@ use std::collections::BTreeSet;
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, describe};
 use nix::errno::Errno;
 
-use crate::ports::{bind_zero, check_fill, fill_by_bind, show, socket_with_range};
+use crate::model::{Op, exhaustion_error};
+use crate::ports::{
+    SERVER_PORT, bind_zero, check_fill, fill, fill_by_bind, pick, server, show, socket_with_range,
+};
+
+/// A socket range (`lo`, `hi`, as set with the option) and the effective
+/// range it gives in the netns range 40000-49999.
+type Edge = ((u16, u16), (u16, u16));
+
+/// One-port effective ranges: set as such, and reached by clamping a zero
+/// bound to either edge of the netns range.
+#[rustfmt::skip]
+const ONE_PORT: &[Edge] = &[
+    ((41000, 41000), (41000, 41000)),
+    ((0, 40000),     (40000, 40000)),
+    ((49999, 0),     (49999, 49999)),
+];
+
+/// Two-port effective ranges: set as such, and the overlap of a socket
+/// range crossing either edge of the netns range.
+#[rustfmt::skip]
+const TWO_PORTS: &[Edge] = &[
+    ((41000, 41001), (41000, 41001)),
+    ((39000, 40001), (40000, 40001)),
+    ((49998, 60000), (49998, 49999)),
+];
+
+/// Every path that picks from the socket range, with a one-port and a
+/// two-port effective range: each row's sockets get exactly the effective
+/// range's ports, then the path's exhaustion errno (bind(): EADDRINUSE;
+/// connect(): EADDRNOTAVAIL for TCP and MPTCP, whose clients all go to one
+/// destination so every 4-tuple is busy, EAGAIN for UDP and SCTP;
+/// sendmsg(): EAGAIN; listen(): EADDRINUSE for TCP and MPTCP, EAGAIN for
+/// SCTP). Two ports is the smallest range in which 6.1's connect() scans
+/// in two parity passes, and in which TCP's bind() rounds nothing away.
+#[rustfmt::skip]
+const EDGES: &[(&str, Op, &[Proto], &[Edge])] = &[
+    // (property, the operation that picks, protocols, rows)
+    ("bind_zero/one_port_range_gives_that_port_then_runs_out",   Op::BindZero,                          Proto::ALL,     ONE_PORT),
+    ("bind_zero/two_port_range_gives_both_ports_then_runs_out",  Op::BindZero,                          Proto::ALL,     TWO_PORTS),
+    ("connect/one_port_range_gives_that_port_then_runs_out",     Op::Connect { remote: SERVER_PORT },   Proto::ALL,     ONE_PORT),
+    ("connect/two_port_range_gives_both_ports_then_runs_out",    Op::Connect { remote: SERVER_PORT },   Proto::ALL,     TWO_PORTS),
+    ("sendmsg/one_port_range_gives_that_port_then_runs_out",     Op::SendTo { remote: SERVER_PORT },    &[Proto::Udp],  ONE_PORT),
+    ("sendmsg/two_port_range_gives_both_ports_then_runs_out",    Op::SendTo { remote: SERVER_PORT },    &[Proto::Udp],  TWO_PORTS),
+    ("listen/one_port_range_gives_that_port_then_runs_out",      Op::Listen,                            Proto::STREAM,  ONE_PORT),
+    ("listen/two_port_range_gives_both_ports_then_runs_out",     Op::Listen,                            Proto::STREAM,  TWO_PORTS),
+];
 
 /// The cases of this module, each in the namespace range 40000-49999.
 pub fn cases() -> Vec<CaseDef> {
-    [
+    let mut cases = vec![
         CaseDef::new(
             "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
             eight_ports,
         ),
         CaseDef::new("bind_zero/odd_sized_range", odd_sized),
         CaseDef::new("bind_zero/so_reuseaddr_stays_in_socket_range", reuseaddr),
-    ]
-    .into_iter()
-    .map(|case| case.setup(Setup::netns_range(40000, 49999)))
-    .collect()
+    ];
+    cases.extend(
+        EDGES
+            .iter()
+            .map(|&(name, op, protos, rows)| CaseDef::with(name, (op, rows), edges).protos(protos)),
+    );
+    cases
+        .into_iter()
+        .map(|case| case.setup(Setup::netns_range(40000, 49999)))
+        .collect()
+}
+
+/// For each row, fills the effective range by `op` with sockets set to
+/// the row's socket range: exactly its ports, then the exhaustion errno.
+/// Each row's sockets are closed before the next; the rows' ports are
+/// disjoint, so a port left in TIME_WAIT never meets a later row.
+fn edges(ctx: &Ctx, &(op, rows): &(Op, &[Edge])) -> Result<(), CaseError> {
+    let _server = match op {
+        Op::Connect { .. } | Op::SendTo { .. } => Some(server(ctx)?),
+        Op::BindZero | Op::Listen => None,
+    };
+    let errno = exhaustion_error(ctx.variant.proto, op).ok_or_else(|| {
+        CaseError::Harness(format!("no exhaustion errno for {op} on {}", ctx.variant))
+    })?;
+    rows.iter().try_for_each(|&((lo, hi), (want_lo, want_hi))| {
+        let filled = fill(
+            || socket_with_range(ctx, lo, hi),
+            |socket| pick(ctx, socket, op),
+        )?;
+        check_fill(filled, want_lo..=want_hi, errno).map_err(|e| match e {
+            CaseError::Fail(m) => CaseError::Fail(format!("socket range {lo}-{hi}, {op}: {m}")),
+            other => other,
+        })
+    })
 }
 
 /// With a wide netns range, an 8-port socket range gives exactly those 8
@@ -76,4 +152,69 @@ fn reuseaddr(ctx: &Ctx) -> Result<(), CaseError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::io;
+
+    use super::*;
+    use crate::model::{Config, Profile, fill as model_fill};
+
+    fn config(proto: Proto, op: Op, netns_range: (u16, u16), socket_range: (u16, u16)) -> Config {
+        Config {
+            proto,
+            netns_range,
+            socket_range,
+            reserved: BTreeSet::new(),
+            taken: Vec::new(),
+            reuse_addr: false,
+            op,
+        }
+    }
+
+    /// Every row of every path, on every protocol and profile.
+    fn rows() -> impl Iterator<Item = (String, Proto, Op, Edge, Profile)> {
+        EDGES.iter().flat_map(|&(name, op, protos, rows)| {
+            protos.iter().flat_map(move |&proto| {
+                rows.iter().flat_map(move |&row| {
+                    Profile::ALL.map(|profile| {
+                        let what = format!("{name} on {proto:?}, {profile:?}, row {row:?}");
+                        (what, proto, op, row, profile)
+                    })
+                })
+            })
+        })
+    }
+
+    #[test]
+    fn edge_expectations_agree_with_the_model_on_every_profile() {
+        for (what, proto, op, (socket, (lo, hi)), profile) in rows() {
+            let (ports, errno) = model_fill(&config(proto, op, (40000, 49999), socket), profile);
+            assert_eq!(ports, (lo..=hi).collect::<BTreeSet<u16>>(), "{what}");
+            assert_eq!(Some(errno), exhaustion_error(proto, op), "{what}");
+        }
+    }
+
+    /// A kernel whose path ignored the socket range (picking from the
+    /// netns range, as before the option) fails every row; before these
+    /// cases, a one-port range on connect(), sendmsg() or listen() was met
+    /// only when the randomized model cases happened to draw one.
+    #[test]
+    fn a_kernel_ignoring_the_socket_range_fails_every_row() {
+        for (what, proto, op, (_, (lo, hi)), profile) in rows() {
+            // A narrow netns range of eight ports (even, so TCP's bind()
+            // rounds nothing away) keeps the model's fill small; the
+            // effective range lies inside it.
+            let netns = (lo - 2, lo + 5);
+            let (ports, errno) = model_fill(&config(proto, op, netns, (0, 0)), profile);
+            let seen = (ports, io::Error::from_raw_os_error(errno as i32));
+            let verdict = check_fill(seen, lo..=hi, errno);
+            assert!(
+                matches!(verdict, Err(CaseError::Fail(_))),
+                "{what}: {verdict:?}"
+            );
+        }
+    }
 }

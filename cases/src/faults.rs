@@ -14,6 +14,7 @@ pub fn cases() -> Vec<CaseDef> {
         CaseDef::new("harness_fault/panics", panics),
         CaseDef::new("harness_fault/floods_the_console", floods),
         CaseDef::new("harness_fault/aborts_the_process", aborts),
+        CaseDef::new("harness_fault/dies_of_sigsegv", dies_of_sigsegv),
     ]
     .into_iter()
     .map(|case| case.protos(&[Proto::Tcp]).families(&[Family::V4]))
@@ -44,8 +45,22 @@ fn floods(_: &Ctx) -> Result<(), CaseError> {
 }
 
 /// Aborts the whole process: natively the run dies (no verdict, non-zero
-/// status); in a VM `/init` dies and the host reports it with the results
-/// received before.
+/// status) unless cases run in processes of their own (`--isolate
+/// process`), where it is that case's harness error naming SIGABRT; in a
+/// VM `/init` dies and the host reports it with the results received
+/// before.
 fn aborts(_: &Ctx) -> Result<(), CaseError> {
     std::process::abort()
+}
+
+/// Dies of SIGSEGV, as a case that dereferences a bad pointer would, and
+/// is met the same way as [`aborts`]. (Rust's runtime catches SIGSEGV to
+/// detect stack overflows, so the default action is restored first.)
+fn dies_of_sigsegv(_: &Ctx) -> Result<(), CaseError> {
+    use nix::sys::signal::{SigHandler, Signal, raise, signal};
+    // SAFETY: installs the default action, which runs no code of ours.
+    unsafe { signal(Signal::SIGSEGV, SigHandler::SigDfl) }
+        .map_err(|e| CaseError::Harness(format!("resetting SIGSEGV's action: {e}")))?;
+    raise(Signal::SIGSEGV).map_err(|e| CaseError::Harness(format!("raise(SIGSEGV): {e}")))?;
+    Err(CaseError::Harness("survived SIGSEGV".into()))
 }

@@ -328,6 +328,39 @@ fn is_free(config: &Config, port: u16) -> bool {
     }
 }
 
+/// What a deterministic case that fills a range sees on a kernel of
+/// `profile`: sockets configured as `config` keep picking by `config.op`
+/// (each holding its port) until a pick fails; the ports picked and the
+/// errno of that failure. Panics where the model lets a pick fail while
+/// ports are free or pick a port twice, as the case would then not be
+/// deterministic.
+#[cfg(test)]
+pub fn fill(config: &Config, profile: Profile) -> (BTreeSet<u16>, Errno) {
+    let holder = match config.op {
+        Op::BindZero => Holder::Bound,
+        Op::Listen => Holder::Listener,
+        Op::Connect { remote } | Op::SendTo { remote } => Holder::AutoboundConnected { remote },
+    };
+    let mut config = config.clone();
+    let mut picked = BTreeSet::new();
+    loop {
+        let expected = expected_on(&config, profile).expect("an operation the model covers");
+        let Some(&port) = expected.ports.first() else {
+            return (picked, expected.error.expect("no port means an error"));
+        };
+        assert!(
+            expected.error.is_none(),
+            "{config}: may fail while {expected}"
+        );
+        assert!(picked.insert(port), "{config}: {port} picked twice");
+        config.taken.push(Taken {
+            port,
+            holder,
+            reuse_addr: config.reuse_addr,
+        });
+    }
+}
+
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -7,6 +7,8 @@ use std::io;
 use harness::{CaseError, Ctx, OrFail, Proto, describe, sockopt};
 use socket2::Socket;
 
+use crate::model::Op;
+
 /// A port the cases listen on: below every range they configure.
 pub const SERVER_PORT: u16 = 30000;
 
@@ -131,6 +133,20 @@ pub fn connect_to_server(ctx: &Ctx, socket: &Socket) -> io::Result<u16> {
 /// Connects `socket` to loopback `port` and returns the local port picked.
 pub fn connect_to(ctx: &Ctx, socket: &Socket, port: u16) -> io::Result<u16> {
     socket.connect(&ctx.loopback(port).into())?;
+    local_port(socket)
+}
+
+/// Makes `socket` pick a port by `op` (bind() to port 0, listen(),
+/// connect() or sendto() on an unbound socket) and returns the port.
+pub fn pick(ctx: &Ctx, socket: &Socket, op: Op) -> io::Result<u16> {
+    match op {
+        Op::BindZero => socket.bind(&ctx.loopback(0).into())?,
+        Op::Listen => socket.listen(16)?,
+        Op::Connect { remote } => socket.connect(&ctx.loopback(remote).into())?,
+        Op::SendTo { remote } => {
+            socket.send_to(&[0], &ctx.loopback(remote).into())?;
+        }
+    }
     local_port(socket)
 }
 

@@ -25,9 +25,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, describe, sockopt};
 use nix::errno::Errno;
-use socket2::{SockAddr, Socket};
+use socket2::Socket;
 
 use crate::model::{Config, Holder, Op, Profile, Taken, expected_on};
+use crate::ports::{local_port, pick};
 
 /// The most configurations one variant runs unless the run asks for a
 /// number: enough for every profile of configuration to come up in most
@@ -238,7 +239,7 @@ fn run_one(ctx: &Ctx, config: &Config, reserved_now: &mut String) -> Result<(), 
         sockopt::set_port_range(&socket, lo, hi)
             .or_fail(&format!("setsockopt(IP_LOCAL_PORT_RANGE, {lo}-{hi})"))?;
     }
-    let got = perform(ctx, &socket, config.op);
+    let got = pick(ctx, &socket, config.op);
     held.push(socket);
     check(config, got)
 }
@@ -367,26 +368,4 @@ fn drain(server: &Socket) -> Result<(), CaseError> {
 
 fn connect(ctx: &Ctx, socket: &Socket, remote: u16) -> io::Result<()> {
     socket.connect(&ctx.loopback(remote).into())
-}
-
-fn local_port(socket: &Socket) -> io::Result<u16> {
-    socket
-        .local_addr()?
-        .as_socket()
-        .map(|a| a.port())
-        .ok_or_else(|| io::Error::other("the socket has a non-IP address"))
-}
-
-/// Runs the operation and returns the port the socket got.
-fn perform(ctx: &Ctx, socket: &Socket, op: Op) -> io::Result<u16> {
-    match op {
-        Op::BindZero => socket.bind(&ctx.loopback(0).into())?,
-        Op::Listen => socket.listen(16)?,
-        Op::Connect { remote } => connect(ctx, socket, remote)?,
-        Op::SendTo { remote } => {
-            let to: SockAddr = ctx.loopback(remote).into();
-            socket.send_to(&[0], &to)?;
-        }
-    }
-    local_port(socket)
 }

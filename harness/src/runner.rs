@@ -1,5 +1,8 @@
-//! Running cases: each in a fresh namespace on a thread of its own, many at
-//! once on libtest-mimic's thread pool.
+//! Running cases: each in a fresh namespace on a thread of its own (or, with
+//! [`Isolation::Process`], in a child process of its own), many at once on
+//! libtest-mimic's thread pool.
+
+mod process;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -14,6 +17,8 @@ use crate::case::{Case, CaseError, Ctx};
 use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Gate, Probes};
 use crate::randomized::Randomized;
+
+pub use process::serve_isolated_case;
 
 /// How long one case may take before it is reported as a harness error.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -31,6 +36,42 @@ pub struct RunOptions {
     /// guest, whose `/init` chooses for itself.
     #[serde(skip)]
     pub release: Release,
+    /// What keeps cases apart; not part of a request to a guest, whose
+    /// `/init` is already a process of its own.
+    #[serde(skip)]
+    pub isolation: Isolation,
+}
+
+/// What keeps one case from taking others down with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Isolation {
+    /// A thread of its own in the runner's process: cheap, and a panic or
+    /// a hang stays with its case, but a case that aborts or segfaults
+    /// ends the whole run.
+    #[default]
+    Thread,
+    /// A child process of its own (a re-exec of the program) leading its
+    /// own process group, killed as a group at the timeout: an abort or a
+    /// segfault is a harness error for that case naming the signal. The
+    /// program must call [`serve_isolated_case`] first thing in `main`.
+    Process,
+}
+
+impl Isolation {
+    /// One line for reports saying which isolation a run used.
+    pub fn note(self) -> &'static str {
+        match self {
+            Isolation::Thread => {
+                "isolation: thread (each case on a thread of its own in one process; \
+                 a case that aborts ends the run)"
+            }
+            Isolation::Process => {
+                "isolation: process (each case in a child process and process group of \
+                 its own, the group killed at the timeout)"
+            }
+        }
+    }
 }
 
 /// When a case's namespace is released.
@@ -54,6 +95,7 @@ impl Default for RunOptions {
             timeout: CASE_TIMEOUT,
             randomized: Randomized::default(),
             release: Release::AfterCase,
+            isolation: Isolation::Thread,
         }
     }
 }
@@ -70,20 +112,24 @@ pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResul
     let observed = match probes.gate(case.variant) {
         Gate::Skip(reason) => Observed::outcome(Outcome::Skip(reason)),
         Gate::Error(reason) => Observed::outcome(Outcome::Error(reason)),
-        Gate::Run => run_isolated(case, options),
+        Gate::Run => match options.isolation {
+            Isolation::Thread => run_isolated(case, options),
+            Isolation::Process => process::run(case, options),
+        },
     };
     CaseResult {
-        profile: observed.profile.map(str::to_owned),
+        profile: observed.profile,
         note: observed.note,
         ..CaseResult::new(case.name.clone(), observed.outcome, start.elapsed())
     }
 }
 
-/// What a case's thread reports: its outcome, and the profile and note it
-/// recorded.
+/// What a case's thread (or process) reports: its outcome, and the profile
+/// and note it recorded.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Observed {
     outcome: Outcome,
-    profile: Option<&'static str>,
+    profile: Option<String>,
     note: Option<String>,
 }
 
@@ -147,7 +193,7 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
     };
     let observed = Observed {
         outcome,
-        profile: ctx.profile(),
+        profile: ctx.profile().map(str::to_owned),
         note: ctx.take_note(),
     };
     if release == Release::AtExit {

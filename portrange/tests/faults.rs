@@ -60,6 +60,7 @@ fn native_hang_is_a_timeout_error_and_panic_a_failure() {
     );
 }
 
+/// The default, `--isolate thread`: cases share one process.
 #[test]
 fn native_abort_ends_the_run_without_a_verdict() {
     let (output, _) = timed(&[
@@ -75,6 +76,77 @@ fn native_abort_ends_the_run_without_a_verdict() {
         !ktap.lines().any(|l| l.starts_with("ok ")),
         "a pass was claimed:\n{ktap}"
     );
+}
+
+/// With `--isolate process` (one case at a time, so the order is the
+/// catalogue's) an abort and a segfault are harness errors naming their
+/// signals, a hang's process group is killed at the timeout, and the
+/// cases after each still run and pass; the report says which isolation
+/// was used.
+#[test]
+fn native_abort_in_process_isolation_is_an_error_and_the_run_goes_on() {
+    let (output, took) = timed(&[
+        "run",
+        "--isolate",
+        "process",
+        "--threads",
+        "1",
+        "--include-harness-faults",
+        "--exact",
+        "--case-timeout",
+        "1",
+        "--format",
+        "ktap",
+        "tcp4/sockopt/round_trip",
+        "tcp4/harness_fault/hangs",
+        "tcp4/harness_fault/panics",
+        "tcp4/harness_fault/floods_the_console",
+        "tcp4/harness_fault/aborts_the_process",
+        "tcp4/harness_fault/dies_of_sigsegv",
+    ]);
+    let ktap = String::from_utf8(output.stdout).unwrap();
+    if output.status.code() == Some(4) {
+        eprintln!("skipped: no case could run here: {ktap}");
+        return;
+    }
+    let results = validate_ktap(&ktap);
+    assert_eq!(output.status.code(), Some(1), "{ktap}");
+    assert_eq!(
+        results,
+        [
+            "ok 1 tcp4/sockopt/round_trip",
+            "not ok 2 tcp4/harness_fault/hangs",
+            "not ok 3 tcp4/harness_fault/panics",
+            "ok 4 tcp4/harness_fault/floods_the_console",
+            "not ok 5 tcp4/harness_fault/aborts_the_process",
+            "not ok 6 tcp4/harness_fault/dies_of_sigsegv",
+        ],
+        "{ktap}"
+    );
+    assert!(ktap.contains("# isolation: process ("), "{ktap}");
+    assert!(
+        line_of(&ktap, "tcp4/harness_fault/hangs").contains(
+            "harness error: timed out after 1 s (the case is stuck in the kernel or in a \
+             blocking call); its process group was killed"
+        ),
+        "{ktap}"
+    );
+    assert!(
+        line_of(&ktap, "tcp4/harness_fault/panics").contains("case panicked: deliberate panic")
+    );
+    assert_eq!(
+        line_of(&ktap, "tcp4/harness_fault/aborts_the_process"),
+        "# tcp4/harness_fault/aborts_the_process: harness error: the case's process was killed by SIGABRT"
+    );
+    assert_eq!(
+        line_of(&ktap, "tcp4/harness_fault/dies_of_sigsegv"),
+        "# tcp4/harness_fault/dies_of_sigsegv: harness error: the case's process was killed by SIGSEGV"
+    );
+    assert!(
+        ktap.contains("# Totals: pass:2 fail:1 xfail:0 xpass:0 skip:0 error:3"),
+        "{ktap}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
 #[test]

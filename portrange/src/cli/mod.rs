@@ -95,9 +95,11 @@ const SCENARIOS: &[Scenario] = &[Scenario {
 /// cases included) and returns the exit code.
 ///
 /// Booted as `/init` of a VM that `portrange vm` started, the same binary
-/// runs the guest side instead and powers the VM off when done.
+/// runs the guest side instead and powers the VM off when done; re-run by
+/// `run --isolate process` for one case, it runs that case and exits.
 pub fn main() -> ExitCode {
     let cases = cases::catalogue_with_harness_faults();
+    harness::runner::serve_isolated_case(&cases);
     if qemu::guest::is_guest() {
         crate::vm::guest::main(cases);
     }

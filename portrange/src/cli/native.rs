@@ -10,7 +10,7 @@ use harness::outcome::{CaseResult, Verdict};
 use harness::probe::Probes;
 use harness::randomized::{self, Randomized};
 use harness::report::{Format, Phases, RunReport};
-use harness::runner::{self, RunOptions};
+use harness::runner::{self, Isolation, RunOptions};
 
 /// How cases are scheduled, shared by `run`, `vm` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]
@@ -69,6 +69,12 @@ pub struct RunArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub runner: RunnerArgs,
+    /// What keeps cases apart: `thread` (one process, a case that aborts
+    /// ends the run) or `process` (each case in a re-executed child with
+    /// its own process group, killed at the timeout; an abort or segfault
+    /// is that case's harness error and the run goes on).
+    #[arg(long, value_enum, default_value_t = Isolation::Thread)]
+    pub isolate: Isolation,
 }
 
 impl RunArgs {
@@ -82,6 +88,7 @@ impl RunArgs {
                 output: None,
             },
             runner: RunnerArgs::defaults(),
+            isolate: Isolation::Thread,
         }
     }
 }
@@ -90,9 +97,11 @@ impl RunArgs {
 pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
     let output = args.output.clone();
-    match run_report(&cases, &args.runner.options()?, move |result| {
-        output.progress(result)
-    }) {
+    let options = RunOptions {
+        isolation: args.isolate,
+        ..args.runner.options()?
+    };
+    match run_report(&cases, &options, move |result| output.progress(result)) {
         Ok(report) => args.output.finish(&report),
         Err(reason) => {
             eprintln!("portrange: skipping every case: {reason}");
@@ -121,7 +130,7 @@ pub fn run_report(
     Ok(RunReport {
         target: "running kernel".into(),
         probes,
-        notes: Vec::new(),
+        notes: vec![options.isolation.note().to_owned()],
         results,
         phases: Phases {
             probes_micros: Phases::micros(probed - started),
