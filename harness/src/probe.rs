@@ -118,19 +118,32 @@ impl Probes {
     }
 }
 
+/// The range the probes set: valid, with both bounds non-zero, so that
+/// whether the option exists never depends on how the kernel treats a zero
+/// bound (a property the `sockopt/zero_*` cases judge).
+pub const PROBE_RANGE: (u16, u16) = (40000, 40999);
+
 fn probe_option() -> Availability {
     let variant = Variant {
         proto: Proto::Tcp,
         family: Family::V4,
     };
-    let result = variant
-        .socket()
-        .and_then(|socket| sockopt::set_port_range(&socket, 0, 0));
-    match result {
+    option_availability(|lo, hi| {
+        variant
+            .socket()
+            .and_then(|socket| sockopt::set_port_range(&socket, lo, hi))
+    })
+}
+
+/// Whether the option exists, given a way to set [`PROBE_RANGE`] on a TCP
+/// socket.
+fn option_availability(set_range: impl FnOnce(u16, u16) -> io::Result<()>) -> Availability {
+    let (lo, hi) = PROBE_RANGE;
+    match set_range(lo, hi) {
         Ok(()) => Availability::Available,
         Err(e) if e.raw_os_error() != Some(Errno::ENOPROTOOPT as i32) => {
             Availability::Broken(format!(
-                "probing IP_LOCAL_PORT_RANGE on a TCP socket failed: {}",
+                "probing IP_LOCAL_PORT_RANGE on a TCP socket (setting {lo}-{hi}) failed: {}",
                 describe(&e)
             ))
         }
@@ -167,7 +180,8 @@ fn probe_variant(variant: Variant) -> (Availability, Option<&'static str>) {
         }
     };
     let mptcp = variant.proto == Proto::Mptcp;
-    match sockopt::set_port_range(&socket, 0, 0) {
+    let (lo, hi) = PROBE_RANGE;
+    match sockopt::set_port_range(&socket, lo, hi) {
         Ok(()) => (Availability::Available, mptcp.then_some(profile::UPSTREAM)),
         Err(e) if mptcp && e.raw_os_error() == Some(Errno::ENOPROTOOPT as i32) => {
             let reason = format!(
@@ -197,4 +211,52 @@ fn is_unsupported(error: &io::Error) -> bool {
     ]
     .iter()
     .any(|&e| error.raw_os_error() == Some(e as i32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for a kernel with a backport bug: setting a range with a
+    /// zero bound fails with EINVAL, any other range works.
+    fn fake_kernel_rejecting_zero_bounds(lo: u16, hi: u16) -> io::Result<()> {
+        if lo == 0 || hi == 0 {
+            Err(io::Error::from_raw_os_error(Errno::EINVAL as i32))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_probe_range_is_valid_and_has_no_zero_bound() {
+        let (lo, hi) = PROBE_RANGE;
+        assert!(lo != 0 && hi != 0 && lo <= hi, "{lo}-{hi}");
+        let mut asked = None;
+        option_availability(|lo, hi| {
+            asked = Some((lo, hi));
+            Ok(())
+        });
+        assert_eq!(asked, Some(PROBE_RANGE));
+    }
+
+    #[test]
+    fn a_kernel_rejecting_zero_bounds_still_has_the_option() {
+        assert_eq!(
+            option_availability(fake_kernel_rejecting_zero_bounds),
+            Availability::Available
+        );
+    }
+
+    #[test]
+    fn enoprotoopt_means_missing_and_other_errors_broken() {
+        let answer = |errno: Errno| move |_, _| Err(io::Error::from_raw_os_error(errno as i32));
+        assert!(matches!(
+            option_availability(answer(Errno::ENOPROTOOPT)),
+            Availability::Missing(reason) if reason.contains("not supported by this kernel")
+        ));
+        assert!(matches!(
+            option_availability(answer(Errno::EINVAL)),
+            Availability::Broken(reason) if reason.contains("setting 40000-40999")
+        ));
+    }
 }
