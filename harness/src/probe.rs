@@ -13,6 +13,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 use crate::case::describe;
+use crate::outcome::Outcome;
 use crate::profile;
 use crate::sockopt;
 use crate::variant::{Family, Proto, Variant};
@@ -55,7 +56,52 @@ pub struct Probes {
     pub profiles: BTreeMap<String, String>,
 }
 
+/// Why no case can run at all, typed where the failure arose: only a lack
+/// of privileges may become a skip; anything else is a harness error.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No privilege to make network namespaces (not root and no user
+    /// namespace, or EPERM from `unshare`): every case is skipped.
+    #[error(transparent)]
+    NoPrivileges(Box<netns_util::Error>),
+    /// Anything else (a netlink error bringing `lo` up, `unshare` failing
+    /// with ENOSPC, the probing thread panicking): every case is a harness
+    /// error naming it.
+    #[error(transparent)]
+    Harness(Box<netns_util::Error>),
+}
+
+impl From<netns_util::Error> for SetupError {
+    fn from(error: netns_util::Error) -> Self {
+        if error.is_no_privileges() {
+            SetupError::NoPrivileges(Box::new(error))
+        } else {
+            SetupError::Harness(Box::new(error))
+        }
+    }
+}
+
+impl SetupError {
+    /// The outcome every case gets: a skip with the reason for a lack of
+    /// privileges, a harness error naming what failed otherwise.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            SetupError::NoPrivileges(e) => {
+                Outcome::Skip(format!("needs root or user namespaces: {e}"))
+            }
+            SetupError::Harness(e) => Outcome::Error(format!("probing the kernel failed: {e}")),
+        }
+    }
+}
+
 impl Probes {
+    /// Gets the privileges to make namespaces
+    /// ([`netns_util::ensure_privileges`]), then [`Probes::run`]s.
+    pub fn setup() -> Result<Probes, SetupError> {
+        netns_util::ensure_privileges()?;
+        Ok(Probes::run()?)
+    }
+
     /// Probes the running kernel from inside a fresh namespace, on a
     /// thread of its own.
     pub fn run() -> Result<Probes, netns_util::Error> {

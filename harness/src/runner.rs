@@ -242,25 +242,26 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
         randomized,
         ..RunOptions::default()
     };
-    let setup = netns_util::ensure_privileges()
-        .and_then(|_| Probes::run())
-        .map_err(|e| e.to_string());
+    // A lack of privileges skips every trial; any other setup failure
+    // fails every trial, naming it.
+    let setup = Probes::setup().map_err(|e| e.outcome());
     let trials = cases
         .into_iter()
         .map(|case| {
             let (setup, options) = (setup.clone(), options.clone());
-            Trial::ignorable_test(case.name.clone(), move || match setup {
-                Err(reason) => Ok(Completion::ignored_with(format!(
-                    "needs root or user namespaces: {reason}"
-                ))),
-                Ok(probes) => match run_case(&case, &probes, &options).outcome {
+            Trial::ignorable_test(case.name.clone(), move || {
+                let outcome = match setup {
+                    Err(outcome) => outcome,
+                    Ok(probes) => run_case(&case, &probes, &options).outcome,
+                };
+                match outcome {
                     Outcome::Pass => Ok(Completion::Completed),
                     Outcome::Skip(reason) => Ok(Completion::ignored_with(reason)),
                     Outcome::Fail(message) => Err(Failed::from(message)),
                     Outcome::Error(message) => {
                         Err(Failed::from(format!("harness error: {message}")))
                     }
-                },
+                }
             })
         })
         .collect();

@@ -1,10 +1,8 @@
 //! `portrange matrix` and `portrange merge`: several kernels, one table.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -15,9 +13,8 @@ use super::vm::BootArgs;
 use crate::matrix::{KernelReport, Matrix};
 use crate::vm::host;
 use harness::Case;
-use harness::outcome::{CaseResult, Outcome};
-use harness::probe::{Availability, Probes};
-use harness::report::{self, Phases, RunReport};
+use harness::outcome::Outcome;
+use harness::report::{self, RunReport};
 use harness::runner::RunOptions;
 
 /// The kernel label that means "the kernel this runs on", natively.
@@ -98,35 +95,13 @@ fn kernel_report(
 ) -> RunReport {
     if label == RUNNING {
         return native::run_report(cases, options, |_| {})
-            .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
+            .unwrap_or_else(|e| native::unrunnable_report(label, cases, &e.outcome()));
     }
     let request = args.boot.request(label, None);
     host::run_suite(&request, cases, options, &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("portrange: {label}: {e:#}");
-        unrunnable(label, cases, Outcome::Error(format!("{e:#}")))
+        native::unrunnable_report(label, cases, &Outcome::Error(format!("{e:#}")))
     })
-}
-
-fn unrunnable(label: &str, cases: &[Case], outcome: Outcome) -> RunReport {
-    let reason = match &outcome {
-        Outcome::Skip(m) | Outcome::Error(m) | Outcome::Fail(m) => m.clone(),
-        Outcome::Pass => String::new(),
-    };
-    RunReport {
-        target: label.to_owned(),
-        probes: Probes {
-            kernel: "unknown".into(),
-            option: Availability::Broken(reason),
-            variants: BTreeMap::new(),
-            profiles: BTreeMap::new(),
-        },
-        notes: Vec::new(),
-        phases: Phases::default(),
-        results: cases
-            .iter()
-            .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
-            .collect(),
-    }
 }
 
 /// Runs `portrange merge`.

@@ -78,3 +78,13 @@ pub fn validate_ktap(text: &str) -> Vec<String> {
     );
     results
 }
+
+/// Whether the test runs without root; says so (the test then returns
+/// early) when it does.
+pub fn not_root() -> bool {
+    let not_root = !nix::unistd::geteuid().is_root();
+    if not_root {
+        eprintln!("skipped: needs root");
+    }
+    not_root
+}
