@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use netns_util::{Netns, panic_text};
+use require::{Required, Requirement};
 
 use crate::case::{Case, CaseError, Ctx};
 use crate::outcome::{CaseResult, Outcome};
@@ -228,7 +229,9 @@ pub fn run_all(
 /// Entry point of a `harness = false` test target: the libtest command line
 /// and output, one trial per case, skips shown as ignored with their reason.
 /// The randomized cases' settings come from the environment
-/// ([`Randomized::from_env`]); a bad value is exit status 2.
+/// ([`Randomized::from_env`]); a bad value is exit status 2. Without the
+/// privileges to make namespaces every trial is ignored with the reason,
+/// or fails when `PORTRANGE_REQUIRE` includes `root`.
 pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
     let arguments = Arguments::from_args();
     let randomized = match Randomized::from_env() {
@@ -238,13 +241,27 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let required = match Required::from_env() {
+        Ok(required) => required,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let options = RunOptions {
         randomized,
         ..RunOptions::default()
     };
-    // A lack of privileges skips every trial; any other setup failure
-    // fails every trial, naming it.
-    let setup = Probes::setup().map_err(|e| e.outcome());
+    // A lack of privileges skips every trial (fails it under
+    // PORTRANGE_REQUIRE=root); any other setup failure fails every trial,
+    // naming it.
+    let setup = Probes::setup().map_err(|e| match e.outcome() {
+        Outcome::Skip(reason) => match required.missing(Requirement::Root, &reason) {
+            Ok(()) => Outcome::Skip(reason),
+            Err(message) => Outcome::Fail(message),
+        },
+        other => other,
+    });
     let trials = cases
         .into_iter()
         .map(|case| {
