@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::case::describe;
 use crate::outcome::Outcome;
-use crate::profile;
+use crate::profile::{Expectation, Profile, Property};
 use crate::sockopt;
 use crate::variant::{Family, Proto, Variant};
 
@@ -115,7 +115,7 @@ impl Probes {
                 let (availability, profile) = probe_variant(variant);
                 variants.insert(variant.to_string(), availability);
                 if let Some(profile) = profile {
-                    profiles.insert(variant.to_string(), profile.to_owned());
+                    profiles.insert(variant.to_string(), profile.name().to_owned());
                 }
             }
             Ok(Probes {
@@ -144,6 +144,15 @@ impl Probes {
             Availability::Missing(reason) => Gate::Skip(reason.clone()),
             Availability::Broken(reason) => Gate::Error(reason.clone()),
         }
+    }
+
+    /// A failure message when the profile the probes matched for
+    /// `variant` (MPTCP's acceptance of the option) is not what
+    /// `expectation` allows; every case of the variant then fails with it.
+    pub fn profile_failure(&self, variant: Variant, expectation: &Expectation) -> Option<String> {
+        let observed: Profile = self.profiles.get(&variant.to_string())?.parse().ok()?;
+        let message = expectation.judge(Property::Mptcp, observed)?;
+        Some(format!("{variant} sockets, probed: {message}"))
     }
 
     /// One line per missing feature, for report headers.
@@ -202,7 +211,7 @@ fn option_availability(set_range: impl FnOnce(u16, u16) -> io::Result<()>) -> Av
 
 /// Whether `variant`'s sockets exist and take the option, and the profile
 /// that outcome matched where profiles differ (MPTCP).
-fn probe_variant(variant: Variant) -> (Availability, Option<&'static str>) {
+fn probe_variant(variant: Variant) -> (Availability, Option<Profile>) {
     let socket = variant
         .socket()
         .and_then(|socket| socket.bind(&variant.loopback(0).into()).map(|()| socket));
@@ -228,14 +237,14 @@ fn probe_variant(variant: Variant) -> (Availability, Option<&'static str>) {
     let mptcp = variant.proto == Proto::Mptcp;
     let (lo, hi) = PROBE_RANGE;
     match sockopt::set_port_range(&socket, lo, hi) {
-        Ok(()) => (Availability::Available, mptcp.then_some(profile::UPSTREAM)),
+        Ok(()) => (Availability::Available, mptcp.then_some(Profile::Upstream)),
         Err(e) if mptcp && e.raw_os_error() == Some(Errno::ENOPROTOOPT as i32) => {
             let reason = format!(
                 "MPTCP sockets do not accept IP_LOCAL_PORT_RANGE here ({}), as in the {} profile",
                 describe(&e),
-                profile::STABLE_6_1
+                Profile::Stable61
             );
-            (Availability::Missing(reason), Some(profile::STABLE_6_1))
+            (Availability::Missing(reason), Some(Profile::Stable61))
         }
         Err(e) => {
             let reason = format!(

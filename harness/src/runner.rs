@@ -14,6 +14,7 @@ use require::{Required, Requirement};
 use crate::case::{Case, CaseError, Ctx};
 use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Gate, Probes};
+use crate::profile::{Expectation, Profile, Property};
 use crate::randomized::Randomized;
 
 /// How long one case may take before it is reported as a harness error.
@@ -28,6 +29,10 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Seed and configuration count of the randomized cases.
     pub randomized: Randomized,
+    /// The kernel profile every property must match (`--expect-profile`);
+    /// `None`: expected from the kernel's version ([`Expectation`]).
+    #[serde(default)]
+    pub expect_profile: Option<Profile>,
     /// When each case's namespace is released; not part of a request to a
     /// guest, whose `/init` chooses for itself.
     #[serde(skip)]
@@ -54,6 +59,7 @@ impl Default for RunOptions {
             threads: None,
             timeout: CASE_TIMEOUT,
             randomized: Randomized::default(),
+            expect_profile: None,
             release: Release::AfterCase,
         }
     }
@@ -68,13 +74,28 @@ impl Default for RunOptions {
 /// reported as a harness error.
 pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResult {
     let start = Instant::now();
-    let observed = match probes.gate(case.variant) {
-        Gate::Skip(reason) => Observed::outcome(Outcome::Skip(reason)),
-        Gate::Error(reason) => Observed::outcome(Outcome::Error(reason)),
-        Gate::Run => run_isolated(case, options),
+    let expectation = Expectation::new(options.expect_profile, &probes.kernel);
+    let mut observed = match (
+        probes.profile_failure(case.variant, &expectation),
+        probes.gate(case.variant),
+    ) {
+        (Some(failure), _) => Observed::outcome(Outcome::Fail(failure)),
+        (None, Gate::Skip(reason)) => Observed::outcome(Outcome::Skip(reason)),
+        (None, Gate::Error(reason)) => Observed::outcome(Outcome::Error(reason)),
+        (None, Gate::Run) => run_isolated(case, options),
     };
+    if let (Outcome::Pass, Some((property, profile))) = (&observed.outcome, observed.profile) {
+        if let Some(failure) = expectation.judge(property, profile) {
+            observed.outcome = Outcome::Fail(failure);
+        }
+    }
     CaseResult {
-        profile: observed.profile.map(str::to_owned),
+        profile: observed
+            .profile
+            .map(|(_, profile)| profile.name().to_owned()),
+        property: observed
+            .profile
+            .map(|(property, _)| property.name().to_owned()),
         note: observed.note,
         ..CaseResult::new(case.name.clone(), observed.outcome, start.elapsed())
     }
@@ -84,7 +105,7 @@ pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResul
 /// recorded.
 struct Observed {
     outcome: Outcome,
-    profile: Option<&'static str>,
+    profile: Option<(Property, Profile)>,
     note: Option<String>,
 }
 

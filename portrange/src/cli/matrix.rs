@@ -14,6 +14,7 @@ use crate::matrix::{KernelReport, Matrix};
 use crate::vm::host;
 use harness::Case;
 use harness::outcome::Outcome;
+use harness::profile::Profile;
 use harness::report::{self, RunReport};
 use harness::runner::RunOptions;
 
@@ -30,8 +31,10 @@ pub struct MatrixArgs {
     #[command(flatten)]
     runner: RunnerArgs,
     /// A kernel column: `running` (natively), a prebuilt (`debian-6.1`,
-    /// `debian-6.12`) or a bzImage path. Repeatable; default: running,
-    /// debian-6.1 and debian-6.12.
+    /// `debian-6.12`) or a bzImage path, optionally followed by
+    /// `:PROFILE` to pin the profile it must match (`debian-6.12:upstream`,
+    /// `debian-6.1:stable-6.1`). Repeatable; default: running, debian-6.1
+    /// and debian-6.12.
     #[arg(long = "kernel", value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Where to write `<kernel>.ktap`, `junit.xml` and `summary.json`.
@@ -93,15 +96,36 @@ fn kernel_report(
     label: &str,
     cases: &[Case],
 ) -> RunReport {
-    if label == RUNNING {
+    let (kernel, pinned) = match split_profile(label) {
+        Ok(split) => split,
+        Err(e) => return native::unrunnable_report(label, cases, &Outcome::Error(e)),
+    };
+    let options = &RunOptions {
+        expect_profile: pinned.or(options.expect_profile),
+        ..options.clone()
+    };
+    if kernel == RUNNING {
         return native::run_report(cases, options, |_| {})
             .unwrap_or_else(|e| native::unrunnable_report(label, cases, &e.outcome()));
     }
-    let request = args.boot.request(label, None);
+    let request = args.boot.request(kernel, None);
     host::run_suite(&request, cases, options, &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("portrange: {label}: {e:#}");
         native::unrunnable_report(label, cases, &Outcome::Error(format!("{e:#}")))
     })
+}
+
+/// Splits `KERNEL:PROFILE` into the kernel and the profile pinned for it;
+/// a label without a profile suffix is all kernel.
+fn split_profile(label: &str) -> Result<(&str, Option<Profile>), String> {
+    match label.rsplit_once(':') {
+        None => Ok((label, None)),
+        Some(_) if Path::new(label).exists() => Ok((label, None)),
+        Some((kernel, profile)) => profile
+            .parse()
+            .map(|profile| (kernel, Some(profile)))
+            .map_err(|e| format!("--kernel {label}: {e}")),
+    }
 }
 
 /// Runs `portrange merge`.
@@ -156,4 +180,26 @@ fn file_name(label: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_label_may_pin_a_profile() {
+        assert_eq!(split_profile("debian-6.12"), Ok(("debian-6.12", None)));
+        assert_eq!(
+            split_profile("debian-6.12:upstream"),
+            Ok(("debian-6.12", Some(Profile::Upstream)))
+        );
+        assert_eq!(
+            split_profile("running:stable-6.1"),
+            Ok(("running", Some(Profile::Stable61)))
+        );
+        assert_eq!(
+            split_profile("debian-6.1:6.1"),
+            Err("--kernel debian-6.1:6.1: unknown kernel profile \"6.1\": use upstream or stable-6.1".into())
+        );
+    }
 }

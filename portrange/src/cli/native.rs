@@ -10,6 +10,7 @@ use harness::Case;
 use harness::outcome::{CaseResult, Outcome, Verdict};
 use harness::probe::Availability;
 use harness::probe::{Probes, SetupError};
+use harness::profile::Profile;
 use harness::randomized::{self, Randomized};
 use harness::report::{Format, Phases, RunReport};
 use harness::runner::{self, RunOptions};
@@ -32,6 +33,11 @@ pub struct RunnerArgs {
     /// also PORTRANGE_RANDOM_CONFIGS.
     #[arg(long, value_name = "N", value_parser = randomized::parse_configurations)]
     pub random_configs: Option<usize>,
+    /// The kernel profile every property must match (upstream or
+    /// stable-6.1); a case or probe matching the other fails, naming both.
+    /// Default: expected from the kernel's version (docs/profiles.md).
+    #[arg(long, value_name = "PROFILE")]
+    pub expect_profile: Option<Profile>,
 }
 
 impl RunnerArgs {
@@ -42,6 +48,7 @@ impl RunnerArgs {
             case_timeout: runner::CASE_TIMEOUT.as_secs(),
             seed: None,
             random_configs: None,
+            expect_profile: None,
         }
     }
 
@@ -57,6 +64,7 @@ impl RunnerArgs {
             threads: self.threads,
             timeout: Duration::from_secs(self.case_timeout),
             randomized: given.or(from_env),
+            expect_profile: self.expect_profile,
             ..RunOptions::default()
         })
     }
