@@ -3,17 +3,23 @@ use std::io;
 /// Everything that can go wrong while making or using a namespace.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `unshare(CLONE_NEWNET)` was refused.
+    /// `unshare(CLONE_NEWNET)` failed for a reason other than missing
+    /// privileges (those are [`Error::NoPrivileges`]): ENOSPC when
+    /// `user.max_net_namespaces` is reached, ENOMEM, EINVAL without
+    /// CONFIG_NET_NS.
     #[error(
-        "cannot create a network namespace (unshare(CLONE_NEWNET): {0}): run as root, or as a user allowed to create user namespaces"
+        "cannot create a network namespace (unshare(CLONE_NEWNET): {0}): check the limit user.max_net_namespaces and that the kernel has CONFIG_NET_NS"
     )]
     Unshare(#[source] nix::Error),
     /// `setns()` into a namespace of ours was refused.
     #[error("cannot enter network namespace (setns: {0})")]
     Setns(#[source] nix::Error),
-    /// Neither root nor a user namespace is available.
+    /// The process lacks the privilege to make network namespaces: not
+    /// root and no user namespace could be made, or EPERM from
+    /// `unshare(CLONE_NEWNET)` itself (no CAP_SYS_ADMIN). The one error
+    /// that means "cannot run here" rather than "something broke".
     #[error(
-        "not root, and no user namespace could be made ({what}: {source}): run as root, or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1)"
+        "no privilege to create network namespaces ({what}: {source}): run as root, or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1)"
     )]
     NoPrivileges {
         /// The step that failed.
@@ -85,6 +91,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is a lack of privileges ([`Error::NoPrivileges`]), the
+    /// only setup failure that may turn into a skip.
+    pub fn is_no_privileges(&self) -> bool {
+        matches!(self, Error::NoPrivileges { .. })
+    }
+
     /// The error for a thread that panicked, from its panic payload.
     pub fn panicked(payload: Box<dyn std::any::Any + Send>) -> Error {
         Error::Panicked(crate::panic::panic_text(&*payload))

@@ -155,7 +155,7 @@ fn output_in_a_missing_directory_leaves_nothing_behind() {
 #[test]
 fn runs_as_an_unprivileged_user_through_a_user_namespace() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root to switch to an unprivileged user");
+        common::unprivileged("needs root to switch to an unprivileged user");
         return;
     }
     let output = Command::new("setpriv")

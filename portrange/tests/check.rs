@@ -3,7 +3,7 @@
 //! verdict. The first run fetches the source and builds the kernel (minutes,
 //! cached under ~/.cache/portrange); later runs rebuild incrementally. Needs
 //! the build packages of .ci/install-deps and QEMU; skips with a printed
-//! reason without QEMU.
+//! reason without them (fails under PORTRANGE_REQUIRE=vm,kbuild).
 
 mod common;
 
@@ -11,7 +11,7 @@ use common::{portrange, qemu_missing, validate_ktap};
 
 #[test]
 fn check_builds_boots_and_passes_the_minimal_kernel() {
-    if qemu_missing() {
+    if qemu_missing() || common::kbuild_missing() {
         return;
     }
     let output = portrange(&[

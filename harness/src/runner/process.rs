@@ -190,6 +190,7 @@ fn serve(cases: &[Case], name: Option<String>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::{Profile, Property};
 
     #[test]
     fn a_child_killed_by_a_signal_is_an_error_naming_it() {
@@ -220,7 +221,7 @@ mod tests {
         );
         let sent = Observed {
             outcome: Outcome::Fail("expected 41000".into()),
-            profile: Some("upstream".into()),
+            profile: Some((Property::ConnectParity, Profile::Upstream)),
             note: None,
         };
         let observed = judge(ExitStatus::from_raw(0), &serde_json::to_vec(&sent).unwrap());

@@ -1,10 +1,8 @@
 //! `portrange matrix` and `portrange merge`: several kernels, one table.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -15,9 +13,9 @@ use super::vm::BootArgs;
 use crate::matrix::{KernelReport, Matrix};
 use crate::vm::host;
 use harness::Case;
-use harness::outcome::{CaseResult, Outcome};
-use harness::probe::{Availability, Probes};
-use harness::report::{self, Phases, RunReport};
+use harness::outcome::Outcome;
+use harness::profile::Profile;
+use harness::report::{self, RunReport};
 use harness::runner::RunOptions;
 
 /// The kernel label that means "the kernel this runs on", natively.
@@ -33,8 +31,10 @@ pub struct MatrixArgs {
     #[command(flatten)]
     runner: RunnerArgs,
     /// A kernel column: `running` (natively), a prebuilt (`debian-6.1`,
-    /// `debian-6.12`) or a bzImage path. Repeatable; default: running,
-    /// debian-6.1 and debian-6.12.
+    /// `debian-6.12`) or a bzImage path, optionally followed by
+    /// `:PROFILE` to pin the profile it must match (`debian-6.12:upstream`,
+    /// `debian-6.1:stable-6.1`). Repeatable; default: running, debian-6.1
+    /// and debian-6.12.
     #[arg(long = "kernel", value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Where to write `<kernel>.ktap`, `junit.xml` and `summary.json`.
@@ -96,36 +96,35 @@ fn kernel_report(
     label: &str,
     cases: &[Case],
 ) -> RunReport {
-    if label == RUNNING {
+    let (kernel, pinned) = match split_profile(label) {
+        Ok(split) => split,
+        Err(e) => return native::unrunnable_report(label, cases, &Outcome::Error(e)),
+    };
+    let options = &RunOptions {
+        expect_profile: pinned.or(options.expect_profile),
+        ..options.clone()
+    };
+    if kernel == RUNNING {
         return native::run_report(cases, options, |_| {})
-            .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
+            .unwrap_or_else(|e| native::unrunnable_report(label, cases, &e.outcome()));
     }
-    let request = args.boot.request(label, None);
+    let request = args.boot.request(kernel, None);
     host::run_suite(&request, cases, options, &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("portrange: {label}: {e:#}");
-        unrunnable(label, cases, Outcome::Error(format!("{e:#}")))
+        native::unrunnable_report(label, cases, &Outcome::Error(format!("{e:#}")))
     })
 }
 
-fn unrunnable(label: &str, cases: &[Case], outcome: Outcome) -> RunReport {
-    let reason = match &outcome {
-        Outcome::Skip(m) | Outcome::Error(m) | Outcome::Fail(m) => m.clone(),
-        Outcome::Pass => String::new(),
-    };
-    RunReport {
-        target: label.to_owned(),
-        probes: Probes {
-            kernel: "unknown".into(),
-            option: Availability::Broken(reason),
-            variants: BTreeMap::new(),
-            profiles: BTreeMap::new(),
-        },
-        notes: Vec::new(),
-        phases: Phases::default(),
-        results: cases
-            .iter()
-            .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
-            .collect(),
+/// Splits `KERNEL:PROFILE` into the kernel and the profile pinned for it;
+/// a label without a profile suffix is all kernel.
+fn split_profile(label: &str) -> Result<(&str, Option<Profile>), String> {
+    match label.rsplit_once(':') {
+        None => Ok((label, None)),
+        Some(_) if Path::new(label).exists() => Ok((label, None)),
+        Some((kernel, profile)) => profile
+            .parse()
+            .map(|profile| (kernel, Some(profile)))
+            .map_err(|e| format!("--kernel {label}: {e}")),
     }
 }
 
@@ -181,4 +180,26 @@ fn file_name(label: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_label_may_pin_a_profile() {
+        assert_eq!(split_profile("debian-6.12"), Ok(("debian-6.12", None)));
+        assert_eq!(
+            split_profile("debian-6.12:upstream"),
+            Ok(("debian-6.12", Some(Profile::Upstream)))
+        );
+        assert_eq!(
+            split_profile("running:stable-6.1"),
+            Ok(("running", Some(Profile::Stable61)))
+        );
+        assert_eq!(
+            split_profile("debian-6.1:6.1"),
+            Err("--kernel debian-6.1:6.1: unknown kernel profile \"6.1\": use upstream or stable-6.1".into())
+        );
+    }
 }

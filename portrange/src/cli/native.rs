@@ -1,13 +1,16 @@
 //! `portrange run`: the suite against the running kernel.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::output::OutputArgs;
 use super::selection::Selection;
 use harness::Case;
-use harness::outcome::{CaseResult, Verdict};
-use harness::probe::Probes;
+use harness::outcome::{CaseResult, Outcome, Verdict};
+use harness::probe::Availability;
+use harness::probe::{Probes, SetupError};
+use harness::profile::Profile;
 use harness::randomized::{self, Randomized};
 use harness::report::{Format, Phases, RunReport};
 use harness::runner::{self, Isolation, RunOptions};
@@ -30,6 +33,11 @@ pub struct RunnerArgs {
     /// also PORTRANGE_RANDOM_CONFIGS.
     #[arg(long, value_name = "N", value_parser = randomized::parse_configurations)]
     pub random_configs: Option<usize>,
+    /// The kernel profile every property must match (upstream or
+    /// stable-6.1); a case or probe matching the other fails, naming both.
+    /// Default: expected from the kernel's version (docs/profiles.md).
+    #[arg(long, value_name = "PROFILE")]
+    pub expect_profile: Option<Profile>,
 }
 
 impl RunnerArgs {
@@ -40,6 +48,7 @@ impl RunnerArgs {
             case_timeout: runner::CASE_TIMEOUT.as_secs(),
             seed: None,
             random_configs: None,
+            expect_profile: None,
         }
     }
 
@@ -55,6 +64,7 @@ impl RunnerArgs {
             threads: self.threads,
             timeout: Duration::from_secs(self.case_timeout),
             randomized: given.or(from_env),
+            expect_profile: self.expect_profile,
             ..RunOptions::default()
         })
     }
@@ -103,28 +113,58 @@ pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     };
     match run_report(&cases, &options, move |result| output.progress(result)) {
         Ok(report) => args.output.finish(&report),
-        Err(reason) => {
-            eprintln!("portrange: skipping every case: {reason}");
+        Err(e @ SetupError::NoPrivileges(_)) => {
+            let reason = e.to_string();
+            eprintln!("portrange: skipping every case: needs root or user namespaces: {reason}");
             if args.output.format == Format::Ktap {
-                args.output
-                    .emit(&format!("KTAP version 1\n1..0 # SKIP {reason}\n"))?;
+                args.output.emit(&format!(
+                    "KTAP version 1\n1..0 # SKIP needs root or user namespaces: {reason}\n"
+                ))?;
             }
             Ok(Verdict::Skip.process_exit())
+        }
+        Err(e @ SetupError::Harness(_)) => {
+            eprintln!("portrange: harness error, no case can run: probing the kernel failed: {e}");
+            args.output
+                .finish(&unrunnable_report("running kernel", &cases, &e.outcome()))
         }
     }
 }
 
-/// The report of a native run, or why no case can run here at all (no
-/// privileges to make namespaces).
+/// The report of a run in which no case could run: every case gets
+/// `outcome` (a skip or a harness error with its reason), and so do the
+/// probes.
+pub fn unrunnable_report(target: &str, cases: &[Case], outcome: &Outcome) -> RunReport {
+    let reason = match outcome {
+        Outcome::Skip(m) | Outcome::Error(m) | Outcome::Fail(m) => m.clone(),
+        Outcome::Pass => String::new(),
+    };
+    RunReport {
+        target: target.to_owned(),
+        probes: Probes {
+            kernel: "unknown".into(),
+            option: Availability::Broken(reason),
+            variants: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+        },
+        notes: Vec::new(),
+        phases: Phases::default(),
+        results: cases
+            .iter()
+            .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
+            .collect(),
+    }
+}
+
+/// The report of a native run, or why no case can run here at all: a lack
+/// of privileges (skip) or a harness failure, told apart by type.
 pub fn run_report(
     cases: &[Case],
     options: &RunOptions,
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
-) -> Result<RunReport, String> {
+) -> Result<RunReport, SetupError> {
     let started = Instant::now();
-    let probes = netns_util::ensure_privileges()
-        .and_then(|_| Probes::run())
-        .map_err(|e| format!("needs root or user namespaces: {e}"))?;
+    let probes = Probes::setup()?;
     let probed = Instant::now();
     let results = runner::run_all(cases, &probes, options, on_result);
     Ok(RunReport {

@@ -1,13 +1,14 @@
 //! The guest side: `portrange` running as `/init` inside the VM.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use qemu::guest::Guest;
 
 use crate::vm::{GuestMessage, SuiteRequest};
 use harness::Case;
-use harness::outcome::{Totals, Verdict};
-use harness::probe::Probes;
+use harness::outcome::{CaseResult, Totals};
+use harness::probe::{Probes, SetupError};
 use harness::report::Phases;
 use harness::runner::{Release, RunOptions, run_all};
 
@@ -103,13 +104,25 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
             text: format!("module {}: {}", module.name, module.reason),
         });
     }
-    let probes = match Probes::run() {
+    let probes = match Probes::run().map_err(SetupError::from) {
         Ok(probes) => probes,
         Err(e) => {
+            // Every case gets the reason: a skip only for a lack of
+            // privileges, a harness error naming the failure otherwise.
+            let outcome = e.outcome();
             outbox.send(&GuestMessage::Note {
-                text: format!("probing the kernel failed: {e}"),
+                text: format!("no case can run in the guest: {e}"),
             });
-            return i32::from(Verdict::Fail.exit_code());
+            let results: Vec<CaseResult> = cases
+                .iter()
+                .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
+                .collect();
+            for result in &results {
+                outbox.send(&GuestMessage::Result {
+                    result: result.clone(),
+                });
+            }
+            return i32::from(Totals::of(&results).verdict().exit_code());
         }
     };
     outbox.send(&GuestMessage::Probes {

@@ -19,16 +19,41 @@ pub fn portrange(args: &[&str]) -> Output {
     command(args).output().expect("run portrange")
 }
 
-/// Whether QEMU is missing; says so (the test then returns early) when it is.
+/// Whether QEMU is missing; says so (the test then returns early) when it
+/// is, or fails the test when PORTRANGE_REQUIRE includes `vm`.
 pub fn qemu_missing() -> bool {
     let missing = Command::new("qemu-system-x86_64")
         .arg("--version")
         .output()
         .is_err();
     if missing {
-        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
+        require::skip_or_fail(
+            require::Requirement::Vm,
+            "qemu-system-x86_64 not found (apt-get install qemu-system-x86)",
+        );
     }
     missing
+}
+
+/// Whether a kernel build tool is missing (make, gcc, flex, bison, bc, and
+/// apt-get for the source package); says so (the test then returns early),
+/// or fails the test when PORTRANGE_REQUIRE includes `kbuild`.
+pub fn kbuild_missing() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing = ["make", "gcc", "flex", "bison", "bc", "apt-get"]
+        .into_iter()
+        .find(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    if let Some(tool) = missing {
+        let reason = format!("{tool} not found: .ci/install-deps installs the kernel build tools");
+        require::skip_or_fail(require::Requirement::Kbuild, &reason);
+    }
+    missing.is_some()
+}
+
+/// Says why no case could run (no root, no user namespaces): the test then
+/// returns early, or fails when PORTRANGE_REQUIRE includes `root`.
+pub fn unprivileged(reason: &str) {
+    require::skip_or_fail(require::Requirement::Root, reason);
 }
 
 /// Checks KTAP v1 structure: version line, plan before any result, results
@@ -77,4 +102,13 @@ pub fn validate_ktap(text: &str) -> Vec<String> {
         "plan does not match the results"
     );
     results
+}
+
+/// Whether the test runs without root; says so as [`unprivileged`] does.
+pub fn not_root() -> bool {
+    let not_root = !nix::unistd::geteuid().is_root();
+    if not_root {
+        unprivileged("needs root");
+    }
+    not_root
 }
