@@ -101,7 +101,7 @@ fn kernel_report(
     cases: &[Case],
 ) -> RunReport {
     if label == RUNNING {
-        return native::run_report(cases, options, |_| {})
+        return native::run_report(cases, options, |_| {}, |_| {})
             .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
     }
     let request = args.boot.request(label, None);

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::output::OutputArgs;
+use super::output::{Live, OutputArgs};
 use super::selection::Selection;
 use harness::Case;
 use harness::outcome::{CaseResult, Verdict};
@@ -89,11 +89,15 @@ impl RunArgs {
 /// Runs `cases` natively and reports as `args` asks.
 pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
-    let output = args.output.clone();
-    match run_report(&cases, &args.runner.options()?, move |result| {
-        output.progress(result)
-    }) {
-        Ok(report) => args.output.finish(&report),
+    let live = Live::new(&args.output, &cases);
+    let (starting, progress) = (live.clone(), live.clone());
+    match run_report(
+        &cases,
+        &args.runner.options()?,
+        move |started| starting.start(started),
+        move |result| progress.result(result),
+    ) {
+        Ok(report) => live.finish(&report),
         Err(reason) => {
             eprintln!("portrange: skipping every case: {reason}");
             if args.output.format == Format::Ktap {
@@ -106,10 +110,13 @@ pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
 }
 
 /// The report of a native run, or why no case can run here at all (no
-/// privileges to make namespaces).
+/// privileges to make namespaces). `on_start` hears the report before any
+/// case runs (target, probes, no results yet), `on_result` each result as
+/// its case ends.
 pub fn run_report(
     cases: &[Case],
     options: &RunOptions,
+    on_start: impl FnOnce(&RunReport),
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
 ) -> Result<RunReport, String> {
     let started = Instant::now();
@@ -117,16 +124,19 @@ pub fn run_report(
         .and_then(|_| Probes::run())
         .map_err(|e| format!("needs root or user namespaces: {e}"))?;
     let probed = Instant::now();
-    let results = runner::run_all(cases, &probes, options, on_result);
-    Ok(RunReport {
+    let mut report = RunReport {
         target: "running kernel".into(),
         probes,
         notes: Vec::new(),
-        results,
-        phases: Phases {
-            probes_micros: Phases::micros(probed - started),
-            cases_micros: Phases::micros(probed.elapsed()),
-            ..Phases::default()
-        },
-    })
+        results: Vec::new(),
+        phases: Phases::default(),
+    };
+    on_start(&report);
+    report.results = runner::run_all(cases, &report.probes, options, on_result);
+    report.phases = Phases {
+        probes_micros: Phases::micros(probed - started),
+        cases_micros: Phases::micros(probed.elapsed()),
+        ..Phases::default()
+    };
+    Ok(report)
 }
