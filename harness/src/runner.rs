@@ -136,7 +136,10 @@ fn run_isolated(case: &Case, options: &RunOptions) -> Observed {
 fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
-        Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
+        Err(e) => {
+            let cause = netns_util::error_chain(&e);
+            return Observed::error(format!("setting up the namespace: {cause}"));
+        }
     };
     let ctx = Ctx::new(case.variant, &netns, randomized);
     let outcome = match case.body.run(&ctx) {
@@ -244,7 +247,7 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
     };
     let setup = netns_util::ensure_privileges()
         .and_then(|_| Probes::run())
-        .map_err(|e| e.to_string());
+        .map_err(|e| netns_util::error_chain(&e));
     let trials = cases
         .into_iter()
         .map(|case| {

@@ -29,7 +29,7 @@ pub enum ConfigError {
         shipped_dir: PathBuf,
     },
     /// bash could not be started.
-    #[error("could not start bash to source the build config: {source}: install bash")]
+    #[error("could not start bash to source the build config (install bash)")]
     Spawn {
         /// The spawn error.
         source: io::Error,
@@ -63,7 +63,7 @@ pub enum ConfigError {
         detail: String,
     },
     /// A local file operation failed.
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}")]
     Io {
         /// What was being done.
         what: String,
@@ -104,9 +104,7 @@ pub enum BuildError {
         file: PathBuf,
     },
     /// A program could not be started.
-    #[error(
-        "could not start {program}: {source}: install it (see kbuild/README.md for the packages)"
-    )]
+    #[error("could not start {program} (install it: see kbuild/README.md for the packages)")]
     Spawn {
         /// The program.
         program: String,
@@ -176,7 +174,7 @@ pub enum BuildError {
         path: PathBuf,
     },
     /// A local file operation failed.
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}")]
     Io {
         /// What was being done.
         what: String,
@@ -194,7 +192,7 @@ pub enum SourceError {
     )]
     NoCache,
     /// A program could not be started.
-    #[error("could not start {program}: {source}: {hint}")]
+    #[error("could not start {program} ({hint})")]
     Spawn {
         /// The program.
         program: String,
@@ -226,7 +224,7 @@ pub enum SourceError {
         dir: PathBuf,
     },
     /// A local file operation failed.
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}")]
     Io {
         /// What was being done.
         what: String,

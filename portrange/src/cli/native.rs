@@ -122,7 +122,7 @@ pub fn run_report(
     let started = Instant::now();
     let probes = netns_util::ensure_privileges()
         .and_then(|_| Probes::run())
-        .map_err(|e| format!("needs root or user namespaces: {e}"))?;
+        .map_err(|e| format!("needs root or user namespaces: {:#}", anyhow::Error::new(e)))?;
     let probed = Instant::now();
     let mut report = RunReport {
         target: "running kernel".into(),

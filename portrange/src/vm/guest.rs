@@ -21,7 +21,7 @@ pub fn main(cases: Vec<Case>) -> ! {
     let mut guest = match qemu::guest::init() {
         Ok(guest) => guest,
         Err(e) => {
-            eprintln!("portrange: {e}");
+            eprintln!("portrange: {:#}", anyhow::Error::new(e));
             std::process::exit(BAD_REQUEST)
         }
     };
@@ -29,7 +29,10 @@ pub fn main(cases: Vec<Case>) -> ! {
     match args.split_first() {
         Some((mode, rest)) if mode == "exec" => {
             let code = guest.run_payload(rest).unwrap_or_else(|e| {
-                let _ = guest.send_stderr(&format!("portrange guest: running the payload: {e}"));
+                let _ = guest.send_stderr(&format!(
+                    "portrange guest: running the payload: {:#}",
+                    anyhow::Error::new(e)
+                ));
                 BAD_REQUEST
             });
             guest.finish(code)
@@ -76,7 +79,10 @@ impl Outbox {
     fn send(&self, message: &GuestMessage) {
         let text = serde_json::to_string(message).expect("guest messages serialize");
         if let Some(Err(e)) = self.with_guest(|guest| guest.send(&text)) {
-            eprintln!("portrange guest: sending a message: {e}");
+            eprintln!(
+                "portrange guest: sending a message: {:#}",
+                anyhow::Error::new(e)
+            );
         }
     }
 
@@ -107,7 +113,7 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
         Ok(probes) => probes,
         Err(e) => {
             outbox.send(&GuestMessage::Note {
-                text: format!("probing the kernel failed: {e}"),
+                text: format!("probing the kernel failed: {:#}", anyhow::Error::new(e)),
             });
             return i32::from(Verdict::Fail.exit_code());
         }
