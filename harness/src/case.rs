@@ -256,7 +256,7 @@ impl<'a> Ctx<'a> {
     pub fn set_netns_port_range(&self, lo: u16, hi: u16) -> Result<(), CaseError> {
         self.netns
             .sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))
-            .map_err(|e| CaseError::Harness(e.to_string()))
+            .map_err(|e| CaseError::Harness(netns_util::error_chain(&e)))
     }
 
     /// Changes the namespace's `net.ipv4.ip_local_reserved_ports` mid-case
@@ -264,7 +264,7 @@ impl<'a> Ctx<'a> {
     pub fn set_netns_reserved_ports(&self, ports: &str) -> Result<(), CaseError> {
         self.netns
             .sysctl_write("net.ipv4.ip_local_reserved_ports", ports)
-            .map_err(|e| CaseError::Harness(e.to_string()))
+            .map_err(|e| CaseError::Harness(netns_util::error_chain(&e)))
     }
 }
 

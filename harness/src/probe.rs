@@ -87,9 +87,13 @@ impl SetupError {
     pub fn outcome(&self) -> Outcome {
         match self {
             SetupError::NoPrivileges(e) => {
-                Outcome::Skip(format!("needs root or user namespaces: {e}"))
+                let cause = netns_util::error_chain(&**e);
+                Outcome::Skip(format!("needs root or user namespaces: {cause}"))
             }
-            SetupError::Harness(e) => Outcome::Error(format!("probing the kernel failed: {e}")),
+            SetupError::Harness(e) => Outcome::Error(format!(
+                "probing the kernel failed: {}",
+                netns_util::error_chain(&**e)
+            )),
         }
     }
 }

@@ -204,7 +204,10 @@ fn run_isolated(case: &Case, options: &RunOptions) -> Observed {
 fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
-        Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
+        Err(e) => {
+            let cause = netns_util::error_chain(&e);
+            return Observed::error(format!("setting up the namespace: {cause}"));
+        }
     };
     let ctx = Ctx::new(case.variant, &netns, randomized);
     let outcome = match case.body.run(&ctx) {

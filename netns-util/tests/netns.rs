@@ -117,11 +117,11 @@ fn eperm_from_unshare_is_a_lack_of_privileges() {
     .join()
     .unwrap();
     assert!(error.is_no_privileges(), "{error:?}");
-    assert!(
-        error
-            .to_string()
-            .starts_with("no privilege to create network namespaces (unshare(CLONE_NEWNET): "),
-        "{error}"
+    assert_eq!(
+        netns_util::error_chain(&error),
+        "no privilege to create network namespaces (unshare(CLONE_NEWNET) failed): run as root, \
+         or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, \
+         kernel.unprivileged_userns_clone=1): EPERM: Operation not permitted"
     );
 }
 

@@ -61,7 +61,8 @@ fn a_namespace_limit_is_a_harness_error_not_a_skip() {
     let line = format!("not ok 1 {CASE}");
     assert!(ktap.contains(&line), "{ktap}");
     assert!(
-        ktap.contains("probing the kernel failed: cannot create a network namespace (unshare(CLONE_NEWNET): ENOSPC"),
+        ktap.contains("probing the kernel failed: cannot create a network namespace with unshare(CLONE_NEWNET): \
+             check the limit user.max_net_namespaces and that the kernel has CONFIG_NET_NS: ENOSPC"),
         "{ktap}"
     );
     assert!(

@@ -6,7 +6,7 @@ mod ktap;
 mod text;
 
 pub use junit::{document as junit_document, junit, suites as junit_suites};
-pub use ktap::ktap;
+pub use ktap::{KtapStream, ktap};
 pub use text::{progress_line, summary};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -10,7 +10,7 @@ use super::native::{self, RunnerArgs};
 use super::output::write_whole;
 use super::selection::Selection;
 use super::vm::BootArgs;
-use crate::matrix::{KernelReport, Matrix};
+use crate::matrix::{KernelReport, Matrix, Shard};
 use crate::vm::host;
 use harness::Case;
 use harness::outcome::Outcome;
@@ -56,6 +56,8 @@ pub struct MergeArgs {
 /// Runs `portrange matrix`.
 pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
+    let planned: Vec<String> = cases.iter().map(|case| case.name.clone()).collect();
+    let shard = args.selection.shard.unwrap_or(Shard::WHOLE);
     let options = args.runner.options()?;
     let labels: Vec<String> = if args.kernels.is_empty() {
         [RUNNING, "debian-6.1", "debian-6.12"]
@@ -81,6 +83,8 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         );
         matrix.kernels.push(KernelReport {
             label: label.clone(),
+            shard,
+            planned: planned.clone(),
             report,
         });
     }
@@ -105,7 +109,7 @@ fn kernel_report(
         ..options.clone()
     };
     if kernel == RUNNING {
-        return native::run_report(cases, options, |_| {})
+        return native::run_report(cases, options, |_| {}, |_| {})
             .unwrap_or_else(|e| native::unrunnable_report(label, cases, &e.outcome()));
     }
     let request = args.boot.request(kernel, None);
@@ -139,8 +143,12 @@ pub fn merge(args: &MergeArgs, cases: &[Case]) -> anyhow::Result<ExitCode> {
         };
         let text =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let part: Matrix = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a portrange summary.json", path.display()))?;
+        let part: Matrix = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a summary.json of this portrange's `matrix` (which records each column's shard and planned cases): re-run the shard with this version",
+                path.display()
+            )
+        })?;
         parts.push(part);
     }
     let order: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::output::OutputArgs;
+use super::output::{Live, OutputArgs};
 use super::selection::Selection;
 use harness::Case;
 use harness::outcome::{CaseResult, Outcome, Verdict};
@@ -106,28 +106,34 @@ impl RunArgs {
 /// Runs `cases` natively and reports as `args` asks.
 pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
-    let output = args.output.clone();
+    let live = Live::new(&args.output, &cases);
+    let (starting, progress) = (live.clone(), live.clone());
     let options = RunOptions {
         isolation: args.isolate,
         ..args.runner.options()?
     };
-    match run_report(&cases, &options, move |result| output.progress(result)) {
-        Ok(report) => args.output.finish(&report),
-        Err(e @ SetupError::NoPrivileges(_)) => {
-            let reason = e.to_string();
-            eprintln!("portrange: skipping every case: needs root or user namespaces: {reason}");
-            if args.output.format == Format::Ktap {
-                args.output.emit(&format!(
-                    "KTAP version 1\n1..0 # SKIP needs root or user namespaces: {reason}\n"
-                ))?;
+    match run_report(
+        &cases,
+        &options,
+        move |started| starting.start(started),
+        move |result| progress.result(result),
+    ) {
+        Ok(report) => live.finish(&report),
+        Err(e) => match e.outcome() {
+            Outcome::Skip(reason) => {
+                eprintln!("portrange: skipping every case: {reason}");
+                if args.output.format == Format::Ktap {
+                    args.output
+                        .emit(&format!("KTAP version 1\n1..0 # SKIP {reason}\n"))?;
+                }
+                Ok(Verdict::Skip.process_exit())
             }
-            Ok(Verdict::Skip.process_exit())
-        }
-        Err(e @ SetupError::Harness(_)) => {
-            eprintln!("portrange: harness error, no case can run: probing the kernel failed: {e}");
-            args.output
-                .finish(&unrunnable_report("running kernel", &cases, &e.outcome()))
-        }
+            outcome => {
+                let cause = netns_util::error_chain(&e);
+                eprintln!("portrange: harness error, no case can run: {cause}");
+                live.finish(&unrunnable_report("running kernel", &cases, &outcome))
+            }
+        },
     }
 }
 
@@ -158,24 +164,30 @@ pub fn unrunnable_report(target: &str, cases: &[Case], outcome: &Outcome) -> Run
 
 /// The report of a native run, or why no case can run here at all: a lack
 /// of privileges (skip) or a harness failure, told apart by type.
+/// `on_start` hears the report before any case runs (target, probes, no
+/// results yet), `on_result` each result as its case ends.
 pub fn run_report(
     cases: &[Case],
     options: &RunOptions,
+    on_start: impl FnOnce(&RunReport),
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
 ) -> Result<RunReport, SetupError> {
     let started = Instant::now();
     let probes = Probes::setup()?;
     let probed = Instant::now();
-    let results = runner::run_all(cases, &probes, options, on_result);
-    Ok(RunReport {
+    let mut report = RunReport {
         target: "running kernel".into(),
         probes,
         notes: vec![options.isolation.note().to_owned()],
-        results,
-        phases: Phases {
-            probes_micros: Phases::micros(probed - started),
-            cases_micros: Phases::micros(probed.elapsed()),
-            ..Phases::default()
-        },
-    })
+        results: Vec::new(),
+        phases: Phases::default(),
+    };
+    on_start(&report);
+    report.results = runner::run_all(cases, &report.probes, options, on_result);
+    report.phases = Phases {
+        probes_micros: Phases::micros(probed - started),
+        cases_micros: Phases::micros(probed.elapsed()),
+        ..Phases::default()
+    };
+    Ok(report)
 }

@@ -22,7 +22,7 @@ pub fn main(cases: Vec<Case>) -> ! {
     let mut guest = match qemu::guest::init() {
         Ok(guest) => guest,
         Err(e) => {
-            eprintln!("portrange: {e}");
+            eprintln!("portrange: {:#}", anyhow::Error::new(e));
             std::process::exit(BAD_REQUEST)
         }
     };
@@ -30,7 +30,10 @@ pub fn main(cases: Vec<Case>) -> ! {
     match args.split_first() {
         Some((mode, rest)) if mode == "exec" => {
             let code = guest.run_payload(rest).unwrap_or_else(|e| {
-                let _ = guest.send_stderr(&format!("portrange guest: running the payload: {e}"));
+                let _ = guest.send_stderr(&format!(
+                    "portrange guest: running the payload: {:#}",
+                    anyhow::Error::new(e)
+                ));
                 BAD_REQUEST
             });
             guest.finish(code)
@@ -77,7 +80,10 @@ impl Outbox {
     fn send(&self, message: &GuestMessage) {
         let text = serde_json::to_string(message).expect("guest messages serialize");
         if let Some(Err(e)) = self.with_guest(|guest| guest.send(&text)) {
-            eprintln!("portrange guest: sending a message: {e}");
+            eprintln!(
+                "portrange guest: sending a message: {:#}",
+                anyhow::Error::new(e)
+            );
         }
     }
 
@@ -111,7 +117,10 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
             // privileges, a harness error naming the failure otherwise.
             let outcome = e.outcome();
             outbox.send(&GuestMessage::Note {
-                text: format!("no case can run in the guest: {e}"),
+                text: format!(
+                    "no case can run in the guest: {}",
+                    netns_util::error_chain(&e)
+                ),
             });
             let results: Vec<CaseResult> = cases
                 .iter()

@@ -60,6 +60,16 @@ pub fn unprivileged(reason: &str) {
 /// numbered 1..=N in order, every other line a diagnostic. Returns the
 /// result lines.
 pub fn validate_ktap(text: &str) -> Vec<String> {
+    let (planned, results) = validate_ktap_head(text);
+    assert_eq!(planned, results.len(), "plan does not match the results");
+    results
+}
+
+/// Checks what a run that may have died midway left: KTAP v1 structure up
+/// to where it stops, the plan before any result, results numbered in
+/// order, no more of them than planned. Returns the plan's count and the
+/// result lines.
+pub fn validate_ktap_head(text: &str) -> (usize, Vec<String>) {
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("KTAP version 1"));
     let mut planned = None;
@@ -70,6 +80,7 @@ pub fn validate_ktap(text: &str) -> Vec<String> {
             assert!(results.is_empty(), "plan after results");
             planned = Some(count.split(' ').next().unwrap().parse::<usize>().unwrap());
         } else if line.starts_with("ok ") || line.starts_with("not ok ") {
+            assert!(planned.is_some(), "result before the plan: {line}");
             let rest = line.trim_start_matches("not ").trim_start_matches("ok ");
             let (number, description) = rest.split_once(' ').expect("number and name");
             assert_eq!(
@@ -96,12 +107,54 @@ pub fn validate_ktap(text: &str) -> Vec<String> {
             );
         }
     }
-    assert_eq!(
-        planned,
-        Some(results.len()),
-        "plan does not match the results"
-    );
-    results
+    let planned = planned.expect("no plan line");
+    assert!(results.len() <= planned, "more results than planned");
+    (planned, results)
+}
+
+/// The kernel's KTAP parser, `tools/testing/kunit/kunit.py` from Debian's
+/// linux-source-6.12 as kbuild unpacks it into the cache, if it and
+/// python3 are there; says why not (the caller then skips) otherwise.
+pub fn kunit_py() -> Option<std::path::PathBuf> {
+    let script = qemu::kernel::default_cache_dir()
+        .join("debian/linux-source-6.12/tools/testing/kunit/kunit.py");
+    if !script.is_file() {
+        eprintln!(
+            "skipped: no {} (fetch the tree: cargo test -p portrange --test ci_templates kselftest)",
+            script.display()
+        );
+        return None;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: python3 not found, which kunit.py needs (apt-get install python3)");
+        return None;
+    }
+    Some(script)
+}
+
+/// What `kunit.py parse` says of `ktap`: its stdout and stderr.
+pub fn kunit_parse(script: &std::path::Path, ktap: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg("parse")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kunit.py");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ktap.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// Whether the test runs without root; says so as [`unprivileged`] does.
