@@ -121,7 +121,7 @@ fn eperm_from_unshare_is_a_lack_of_privileges() {
         netns_util::error_chain(&error),
         "no privilege to create network namespaces (unshare(CLONE_NEWNET) failed): run as root, \
          or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, \
-         kernel.unprivileged_userns_clone=1): EPERM: Operation not permitted"
+         kernel.unprivileged_userns_clone=1): Operation not permitted (os error 1)"
     );
 }
 
