@@ -201,11 +201,6 @@ pub enum BuildError {
 /// Getting a kernel source tree or the cache directory failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// No cache directory can be derived from the environment.
-    #[error(
-        "no cache directory: none of PORTRANGE_CACHE, XDG_CACHE_HOME, HOME is set: set PORTRANGE_CACHE"
-    )]
-    NoCache,
     /// A program could not be started.
     #[error("could not start {program} ({hint})")]
     Spawn {

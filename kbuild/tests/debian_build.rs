@@ -31,7 +31,7 @@ fn kbuild_missing() -> bool {
 /// Builds the shipped build.config `name` from linux-source-6.12 into its
 /// default out dir and returns the resulting `.config` options.
 fn build_shipped(name: &str) -> std::collections::BTreeMap<String, String> {
-    let cache = source::cache_dir().unwrap();
+    let cache = qemu::kernel::default_cache_dir();
     let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
     let config = kbuild::evaluate(
         &Location::from_source(&tree).unwrap(),
@@ -83,7 +83,7 @@ fn minimal_peers_kernel_builds_from_debian_6_12() {
 #[test]
 #[ignore = "downloads linux-source-6.12 (then seconds): run with --ignored"]
 fn minimal_arm64_kernel_configures_from_debian_6_12() {
-    let cache = source::cache_dir().unwrap();
+    let cache = qemu::kernel::default_cache_dir();
     let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
     let config = kbuild::evaluate(
         &Location::from_source(&tree).unwrap(),
