@@ -102,7 +102,7 @@ pub fn init() -> Result<Guest, Error> {
     }
     match set_up() {
         Ok(guest) => Ok(guest),
-        Err(error) => report_and_power_off(&error),
+        Err(error) => report_and_power_off(error),
     }
 }
 
@@ -161,7 +161,7 @@ impl Guest {
         if let Err(error) = self.channel.end(exit_code) {
             eprintln!(
                 "portrange guest: sending the end frame failed: {}",
-                chain(&error)
+                chain(error)
             );
         }
         power_off()
@@ -169,7 +169,7 @@ impl Guest {
 }
 
 /// Reports a setup failure wherever possible, then powers off.
-fn report_and_power_off(error: &Error) -> ! {
+fn report_and_power_off(error: Error) -> ! {
     let text = format!("portrange guest: setup failed: {}", chain(error));
     eprintln!("{text}");
     if let Ok(mut channel) = Channel::open() {
@@ -179,7 +179,7 @@ fn report_and_power_off(error: &Error) -> ! {
         if let Err(error) = sent {
             eprintln!(
                 "portrange guest: reporting on the result channel failed: {}",
-                chain(&error)
+                chain(error)
             );
         }
     }
@@ -187,15 +187,10 @@ fn report_and_power_off(error: &Error) -> ! {
 }
 
 /// `error` and its causes, `: `-separated: messages here describe their own
-/// step only and leave the cause to the source chain.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text.push_str(&format!(": {error}"));
-        cause = error.source();
-    }
-    text
+/// step only and leave the cause to the source chain, which anyhow's
+/// alternate form prints.
+fn chain(error: impl std::error::Error + Send + Sync + 'static) -> String {
+    format!("{:#}", anyhow::Error::new(error))
 }
 
 /// Flushes file systems and stops the VM by rebooting: QEMU runs with

@@ -25,7 +25,7 @@ use std::thread;
 
 use netns_util::panic_text;
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::{Pid, getppid};
+use nix::unistd::Pid;
 
 use super::{Observed, Release, RunOptions, run_in_fresh_netns};
 use crate::case::Case;
@@ -58,20 +58,7 @@ pub(super) fn run(case: &Case, options: &RunOptions) -> Observed {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .process_group(0);
-    let parent = Pid::this();
-    // SAFETY: the closure runs in the child between fork and exec and only
-    // calls prctl(2), getppid(2) and raise(3), which are async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            // The parent may have died between fork and prctl: then the
-            // death signal never comes, so die now.
-            if getppid() != parent {
-                nix::sys::signal::raise(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            }
-            Ok(())
-        });
-    }
+    child_lifetime::bind_to_this_thread(&mut command);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
