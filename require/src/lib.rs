@@ -3,7 +3,7 @@
 //! Tests that need root, QEMU or a kernel build skip with a printed reason
 //! where those are missing, so that `cargo test` works on any machine. In
 //! CI a skip nobody reads is as bad as a false pass: with
-//! `PORTRANGE_REQUIRE=root,vm,kbuild` (a comma list; `all` for every one)
+//! `PORTRANGE_REQUIRE=root,vm,kbuild,ci-engines` (a comma list; `all` for every one)
 //! a missing prerequisite named there fails the test instead, saying what
 //! was missing.
 //!
@@ -30,11 +30,19 @@ pub enum Requirement {
     /// What building a kernel needs: the build tools and Debian's kernel
     /// source package.
     Kbuild,
+    /// The CI engines the templates are run under for real
+    /// (gitlab-ci-local, as `.ci/install-deps` installs it).
+    CiEngines,
 }
 
 impl Requirement {
     /// Every requirement, in the order `all` lists them.
-    pub const ALL: [Requirement; 3] = [Requirement::Root, Requirement::Vm, Requirement::Kbuild];
+    pub const ALL: [Requirement; 4] = [
+        Requirement::Root,
+        Requirement::Vm,
+        Requirement::Kbuild,
+        Requirement::CiEngines,
+    ];
 
     /// The word naming it in [`ENV`].
     pub fn name(self) -> &'static str {
@@ -42,6 +50,7 @@ impl Requirement {
             Requirement::Root => "root",
             Requirement::Vm => "vm",
             Requirement::Kbuild => "kbuild",
+            Requirement::CiEngines => "ci-engines",
         }
     }
 }
@@ -55,7 +64,7 @@ impl fmt::Display for Requirement {
 /// A value of [`ENV`] that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{ENV}={value:?}: unknown requirement {word:?}: give a comma list of root, vm, kbuild, or all"
+    "{ENV}={value:?}: unknown requirement {word:?}: give a comma list of root, vm, kbuild, ci-engines, or all"
 )]
 pub struct ParseError {
     /// The whole value.
@@ -79,6 +88,7 @@ impl Required {
                 "root" => &[Requirement::Root],
                 "vm" => &[Requirement::Vm],
                 "kbuild" => &[Requirement::Kbuild],
+                "ci-engines" => &[Requirement::CiEngines],
                 _ => {
                     return Err(ParseError {
                         value: value.to_owned(),
@@ -154,7 +164,7 @@ mod tests {
         let error = Required::parse("root,qemu").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "PORTRANGE_REQUIRE=\"root,qemu\": unknown requirement \"qemu\": give a comma list of root, vm, kbuild, or all"
+            "PORTRANGE_REQUIRE=\"root,qemu\": unknown requirement \"qemu\": give a comma list of root, vm, kbuild, ci-engines, or all"
         );
     }
 
