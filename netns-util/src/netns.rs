@@ -7,6 +7,7 @@ use nix::sched::{CloneFlags, setns, unshare};
 use crate::Error;
 use crate::loopback;
 use crate::netlink::Netlink;
+use crate::residue::{self, FreshState, Residue};
 use crate::snapshot::Snapshot;
 use crate::sysctl;
 
@@ -129,6 +130,21 @@ impl Netns {
     /// Takes a [`Snapshot`] of this namespace: links, rules, port sysctls.
     pub fn snapshot(&self) -> Result<Snapshot, Error> {
         self.run(Snapshot::take)?
+    }
+
+    /// Records what this namespace looks like, to compare others with
+    /// ([`Netns::residue`]); meant for a namespace no case has used yet,
+    /// with `lo` up.
+    pub fn fresh_state(&self) -> Result<FreshState, Error> {
+        self.inside(FreshState::record)?
+    }
+
+    /// Writes the port sysctls back to `fresh`'s values and lists what this
+    /// namespace holds that a fresh one does not (sockets of any protocol,
+    /// TIME_WAIT, sysctls, links, addresses, routes, rules); empty means
+    /// proven clean. See [`residue`](crate::residue) for how.
+    pub fn residue(&self, fresh: &FreshState) -> Result<Vec<Residue>, Error> {
+        self.inside(|| residue::check(fresh))?
     }
 
     /// Brings the loopback device up (one rtnetlink request, no runtime).
