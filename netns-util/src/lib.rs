@@ -64,6 +64,6 @@ pub use netns::Netns;
 pub use panic::panic_text;
 pub use prefix::{IpVersion, Prefix};
 pub use privileges::{Privileges, ensure_privileges};
-pub use residue::{FreshState, Residue};
+pub use residue::{FreshState, Residue, SocketCount};
 pub use snapshot::{SNAPSHOT_SYSCTLS, Snapshot};
 pub use veth::VethPair;

@@ -7,7 +7,7 @@ use nix::sched::{CloneFlags, setns, unshare};
 use crate::Error;
 use crate::loopback;
 use crate::netlink::Netlink;
-use crate::residue::{self, FreshState, Residue};
+use crate::residue::{self, FreshState, Residue, SocketCount};
 use crate::snapshot::Snapshot;
 use crate::sysctl;
 
@@ -143,8 +143,15 @@ impl Netns {
     /// namespace holds that a fresh one does not (sockets of any protocol,
     /// TIME_WAIT, sysctls, links, addresses, routes, rules); empty means
     /// proven clean. See [`residue`](crate::residue) for how.
-    pub fn residue(&self, fresh: &FreshState) -> Result<Vec<Residue>, Error> {
-        self.inside(|| residue::check(fresh))?
+    /// `count` is this namespace's ([`Netns::socket_count`]).
+    pub fn residue(&self, fresh: &FreshState, count: &SocketCount) -> Result<Vec<Residue>, Error> {
+        self.inside(|| residue::check(fresh, count))?
+    }
+
+    /// This namespace's socket and TIME_WAIT counts, readable from any
+    /// thread without entering it or opening a socket.
+    pub fn socket_count(&self) -> Result<SocketCount, Error> {
+        self.inside(SocketCount::open)?
     }
 
     /// Brings the loopback device up (one rtnetlink request, no runtime).

@@ -8,26 +8,33 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::netns_or_skip;
-use netns_util::{FreshState, IpVersion, Netns, Residue};
+use netns_util::{FreshState, IpVersion, Netns, Residue, SocketCount};
 
-/// A namespace with `lo` up and its fresh state.
-fn fresh() -> Option<(Netns, FreshState)> {
+/// A namespace with `lo` up, its fresh state and its socket count.
+struct Fresh {
+    ns: Netns,
+    state: FreshState,
+    count: SocketCount,
+}
+
+fn fresh() -> Option<Fresh> {
     let ns = netns_or_skip()?;
     ns.loopback_up().unwrap();
     let state = ns.fresh_state().unwrap();
-    Some((ns, state))
+    let count = ns.socket_count().unwrap();
+    Some(Fresh { ns, state, count })
 }
 
 /// The residue once sockets closed in the namespace (the test's and the
 /// previous check's own netlink sockets) have left the count: some are
 /// freed after an RCU grace period, so this checks every 50 ms until two
 /// checks in a row agree (at most 2 s).
-fn settled(ns: &Netns, state: &FreshState) -> Vec<Residue> {
+fn settled(fresh: &Fresh) -> Vec<Residue> {
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut previous = None;
     loop {
         std::thread::sleep(Duration::from_millis(50));
-        let residue = ns.residue(state).unwrap();
+        let residue = fresh.ns.residue(&fresh.state, &fresh.count).unwrap();
         if previous.as_ref() == Some(&residue) || Instant::now() > deadline {
             return residue;
         }
@@ -37,29 +44,32 @@ fn settled(ns: &Netns, state: &FreshState) -> Vec<Residue> {
 
 #[test]
 fn a_fresh_namespace_has_no_residue() {
-    let Some((ns, state)) = fresh() else { return };
-    assert_eq!(settled(&ns, &state), vec![]);
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
+    assert_eq!(settled(&fresh), vec![]);
 }
 
 #[test]
 fn closed_sockets_leave_nothing() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     ns.run(|| {
         let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         drop((udp, listener));
     })
     .unwrap();
-    assert_eq!(settled(&ns, &state), vec![]);
+    assert_eq!(settled(&fresh), vec![]);
 }
 
 #[test]
 fn a_listening_socket_is_residue() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     let listener = ns
         .run(|| TcpListener::bind((Ipv4Addr::LOCALHOST, 40000)).unwrap())
         .unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     assert!(
         residue.contains(&Residue::Socket("tcp LISTEN 127.0.0.1:40000".into()))
             || !state.has_sock_diag(),
@@ -71,7 +81,8 @@ fn a_listening_socket_is_residue() {
 
 #[test]
 fn a_time_wait_socket_is_residue() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     ns.run(|| {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -84,7 +95,7 @@ fn a_time_wait_socket_is_residue() {
         drop(listener);
     })
     .unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     assert!(
         residue.contains(&Residue::TimeWait(1)),
         "no TIME_WAIT in {residue:?}"
@@ -100,11 +111,12 @@ fn a_time_wait_socket_is_residue() {
 
 #[test]
 fn a_bound_udp_socket_is_residue() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     let socket = ns
         .run(|| UdpSocket::bind((Ipv4Addr::LOCALHOST, 40001)).unwrap())
         .unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     assert!(residue.contains(&Residue::SocketsInUse(1)), "{residue:?}");
     assert!(
         !state.has_sock_diag()
@@ -118,7 +130,8 @@ fn a_bound_udp_socket_is_residue() {
 
 #[test]
 fn a_raw_socket_no_dump_lists_is_still_counted() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     let socket = ns
         .run(|| {
             socket2::Socket::new(
@@ -129,20 +142,21 @@ fn a_raw_socket_no_dump_lists_is_still_counted() {
             .unwrap()
         })
         .unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     assert!(residue.contains(&Residue::SocketsInUse(1)), "{residue:?}");
     drop(socket);
 }
 
 #[test]
 fn the_port_sysctls_are_written_back() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     let fresh_range = ns.sysctl_read("net.ipv4.ip_local_port_range").unwrap();
     ns.sysctl_write("net.ipv4.ip_local_port_range", "40000 40009")
         .unwrap();
     ns.sysctl_write("net.ipv4.ip_local_reserved_ports", "40005")
         .unwrap();
-    assert_eq!(settled(&ns, &state), vec![]);
+    assert_eq!(settled(&fresh), vec![]);
     assert_eq!(
         ns.sysctl_read("net.ipv4.ip_local_port_range").unwrap(),
         fresh_range
@@ -155,10 +169,11 @@ fn the_port_sysctls_are_written_back() {
 
 #[test]
 fn another_changed_sysctl_is_residue() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     ns.sysctl_write("net.ipv4.ip_unprivileged_port_start", "2000")
         .unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     assert!(
         matches!(residue.as_slice(), [Residue::Sysctl { key, now, .. }]
             if key == "net.ipv4.ip_unprivileged_port_start" && now == "2000"),
@@ -168,10 +183,11 @@ fn another_changed_sysctl_is_residue() {
 
 #[test]
 fn an_extra_link_is_residue() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     ns.netlink(async |nl| nl.link().add_veth("extra0", "extra1").execute().await)
         .unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     let links: Vec<_> = residue
         .iter()
         .filter(|r| matches!(r, Residue::Extra { kind: "link", .. }))
@@ -181,9 +197,10 @@ fn an_extra_link_is_residue() {
 
 #[test]
 fn lo_down_is_residue() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     ns.netlink(async |nl| nl.link().down("lo").await).unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     assert!(
         residue.iter().any(
             |r| matches!(r, Residue::Missing { kind: "link", item } if item.ends_with("lo up"))
@@ -194,7 +211,8 @@ fn lo_down_is_residue() {
 
 #[test]
 fn an_extra_address_route_and_rule_are_residue() {
-    let Some((ns, state)) = fresh() else { return };
+    let Some(fresh) = fresh() else { return };
+    let (ns, state) = (&fresh.ns, &fresh.state);
     ns.netlink(async |nl| {
         nl.address()
             .add("lo", "192.0.2.1/32".parse()?)
@@ -214,7 +232,7 @@ fn an_extra_address_route_and_rule_are_residue() {
             .await
     })
     .unwrap();
-    let residue = settled(&ns, &state);
+    let residue = settled(&fresh);
     for kind in ["address", "route", "rule"] {
         assert!(
             residue
