@@ -405,7 +405,8 @@ pub fn run_all(
     };
     // The outcomes are read from the slots; libtest-mimic's summary is not needed.
     let _ = libtest_mimic::run(&arguments, trials);
-    notes.extend(pool.map(|pool| pool.note()));
+    // The trials, and their references to the pool, are gone by now.
+    notes.extend(pool.and_then(Arc::into_inner).map(Pool::finish));
     let slots = std::mem::take(&mut *slots.lock().expect("results lock"));
     let results = slots
         .into_iter()

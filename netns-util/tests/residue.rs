@@ -45,34 +45,34 @@ fn settled(fresh: &Fresh) -> Vec<Residue> {
 #[test]
 fn a_fresh_namespace_has_no_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
     assert_eq!(settled(&fresh), vec![]);
 }
 
 #[test]
 fn closed_sockets_leave_nothing() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    ns.run(|| {
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        drop((udp, listener));
-    })
-    .unwrap();
+    fresh
+        .ns
+        .run(|| {
+            let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            drop((udp, listener));
+        })
+        .unwrap();
     assert_eq!(settled(&fresh), vec![]);
 }
 
 #[test]
 fn a_listening_socket_is_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    let listener = ns
+    let listener = fresh
+        .ns
         .run(|| TcpListener::bind((Ipv4Addr::LOCALHOST, 40000)).unwrap())
         .unwrap();
     let residue = settled(&fresh);
     assert!(
         residue.contains(&Residue::Socket("tcp LISTEN 127.0.0.1:40000".into()))
-            || !state.has_sock_diag(),
+            || !fresh.state.has_sock_diag(),
         "{residue:?}"
     );
     assert!(residue.contains(&Residue::SocketsInUse(1)), "{residue:?}");
@@ -82,26 +82,27 @@ fn a_listening_socket_is_residue() {
 #[test]
 fn a_time_wait_socket_is_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    ns.run(|| {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        // The client closes first, so the client's end goes to TIME_WAIT
-        // once the server's FIN arrives.
-        drop(client);
-        std::thread::sleep(Duration::from_millis(20));
-        drop(server);
-        drop(listener);
-    })
-    .unwrap();
+    fresh
+        .ns
+        .run(|| {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            // The client closes first, so the client's end goes to TIME_WAIT
+            // once the server's FIN arrives.
+            drop(client);
+            std::thread::sleep(Duration::from_millis(20));
+            drop(server);
+            drop(listener);
+        })
+        .unwrap();
     let residue = settled(&fresh);
     assert!(
         residue.contains(&Residue::TimeWait(1)),
         "no TIME_WAIT in {residue:?}"
     );
     assert!(
-        !state.has_sock_diag()
+        !fresh.state.has_sock_diag()
             || residue
                 .iter()
                 .any(|r| r.to_string().contains("TIME_WAIT 127.0.0.1")),
@@ -112,14 +113,14 @@ fn a_time_wait_socket_is_residue() {
 #[test]
 fn a_bound_udp_socket_is_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    let socket = ns
+    let socket = fresh
+        .ns
         .run(|| UdpSocket::bind((Ipv4Addr::LOCALHOST, 40001)).unwrap())
         .unwrap();
     let residue = settled(&fresh);
     assert!(residue.contains(&Residue::SocketsInUse(1)), "{residue:?}");
     assert!(
-        !state.has_sock_diag()
+        !fresh.state.has_sock_diag()
             || residue
                 .iter()
                 .any(|r| r.to_string() == "socket udp CLOSE 127.0.0.1:40001"),
@@ -131,8 +132,8 @@ fn a_bound_udp_socket_is_residue() {
 #[test]
 fn a_raw_socket_no_dump_lists_is_still_counted() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    let socket = ns
+    let socket = fresh
+        .ns
         .run(|| {
             socket2::Socket::new(
                 socket2::Domain::IPV4,
@@ -150,19 +151,31 @@ fn a_raw_socket_no_dump_lists_is_still_counted() {
 #[test]
 fn the_port_sysctls_are_written_back() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    let fresh_range = ns.sysctl_read("net.ipv4.ip_local_port_range").unwrap();
-    ns.sysctl_write("net.ipv4.ip_local_port_range", "40000 40009")
+    let fresh_range = fresh
+        .ns
+        .sysctl_read("net.ipv4.ip_local_port_range")
         .unwrap();
-    ns.sysctl_write("net.ipv4.ip_local_reserved_ports", "40005")
+    fresh
+        .ns
+        .sysctl_write("net.ipv4.ip_local_port_range", "40000 40009")
+        .unwrap();
+    fresh
+        .ns
+        .sysctl_write("net.ipv4.ip_local_reserved_ports", "40005")
         .unwrap();
     assert_eq!(settled(&fresh), vec![]);
     assert_eq!(
-        ns.sysctl_read("net.ipv4.ip_local_port_range").unwrap(),
+        fresh
+            .ns
+            .sysctl_read("net.ipv4.ip_local_port_range")
+            .unwrap(),
         fresh_range
     );
     assert_eq!(
-        ns.sysctl_read("net.ipv4.ip_local_reserved_ports").unwrap(),
+        fresh
+            .ns
+            .sysctl_read("net.ipv4.ip_local_reserved_ports")
+            .unwrap(),
         ""
     );
 }
@@ -170,8 +183,9 @@ fn the_port_sysctls_are_written_back() {
 #[test]
 fn another_changed_sysctl_is_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    ns.sysctl_write("net.ipv4.ip_unprivileged_port_start", "2000")
+    fresh
+        .ns
+        .sysctl_write("net.ipv4.ip_unprivileged_port_start", "2000")
         .unwrap();
     let residue = settled(&fresh);
     assert!(
@@ -184,8 +198,9 @@ fn another_changed_sysctl_is_residue() {
 #[test]
 fn an_extra_link_is_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    ns.netlink(async |nl| nl.link().add_veth("extra0", "extra1").execute().await)
+    fresh
+        .ns
+        .netlink(async |nl| nl.link().add_veth("extra0", "extra1").execute().await)
         .unwrap();
     let residue = settled(&fresh);
     let links: Vec<_> = residue
@@ -198,8 +213,10 @@ fn an_extra_link_is_residue() {
 #[test]
 fn lo_down_is_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    ns.netlink(async |nl| nl.link().down("lo").await).unwrap();
+    fresh
+        .ns
+        .netlink(async |nl| nl.link().down("lo").await)
+        .unwrap();
     let residue = settled(&fresh);
     assert!(
         residue.iter().any(
@@ -212,26 +229,27 @@ fn lo_down_is_residue() {
 #[test]
 fn an_extra_address_route_and_rule_are_residue() {
     let Some(fresh) = fresh() else { return };
-    let (ns, state) = (&fresh.ns, &fresh.state);
-    ns.netlink(async |nl| {
-        nl.address()
-            .add("lo", "192.0.2.1/32".parse()?)
-            .execute()
-            .await?;
-        nl.route()
-            .add("198.51.100.0/24".parse()?)
-            .dev("lo")
-            .execute()
-            .await?;
-        nl.rule()
-            .add(IpVersion::V4)
-            .dport(40000..=40999)
-            .table(100)
-            .priority(100)
-            .execute()
-            .await
-    })
-    .unwrap();
+    fresh
+        .ns
+        .netlink(async |nl| {
+            nl.address()
+                .add("lo", "192.0.2.1/32".parse()?)
+                .execute()
+                .await?;
+            nl.route()
+                .add("198.51.100.0/24".parse()?)
+                .dev("lo")
+                .execute()
+                .await?;
+            nl.rule()
+                .add(IpVersion::V4)
+                .dport(40000..=40999)
+                .table(100)
+                .priority(100)
+                .execute()
+                .await
+        })
+        .unwrap();
     let residue = settled(&fresh);
     for kind in ["address", "route", "rule"] {
         assert!(

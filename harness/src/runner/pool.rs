@@ -79,9 +79,13 @@ impl Pool {
     /// A pool for `workers` cases at once, its first namespace made and
     /// recorded as what a fresh one looks like.
     pub(crate) fn new(workers: usize, release: Release) -> Result<Pool, String> {
-        let first = make().map_err(|e| format!("making the first namespace: {}", error_chain(&e)))?;
+        let first =
+            make().map_err(|e| format!("making the first namespace: {}", error_chain(&e)))?;
         let fresh = first.netns.fresh_state().map_err(|e| {
-            format!("recording what a fresh namespace holds: {}", error_chain(&e))
+            format!(
+                "recording what a fresh namespace holds: {}",
+                error_chain(&e)
+            )
         })?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -143,9 +147,12 @@ impl Pool {
         self.shared.changed.notify_all();
     }
 
-    /// One line for the report: how many cases ran in reused and in fresh
-    /// namespaces, and why namespaces were dropped, with one example each.
-    pub(crate) fn note(&self) -> String {
+    /// Stops the keeper (which checks what was given back after the last
+    /// case) and releases every namespace; returns one line for the report:
+    /// how many cases ran in reused and in fresh namespaces, and why
+    /// namespaces were dropped, with one example each.
+    pub(crate) fn finish(mut self) -> String {
+        self.stop();
         let state = self.shared.lock();
         let stats = &state.stats;
         let mut note = format!(
@@ -164,8 +171,8 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
+impl Pool {
+    fn stop(&mut self) {
         self.shared.lock().shutdown = true;
         self.shared.changed.notify_all();
         if let Some(keeper) = self.keeper.take() {
@@ -175,9 +182,17 @@ impl Drop for Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
@@ -205,9 +220,10 @@ impl Shared {
                     }
                     Verdict::Later(returned) => state.returned.push_back(returned),
                     Verdict::Dropped(pooled, kind, example) => {
+                        drop(state);
                         self.discard(pooled.netns);
-                        let entry = state.stats.dropped.entry(kind).or_insert((0, example));
-                        entry.0 += 1;
+                        self.count_drop(kind, example);
+                        state = self.lock();
                     }
                 }
             } else if state.spares.len() < self.spares && state.making_failed.is_none() {
@@ -230,16 +246,39 @@ impl Shared {
                 };
             }
         }
-        let state = &mut *state;
-        let leftovers: Vec<Pooled> = state
-            .clean
-            .drain(..)
-            .chain(state.spares.drain(..))
-            .chain(state.returned.drain(..).map(|returned| returned.pooled))
-            .collect();
+        // Namespaces given back after the last case still get their full
+        // check, so that the note counts every residue a case left; then
+        // everything is released.
+        let pending: Vec<Returned> = state.returned.drain(..).collect();
+        let mut leftovers = std::mem::take(&mut state.clean);
+        leftovers.append(&mut state.spares);
+        drop(state);
+        for returned in pending {
+            if returned.counted_only {
+                leftovers.push(returned.pooled);
+                continue;
+            }
+            match self.check(returned) {
+                Verdict::Clean(pooled) => {
+                    self.lock().stats.kept += 1;
+                    leftovers.push(pooled);
+                }
+                Verdict::Later(returned) => leftovers.push(returned.pooled),
+                Verdict::Dropped(pooled, kind, example) => {
+                    self.count_drop(kind, example);
+                    leftovers.push(pooled);
+                }
+            }
+        }
         leftovers
             .into_iter()
             .for_each(|pooled| self.discard(pooled.netns));
+    }
+
+    fn count_drop(&self, kind: &'static str, example: String) {
+        let mut state = self.lock();
+        let entry = state.stats.dropped.entry(kind).or_insert((0, example));
+        entry.0 += 1;
     }
 
     /// The full check; a namespace whose only residue is the socket count
@@ -277,7 +316,14 @@ impl Shared {
                     .map(Residue::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
-                Verdict::Dropped(pooled, residue[0].kind(), example)
+                // Named by its most telling residue: the count goes with
+                // every other kind.
+                let kind = residue
+                    .iter()
+                    .find(|r| !matches!(r, Residue::SocketsInUse(_)))
+                    .unwrap_or(&residue[0])
+                    .kind();
+                Verdict::Dropped(pooled, kind, example)
             }
             Err(e) => Verdict::Dropped(pooled, "a check that failed", error_chain(&e)),
         }
