@@ -22,7 +22,7 @@ use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Gate, Probes};
 use crate::profile::{Expectation, Profile, Property};
 use crate::randomized::Randomized;
-use pool::Pool;
+use pool::{Pool, Pooled};
 
 pub use process::serve_isolated_case;
 
@@ -163,7 +163,7 @@ fn run_case_from(
     case: &Case,
     probes: &Probes,
     options: &RunOptions,
-    pool: Option<&Pool>,
+    pool: Option<&Arc<Pool>>,
 ) -> CaseResult {
     let start = Instant::now();
     let expectation = Expectation::new(options.expect_profile, &probes.kernel);
@@ -223,14 +223,16 @@ impl Observed {
 /// one leased from `pool`, which the thread enters by its descriptor and
 /// which goes back to the pool (to be checked) only when the case ended
 /// without panicking and within the timeout.
-fn run_isolated(case: &Case, options: &RunOptions, pool: Option<&Pool>) -> Observed {
-    let leased = match pool.map(Pool::take).transpose() {
+fn run_isolated(case: &Case, options: &RunOptions, pool: Option<&Arc<Pool>>) -> Observed {
+    let leased = match pool.map(|pool| pool.take()).transpose() {
         Ok(leased) => leased,
         Err(message) => return Observed::error(message),
     };
+    let lease = leased.as_ref().map(Pooled::lease);
     let (sender, receiver) = mpsc::channel();
     let owned = case.clone();
     let (randomized, release, timeout) = (options.randomized, options.release, options.timeout);
+    let thread_pool = pool.cloned();
     let spawned = thread::Builder::new()
         .name(case.name.clone())
         .spawn(move || {
@@ -245,23 +247,31 @@ fn run_isolated(case: &Case, options: &RunOptions, pool: Option<&Pool>) -> Obser
                     (Observed::outcome(Outcome::Fail(message)), None)
                 }
             };
-            // The receiver is gone only after a timeout was reported.
-            let _ = sender.send((observed, back));
+            // The receiver is gone only after a timeout was reported. The
+            // outcome goes first: the namespace's check is not the case's
+            // time.
+            let delivered = sender.send(observed).is_ok();
+            if let Some(pool) = thread_pool {
+                match back {
+                    Some(pooled) if delivered => pool.give_back(pooled),
+                    _ => pool.abandon(lease.unwrap_or_default()),
+                }
+            }
         });
     if let Err(e) = spawned {
         return Observed::error(format!("cannot start the case's thread: {e}"));
     }
     match receiver.recv_timeout(timeout) {
-        Ok((observed, back)) => {
-            if let (Some(pool), Some(pooled)) = (pool, back) {
-                pool.give_back(pooled);
+        Ok(observed) => observed,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            if let (Some(pool), Some(lease)) = (pool, lease) {
+                pool.abandon(lease);
             }
-            observed
+            Observed::error(format!(
+                "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
+                timeout.as_secs()
+            ))
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => Observed::error(format!(
-            "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
-            timeout.as_secs()
-        )),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Observed::error("the case's thread ended without an outcome".into())
         }
@@ -391,7 +401,7 @@ pub fn run_all(
             );
             let options = options.clone();
             Trial::test(case.name.clone(), move || {
-                let result = run_case_from(&case, &probes, &options, pool.as_deref());
+                let result = run_case_from(&case, &probes, &options, pool.as_ref());
                 on_result(&result);
                 slots.lock().expect("results lock")[index] = Some(result);
                 Ok(())
@@ -405,8 +415,7 @@ pub fn run_all(
     };
     // The outcomes are read from the slots; libtest-mimic's summary is not needed.
     let _ = libtest_mimic::run(&arguments, trials);
-    // The trials, and their references to the pool, are gone by now.
-    notes.extend(pool.and_then(Arc::into_inner).map(Pool::finish));
+    notes.extend(pool.map(|pool| pool.finish()));
     let slots = std::mem::take(&mut *slots.lock().expect("results lock"));
     let results = slots
         .into_iter()

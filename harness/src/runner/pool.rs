@@ -3,19 +3,21 @@
 //! one's state ([`Netns::residue`]); anything else is dropped, and fresh
 //! namespaces are made ahead of time so that no case waits for one.
 //!
-//! One keeper thread does both jobs, in this order: it checks the
-//! namespaces cases gave back (on a short-lived thread that enters each by
-//! its descriptor), and tops the stock of fresh spares up to one per
-//! worker. Checking off the case's path matters because a closed socket of
-//! some kinds (UDP, netlink) leaves the namespace's socket count only after
-//! an RCU grace period: a namespace whose only residue is that count is
-//! looked at again until [`LAG`] has passed since its case ended.
+//! The check runs on the case's own thread right after it has handed its
+//! outcome over (so it is not part of the case's time), inside the
+//! namespace already: no thread to start, no `setns()`, and the checks of
+//! cases running at once run at once. A closed socket of some kinds (UDP,
+//! netlink, the check's own) leaves the namespace's socket count only after
+//! an RCU grace period, so a namespace whose only residue is that count
+//! goes to the keeper thread, which reads the count again (from a file
+//! opened once, without entering the namespace) until it is zero or [`LAG`]
+//! has passed. The keeper also keeps one fresh spare per worker.
 //!
 //! The pool hands out only descriptors. Each case's thread is new and
 //! enters its namespace with `setns()` ([`Netns::enter_current_thread`]),
 //! so nothing about a thread carries over from one case to the next.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -25,27 +27,36 @@ use netns_util::{FreshState, Netns, Residue, SocketCount, error_chain};
 use super::Release;
 
 /// How long after its case a namespace whose only residue is the socket
-/// count may take to show a count of zero before it is dropped. Under TCG
-/// a grace period takes a few milliseconds; this leaves room for a busy
-/// machine.
+/// count may take to show a count of zero before it is dropped. A grace
+/// period takes milliseconds; this leaves room for a busy machine.
 const LAG: Duration = Duration::from_millis(500);
 
-/// How long the keeper waits before looking again at a namespace whose
-/// count is still catching up.
+/// How long the keeper waits before reading a count again.
 const RETRY: Duration = Duration::from_millis(2);
 
-/// A namespace of the pool, with its socket count (open once, read from
-/// the keeper's thread without entering the namespace).
+/// How long [`Pool::finish`] waits for cases still checking their
+/// namespaces (a timed-out case is not waited for: it never checks).
+const FINISH: Duration = Duration::from_secs(5);
+
+/// A namespace of the pool, lent to one case.
 pub(crate) struct Pooled {
     /// The namespace.
     pub(crate) netns: Netns,
     count: SocketCount,
+    lease: u64,
+}
+
+impl Pooled {
+    /// The number of this loan, for [`Pool::abandon`].
+    pub(crate) fn lease(&self) -> u64 {
+        self.lease
+    }
 }
 
 /// Fresh spares made ahead, clean namespaces kept, and the keeper thread.
 pub(crate) struct Pool {
     shared: Arc<Shared>,
-    keeper: Option<JoinHandle<()>>,
+    keeper: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -60,7 +71,12 @@ struct Shared {
 struct State {
     clean: Vec<Pooled>,
     spares: Vec<Pooled>,
-    returned: VecDeque<Returned>,
+    /// Namespaces whose only residue is the socket count, with the time
+    /// their case ended and when to read the count next.
+    counting: VecDeque<(Pooled, Instant, Instant)>,
+    /// Leases not yet given back or abandoned.
+    lent: BTreeSet<u64>,
+    next_lease: u64,
     making_failed: Option<String>,
     shutdown: bool,
     stats: Stats,
@@ -106,7 +122,7 @@ impl Pool {
         };
         Ok(Pool {
             shared,
-            keeper: Some(keeper),
+            keeper: Mutex::new(Some(keeper)),
         })
     }
 
@@ -116,13 +132,20 @@ impl Pool {
     pub(crate) fn take(&self) -> Result<Pooled, String> {
         let mut state = self.shared.lock();
         loop {
-            if let Some(pooled) = state.clean.pop() {
-                state.stats.reused += 1;
-                return Ok(pooled);
-            }
-            if let Some(pooled) = state.spares.pop() {
-                state.stats.fresh += 1;
-                self.shared.changed.notify_all();
+            let taken = match state.clean.pop() {
+                Some(pooled) => {
+                    state.stats.reused += 1;
+                    Some(pooled)
+                }
+                None => state.spares.pop().inspect(|_| {
+                    state.stats.fresh += 1;
+                    self.shared.changed.notify_all();
+                }),
+            };
+            if let Some(mut pooled) = taken {
+                state.next_lease += 1;
+                pooled.lease = state.next_lease;
+                state.lent.insert(pooled.lease);
                 return Ok(pooled);
             }
             if let Some(reason) = &state.making_failed {
@@ -132,26 +155,41 @@ impl Pool {
         }
     }
 
-    /// Gives back the namespace of a case that ended (not one that timed
-    /// out or panicked: those are dropped with their thread), to be
-    /// checked and kept or dropped.
+    /// Checks the namespace of a case that ended (from the case's thread,
+    /// inside it) and keeps it, hands it to the keeper to watch its socket
+    /// count, or drops it.
     pub(crate) fn give_back(&self, pooled: Pooled) {
+        let lease = pooled.lease;
+        let ended = Instant::now();
+        let verdict = self.shared.check(pooled, ended, false);
+        self.shared.file(verdict);
+        self.abandon(lease);
+    }
+
+    /// Ends lease `lease` without a namespace coming back: its case
+    /// panicked (the namespace was dropped) or timed out (its thread keeps
+    /// it). Idempotent.
+    pub(crate) fn abandon(&self, lease: u64) {
         let mut state = self.shared.lock();
-        let now = Instant::now();
-        state.returned.push_back(Returned {
-            pooled,
-            ended: now,
-            due: now,
-            counted_only: false,
-        });
+        state.lent.remove(&lease);
         self.shared.changed.notify_all();
     }
 
-    /// Stops the keeper (which checks what was given back after the last
-    /// case) and releases every namespace; returns one line for the report:
-    /// how many cases ran in reused and in fresh namespaces, and why
-    /// namespaces were dropped, with one example each.
-    pub(crate) fn finish(mut self) -> String {
+    /// Waits (up to [`FINISH`]) for cases still checking their namespaces,
+    /// stops the keeper and releases every namespace; returns one line for
+    /// the report: how many cases ran in reused and in fresh namespaces,
+    /// and why namespaces were dropped, with one example each.
+    pub(crate) fn finish(&self) -> String {
+        let deadline = Instant::now() + FINISH;
+        let mut state = self.shared.lock();
+        while !state.lent.is_empty() && Instant::now() < deadline {
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, RETRY)
+                .map_or_else(|p| p.into_inner().0, |(s, _)| s);
+        }
+        drop(state);
         self.stop();
         let state = self.shared.lock();
         let stats = &state.stats;
@@ -169,13 +207,12 @@ impl Pool {
         }
         note
     }
-}
 
-impl Pool {
-    fn stop(&mut self) {
+    fn stop(&self) {
         self.shared.lock().shutdown = true;
         self.shared.changed.notify_all();
-        if let Some(keeper) = self.keeper.take() {
+        let keeper = self.keeper.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(keeper) = keeper {
             // A panicking keeper has nothing left to hand out.
             let _ = keeper.join();
         }
@@ -201,31 +238,18 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The keeper's loop: check what came back and is due, top up the
-    /// spares, sleep until the next is due or something changes.
+    /// The keeper's loop: read the counts that are due, top up the spares,
+    /// sleep until the next count is due or something changes.
     fn keep(&self) {
         let mut state = self.lock();
         while !state.shutdown {
             let now = Instant::now();
-            let due = state.returned.iter().position(|r| r.due <= now);
-            if let Some(returned) = due.and_then(|i| state.returned.remove(i)) {
+            let due = state.counting.iter().position(|(_, _, due)| *due <= now);
+            if let Some((pooled, ended, _)) = due.and_then(|i| state.counting.remove(i)) {
                 drop(state);
-                let verdict = self.check(returned);
+                let verdict = self.check(pooled, ended, true);
+                self.file(verdict);
                 state = self.lock();
-                match verdict {
-                    Verdict::Clean(pooled) => {
-                        state.stats.kept += 1;
-                        state.clean.push(pooled);
-                        self.changed.notify_all();
-                    }
-                    Verdict::Later(returned) => state.returned.push_back(returned),
-                    Verdict::Dropped(pooled, kind, example) => {
-                        drop(state);
-                        self.discard(pooled.netns);
-                        self.count_drop(kind, example);
-                        state = self.lock();
-                    }
-                }
             } else if state.spares.len() < self.spares && state.making_failed.is_none() {
                 drop(state);
                 let made = make();
@@ -236,7 +260,7 @@ impl Shared {
                 }
                 self.changed.notify_all();
             } else {
-                let next = state.returned.iter().map(|r| r.due).min();
+                let next = state.counting.iter().map(|(_, _, due)| *due).min();
                 state = match next {
                     Some(due) => self
                         .changed
@@ -246,52 +270,20 @@ impl Shared {
                 };
             }
         }
-        // Namespaces given back after the last case still get their full
-        // check, so that the note counts every residue a case left; then
-        // everything is released.
-        let pending: Vec<Returned> = state.returned.drain(..).collect();
+        let state = &mut *state;
         let mut leftovers = std::mem::take(&mut state.clean);
         leftovers.append(&mut state.spares);
-        drop(state);
-        for returned in pending {
-            if returned.counted_only {
-                leftovers.push(returned.pooled);
-                continue;
-            }
-            match self.check(returned) {
-                Verdict::Clean(pooled) => {
-                    self.lock().stats.kept += 1;
-                    leftovers.push(pooled);
-                }
-                Verdict::Later(returned) => leftovers.push(returned.pooled),
-                Verdict::Dropped(pooled, kind, example) => {
-                    self.count_drop(kind, example);
-                    leftovers.push(pooled);
-                }
-            }
-        }
+        leftovers.extend(state.counting.drain(..).map(|(pooled, _, _)| pooled));
         leftovers
             .into_iter()
             .for_each(|pooled| self.discard(pooled.netns));
     }
 
-    fn count_drop(&self, kind: &'static str, example: String) {
-        let mut state = self.lock();
-        let entry = state.stats.dropped.entry(kind).or_insert((0, example));
-        entry.0 += 1;
-    }
-
-    /// The full check; a namespace whose only residue is the socket count
-    /// then waits for that count alone (read without opening sockets, so
+    /// The full check, or (`counted_only`, the rest having been proven
+    /// clean) only the socket count, read without opening sockets so that
     /// the check's own netlink sockets, which linger the same way, do not
-    /// hold it up), until [`LAG`] after its case ended.
-    fn check(&self, returned: Returned) -> Verdict {
-        let Returned {
-            pooled,
-            ended,
-            counted_only,
-            ..
-        } = returned;
+    /// hold it up.
+    fn check(&self, pooled: Pooled, ended: Instant, counted_only: bool) -> Verdict {
         let residue = if counted_only {
             pooled.count.read().map(|(used, _)| match used {
                 0 => Vec::new(),
@@ -303,12 +295,7 @@ impl Shared {
         match residue {
             Ok(residue) if residue.is_empty() => Verdict::Clean(pooled),
             Ok(residue) if only_counted(&residue) && ended.elapsed() < LAG => {
-                Verdict::Later(Returned {
-                    pooled,
-                    ended,
-                    due: Instant::now() + RETRY,
-                    counted_only: true,
-                })
+                Verdict::Later(pooled, ended)
             }
             Ok(residue) => {
                 let example = residue
@@ -329,6 +316,27 @@ impl Shared {
         }
     }
 
+    fn file(&self, verdict: Verdict) {
+        match verdict {
+            Verdict::Clean(pooled) => {
+                let mut state = self.lock();
+                state.stats.kept += 1;
+                state.clean.push(pooled);
+            }
+            Verdict::Later(pooled, ended) => {
+                let due = Instant::now() + RETRY;
+                self.lock().counting.push_back((pooled, ended, due));
+            }
+            Verdict::Dropped(pooled, kind, example) => {
+                self.discard(pooled.netns);
+                let mut state = self.lock();
+                let entry = state.stats.dropped.entry(kind).or_insert((0, example));
+                entry.0 += 1;
+            }
+        }
+        self.changed.notify_all();
+    }
+
     fn discard(&self, netns: Netns) {
         match self.release {
             Release::AfterCase => drop(netns),
@@ -346,29 +354,21 @@ fn only_counted(residue: &[Residue]) -> bool {
         .all(|residue| matches!(residue, Residue::SocketsInUse(_)))
 }
 
-/// A namespace given back, waiting for its check.
-struct Returned {
-    pooled: Pooled,
-    /// When its case ended.
-    ended: Instant,
-    /// When to look at it next.
-    due: Instant,
-    /// Whether the full check found only the socket count, so that only
-    /// the count is left to look at.
-    counted_only: bool,
-}
-
 enum Verdict {
     Clean(Pooled),
-    Later(Returned),
+    Later(Pooled, Instant),
     Dropped(Pooled, &'static str, String),
 }
 
 /// A fresh namespace with `lo` up and its socket count, made on
-/// short-lived threads.
+/// short-lived threads; its lease is numbered when it is lent.
 fn make() -> Result<Pooled, netns_util::Error> {
     let netns = Netns::new()?;
     netns.loopback_up()?;
     let count = netns.socket_count()?;
-    Ok(Pooled { netns, count })
+    Ok(Pooled {
+        netns,
+        count,
+        lease: 0,
+    })
 }
