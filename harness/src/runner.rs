@@ -366,6 +366,7 @@ pub fn run_all(
     options: &RunOptions,
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
 ) -> Ran {
+    let options = &with_shared_budget(options, cases);
     let mut notes = Vec::new();
     let pool = match (options.namespaces, options.isolation) {
         (Namespaces::Reuse, Isolation::Thread) => {
@@ -430,6 +431,16 @@ pub fn run_all(
     Ran { results, notes }
 }
 
+/// `options` with the run's budget for randomized cases shared among
+/// those of `cases`.
+fn with_shared_budget(options: &RunOptions, cases: &[Case]) -> RunOptions {
+    let randomized = cases.iter().filter(|case| case.randomized).count();
+    RunOptions {
+        randomized: options.randomized.shared_among(randomized),
+        ..options.clone()
+    }
+}
+
 /// Entry point of a `harness = false` test target: the libtest command line
 /// and output, one trial per case, skips shown as ignored with their reason.
 /// The randomized cases' settings come from the environment
@@ -452,10 +463,13 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let options = RunOptions {
-        randomized,
-        ..RunOptions::default()
-    };
+    let options = with_shared_budget(
+        &RunOptions {
+            randomized,
+            ..RunOptions::default()
+        },
+        &cases,
+    );
     // A lack of privileges skips every trial (fails it under
     // PORTRANGE_REQUIRE=root); any other setup failure fails every trial,
     // naming it.

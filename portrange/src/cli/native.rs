@@ -67,6 +67,7 @@ impl RunnerArgs {
         let given = Randomized {
             seed: self.seed,
             configurations: self.random_configs,
+            share: None,
         };
         let from_env = Randomized::from_env().map_err(anyhow::Error::msg)?;
         Ok(RunOptions {
