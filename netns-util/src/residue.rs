@@ -45,14 +45,17 @@ pub const RESTORED_SYSCTLS: [&str; 2] = [
     "net.ipv4.ip_local_reserved_ports",
 ];
 
-/// Sysctls that also steer port choice; a check only compares them, so a
-/// namespace in which one changed is never reused.
-pub const COMPARED_SYSCTLS: [&str; 5] = [
+/// Sysctls that also steer port choice (or, for MPTCP, whether its
+/// sockets exist at all); a check only compares them, so a namespace in
+/// which one changed is never reused. Those a kernel lacks (no MPTCP, an
+/// older kernel without `ip_autobind_reuse`) are left out for it.
+pub const COMPARED_SYSCTLS: [&str; 6] = [
     "net.ipv4.ip_unprivileged_port_start",
     "net.ipv4.ip_autobind_reuse",
     "net.ipv4.ip_nonlocal_bind",
     "net.ipv6.ip_nonlocal_bind",
     "net.ipv4.tcp_tw_reuse",
+    "net.mptcp.enabled",
 ];
 
 /// The sockstat file of the calling thread's namespace (`/proc/net` is the
@@ -82,11 +85,17 @@ impl FreshState {
 
     /// Records the calling thread's namespace.
     pub(crate) fn record() -> Result<Self, Error> {
-        let sysctls = RESTORED_SYSCTLS
+        let mut sysctls = RESTORED_SYSCTLS
             .iter()
-            .chain(&COMPARED_SYSCTLS)
             .map(|key| Ok((key.to_string(), sysctl::read(key)?)))
-            .collect::<Result<_, Error>>()?;
+            .collect::<Result<Vec<_>, Error>>()?;
+        for key in COMPARED_SYSCTLS {
+            match sysctl::read(key) {
+                Ok(value) => sysctls.push((key.to_owned(), value)),
+                Err(Error::Proc { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
         let diag = match inet_sockets() {
             Ok(_) => true,
             Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOENT as i32) => false,

@@ -149,6 +149,30 @@ fn a_raw_socket_no_dump_lists_is_still_counted() {
 }
 
 #[test]
+fn an_mptcp_socket_is_counted() {
+    let Some(fresh) = fresh() else { return };
+    let socket = fresh.ns.run(|| {
+        socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::MPTCP),
+        )
+    });
+    let Ok(Ok(socket)) = socket else {
+        eprintln!("skipped: this kernel has no MPTCP");
+        return;
+    };
+    let residue = settled(&fresh);
+    assert!(
+        residue
+            .iter()
+            .any(|r| matches!(r, Residue::SocketsInUse(n) if *n >= 1)),
+        "{residue:?}"
+    );
+    drop(socket);
+}
+
+#[test]
 fn the_port_sysctls_are_written_back() {
     let Some(fresh) = fresh() else { return };
     let fresh_range = fresh
