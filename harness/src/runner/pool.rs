@@ -34,6 +34,10 @@ const LAG: Duration = Duration::from_millis(500);
 /// How long the keeper waits before reading a count again.
 const RETRY: Duration = Duration::from_millis(2);
 
+/// How long the keeper waits before trying again to make a spare after
+/// making one failed.
+const MAKE_RETRY: Duration = Duration::from_millis(20);
+
 /// How long [`Pool::finish`] waits for cases still checking their
 /// namespaces (a timed-out case is not waited for: it never checks).
 const FINISH: Duration = Duration::from_secs(5);
@@ -77,7 +81,8 @@ struct State {
     /// Leases not yet given back or abandoned.
     lent: BTreeSet<u64>,
     next_lease: u64,
-    making_failed: Option<String>,
+    /// Why making the last spare failed, and when to try again.
+    making_failed: Option<(String, Instant)>,
     shutdown: bool,
     stats: Stats,
 }
@@ -148,8 +153,12 @@ impl Pool {
                 state.lent.insert(pooled.lease);
                 return Ok(pooled);
             }
-            if let Some(reason) = &state.making_failed {
-                return Err(format!("making a namespace ahead of time: {reason}"));
+            // Without spares, wait for namespaces still out (being checked
+            // or counted) to come back; with none out, nothing will.
+            if let Some((reason, _)) = &state.making_failed {
+                if state.lent.is_empty() && state.counting.is_empty() {
+                    return Err(format!("making a namespace ahead of time: {reason}"));
+                }
             }
             state = self.shared.wait(state);
         }
@@ -250,17 +259,37 @@ impl Shared {
                 let verdict = self.check(pooled, ended, true);
                 self.file(verdict);
                 state = self.lock();
-            } else if state.spares.len() < self.spares && state.making_failed.is_none() {
+            } else if state.spares.len() < self.spares
+                && state
+                    .making_failed
+                    .as_ref()
+                    .is_none_or(|(_, retry)| *retry <= now)
+            {
                 drop(state);
                 let made = make();
                 state = self.lock();
                 match made {
-                    Ok(pooled) => state.spares.push(pooled),
-                    Err(e) => state.making_failed = Some(error_chain(&e)),
+                    Ok(pooled) => {
+                        state.spares.push(pooled);
+                        state.making_failed = None;
+                    }
+                    // Namespaces dropped meanwhile may make room (a limit
+                    // such as user.max_net_namespaces): try again later.
+                    Err(e) => state.making_failed = Some((error_chain(&e), now + MAKE_RETRY)),
                 }
                 self.changed.notify_all();
             } else {
-                let next = state.counting.iter().map(|(_, _, due)| *due).min();
+                let retry = state
+                    .making_failed
+                    .as_ref()
+                    .filter(|_| state.spares.len() < self.spares)
+                    .map(|(_, retry)| *retry);
+                let next = state
+                    .counting
+                    .iter()
+                    .map(|(_, _, due)| *due)
+                    .chain(retry)
+                    .min();
                 state = match next {
                     Some(due) => self
                         .changed
