@@ -362,6 +362,8 @@ def main():
                        if "/" in n and not n.split("/", 1)[1].startswith("model/")})
     rows += [
         Row("native", "portrange run (full suite)", host, [pr, "run", "--format", "json"], nr),
+        Row("native", "portrange run (full suite, --isolation reuse)", host,
+            [pr, "run", "--isolation", "reuse", "--format", "json"], nr),
         Row("native", "portrange run (full suite less model/*)", host,
             [pr, "run", *no_model, "--format", "json"], nr),
         Row("native", "portrange run (selftest-equivalent cases)", host,
@@ -374,6 +376,8 @@ def main():
         rows += [
             Row("vm", "portrange vm (full suite)", kname,
                 [pr, "vm", "--kernel", kpath, "--format", "json"], vr),
+            Row("vm", "portrange vm (full suite, --isolation reuse)", kname,
+                [pr, "vm", "--kernel", kpath, "--isolation", "reuse", "--format", "json"], vr),
             Row("vm", "portrange vm (full suite less model/*)", kname,
                 [pr, "vm", "--kernel", kpath, *no_model, "--format", "json"], vr),
             Row("vm", "portrange vm (selftest-equivalent cases)", kname,

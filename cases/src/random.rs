@@ -2,8 +2,12 @@
 //! each checked against [`crate::model::expected`].
 //!
 //! One case per variant drives its namespace through up to
-//! [`CONFIGURATIONS`] configurations, stopping early at [`TIME_BUDGET`]
-//! (or through exactly as many as the run asks for: `--random-configs`). Each
+//! [`CONFIGURATIONS`] configurations, stopping early when its share of the
+//! run's budget is spent ([`harness::randomized::RUN_BUDGET`], shared
+//! equally among the run's randomized cases; [`TIME_BUDGET`] for a case run
+//! on its own), or through exactly as many as the run asks for
+//! (`--random-configs`). Its note gives the coverage: how many
+//! configurations ran, and how many per second. Each
 //! configuration rewrites the netns range and reserved ports (from the
 //! body's own thread, which is inside the namespace), opens sockets that
 //! hold some ports (bound, listening,
@@ -36,9 +40,9 @@ use crate::ports::{local_port, pick};
 /// a fraction of a second.
 pub const CONFIGURATIONS: usize = 100;
 
-/// Wall time after which a variant stops starting new configurations,
-/// unless the run asked for a number (under TCG a configuration can take
-/// tens of milliseconds).
+/// Wall time after which a variant run outside a runner's run (which
+/// shares its own budget) stops starting new configurations, unless a
+/// number was asked for (under TCG a configuration can take milliseconds).
 pub const TIME_BUDGET: Duration = Duration::from_secs(1);
 
 /// The servers connect() goes to: below every netns range generated here.
@@ -51,7 +55,8 @@ pub fn cases() -> Vec<CaseDef> {
             "model/random_configurations_agree_with_kernel",
             random_configurations,
         )
-        .families(Family::BOTH),
+        .families(Family::BOTH)
+        .randomized(),
     ]
 }
 
@@ -170,7 +175,7 @@ fn random_configurations(ctx: &Ctx) -> Result<(), CaseError> {
     let seed = asked.seed.unwrap_or_else(clock_seed);
     let (count, budget) = match asked.configurations {
         Some(count) => (count, None),
-        None => (CONFIGURATIONS, Some(TIME_BUDGET)),
+        None => (CONFIGURATIONS, Some(asked.share.unwrap_or(TIME_BUDGET))),
     };
     let mut rng = Rng(seed);
     let servers = if ctx.variant.proto == Proto::Udp {
@@ -205,9 +210,10 @@ fn random_configurations(ctx: &Ctx) -> Result<(), CaseError> {
             drain(server)?;
         }
     }
+    let seconds = start.elapsed().as_secs_f64();
     ctx.note(format!(
-        "{ran} configurations agreed with the model in {:.2} s (--seed {seed})",
-        start.elapsed().as_secs_f64()
+        "{ran} configurations agreed with the model in {seconds:.2} s, {:.0} per second (--seed {seed})",
+        ran as f64 / seconds.max(1e-6)
     ));
     Ok(())
 }

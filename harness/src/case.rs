@@ -87,6 +87,7 @@ pub struct CaseDef {
     protos: &'static [Proto],
     families: &'static [Family],
     setup: Setup,
+    randomized: bool,
     body: Body,
 }
 
@@ -114,7 +115,18 @@ impl CaseDef {
             protos: Proto::ALL,
             families: Family::ALL,
             setup: Setup::default(),
+            randomized: false,
             body,
+        }
+    }
+
+    /// Draws random configurations within the run's time budget: one of
+    /// the cases [`RUN_BUDGET`](crate::randomized::RUN_BUDGET) is shared
+    /// among.
+    pub fn randomized(self) -> CaseDef {
+        CaseDef {
+            randomized: true,
+            ..self
         }
     }
 
@@ -143,6 +155,9 @@ pub struct Case {
     pub variant: Variant,
     /// Namespace settings.
     pub setup: Setup,
+    /// Whether it shares the run's budget of randomized cases
+    /// ([`CaseDef::randomized`]).
+    pub randomized: bool,
     /// The checks.
     pub body: Body,
 }
@@ -170,6 +185,7 @@ pub fn expand(defs: &[CaseDef]) -> Vec<Case> {
                     name: format!("{variant}/{}", def.name),
                     variant,
                     setup: def.setup,
+                    randomized: def.randomized,
                     body: def.body.clone(),
                 })
         })

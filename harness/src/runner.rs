@@ -1,7 +1,10 @@
 //! Running cases: each in a fresh namespace on a thread of its own (or, with
 //! [`Isolation::Process`], in a child process of its own), many at once on
-//! libtest-mimic's thread pool.
+//! libtest-mimic's thread pool. With [`Namespaces::Reuse`] a case may get a
+//! namespace an earlier case used, once that is proven back to a fresh
+//! one's state (module `pool`).
 
+mod pool;
 mod process;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -19,6 +22,7 @@ use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Gate, Probes};
 use crate::profile::{Expectation, Profile, Property};
 use crate::randomized::Randomized;
+use pool::{Pool, Pooled};
 
 pub use process::serve_isolated_case;
 
@@ -46,6 +50,41 @@ pub struct RunOptions {
     /// `/init` is already a process of its own.
     #[serde(skip)]
     pub isolation: Isolation,
+    /// Whether a case's namespace is made for it or may be a proven-clean
+    /// one reused; carried to a guest.
+    #[serde(default)]
+    pub namespaces: Namespaces,
+}
+
+/// Where each case's network namespace comes from (`--isolation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Namespaces {
+    /// A namespace made for the case and released after it.
+    #[default]
+    Fresh,
+    /// A namespace an earlier case used, kept only when a check proved it
+    /// back to a fresh one's state (no socket of any protocol, no
+    /// TIME_WAIT, the port sysctls written back and read back, `lo` up, no
+    /// extra link, address, route or rule); otherwise a fresh one made
+    /// ahead of time. Only with [`Isolation::Thread`].
+    Reuse,
+}
+
+impl Namespaces {
+    /// One line for reports saying where the cases' namespaces came from.
+    pub fn note(self) -> &'static str {
+        match self {
+            Namespaces::Fresh => "namespaces: fresh (each case in a network namespace made for it)",
+            Namespaces::Reuse => {
+                "namespaces: reuse (a case's namespace is used again only when proven back to a \
+                 fresh one's state: no socket of any protocol, no TIME_WAIT, port sysctls \
+                 written back and read back, lo up, no extra link, address, route or rule; \
+                 otherwise a fresh one made ahead of time)"
+            }
+        }
+    }
 }
 
 /// What keeps one case from taking others down with it.
@@ -103,6 +142,7 @@ impl Default for RunOptions {
             expect_profile: None,
             release: Release::AfterCase,
             isolation: Isolation::Thread,
+            namespaces: Namespaces::Fresh,
         }
     }
 }
@@ -115,6 +155,16 @@ impl Default for RunOptions {
 /// the timeout is left behind (its namespace dies with the process) and
 /// reported as a harness error.
 pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResult {
+    run_case_from(case, probes, options, None)
+}
+
+/// [`run_case`], the namespace taken from `pool` when there is one.
+fn run_case_from(
+    case: &Case,
+    probes: &Probes,
+    options: &RunOptions,
+    pool: Option<&Arc<Pool>>,
+) -> CaseResult {
     let start = Instant::now();
     let expectation = Expectation::new(options.expect_profile, &probes.kernel);
     let mut observed = match (
@@ -125,7 +175,7 @@ pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResul
         (None, Gate::Skip(reason)) => Observed::outcome(Outcome::Skip(reason)),
         (None, Gate::Error(reason)) => Observed::outcome(Outcome::Error(reason)),
         (None, Gate::Run) => match options.isolation {
-            Isolation::Thread => run_isolated(case, options),
+            Isolation::Thread => run_isolated(case, options, pool),
             Isolation::Process => process::run(case, options),
         },
     };
@@ -169,32 +219,59 @@ impl Observed {
     }
 }
 
-fn run_isolated(case: &Case, options: &RunOptions) -> Observed {
+/// Runs the case on a thread of its own: in a namespace of its own, or in
+/// one leased from `pool`, which the thread enters by its descriptor and
+/// which goes back to the pool (to be checked) only when the case ended
+/// without panicking and within the timeout.
+fn run_isolated(case: &Case, options: &RunOptions, pool: Option<&Arc<Pool>>) -> Observed {
+    let leased = match pool.map(|pool| pool.take()).transpose() {
+        Ok(leased) => leased,
+        Err(message) => return Observed::error(message),
+    };
+    let lease = leased.as_ref().map(Pooled::lease);
     let (sender, receiver) = mpsc::channel();
     let owned = case.clone();
     let (randomized, release, timeout) = (options.randomized, options.release, options.timeout);
+    let thread_pool = pool.cloned();
     let spawned = thread::Builder::new()
         .name(case.name.clone())
         .spawn(move || {
-            let observed = panic::catch_unwind(AssertUnwindSafe(|| {
-                run_in_fresh_netns(&owned, randomized, release)
-            }))
-            .unwrap_or_else(|payload| {
-                let message = format!("case panicked: {}", panic_text(&*payload));
-                Observed::outcome(Outcome::Fail(message))
-            });
-            // The receiver is gone only after a timeout was reported.
-            let _ = sender.send(observed);
+            let run = || match &leased {
+                None => run_in_fresh_netns(&owned, randomized, release),
+                Some(pooled) => run_in_leased_netns(&owned, &pooled.netns, randomized),
+            };
+            let (observed, back) = match panic::catch_unwind(AssertUnwindSafe(run)) {
+                Ok(observed) => (observed, leased),
+                Err(payload) => {
+                    let message = format!("case panicked: {}", panic_text(&*payload));
+                    (Observed::outcome(Outcome::Fail(message)), None)
+                }
+            };
+            // The receiver is gone only after a timeout was reported. The
+            // outcome goes first: the namespace's check is not the case's
+            // time.
+            let delivered = sender.send(observed).is_ok();
+            if let Some(pool) = thread_pool {
+                match back {
+                    Some(pooled) if delivered => pool.give_back(pooled),
+                    _ => pool.abandon(lease.unwrap_or_default()),
+                }
+            }
         });
     if let Err(e) = spawned {
         return Observed::error(format!("cannot start the case's thread: {e}"));
     }
     match receiver.recv_timeout(timeout) {
         Ok(observed) => observed,
-        Err(mpsc::RecvTimeoutError::Timeout) => Observed::error(format!(
-            "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
-            timeout.as_secs()
-        )),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            if let (Some(pool), Some(lease)) = (pool, lease) {
+                pool.abandon(lease);
+            }
+            Observed::error(format!(
+                "timed out after {} s (the case is stuck in the kernel or in a blocking call)",
+                timeout.as_secs()
+            ))
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Observed::error("the case's thread ended without an outcome".into())
         }
@@ -209,18 +286,7 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
             return Observed::error(format!("setting up the namespace: {cause}"));
         }
     };
-    let ctx = Ctx::new(case.variant, &netns, randomized);
-    let outcome = match case.body.run(&ctx) {
-        Ok(()) => Outcome::Pass,
-        Err(CaseError::Fail(message)) => Outcome::Fail(message),
-        Err(CaseError::Skip(reason)) => Outcome::Skip(reason),
-        Err(CaseError::Harness(message)) => Outcome::Error(message),
-    };
-    let observed = Observed {
-        outcome,
-        profile: ctx.profile(),
-        note: ctx.take_note(),
-    };
+    let observed = run_body(case, &netns, randomized);
     if release == Release::AtExit {
         // The descriptor stays open, and the namespace alive, until the
         // process exits.
@@ -229,18 +295,64 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
     observed
 }
 
+/// Enters a namespace from the pool (`lo` up, port sysctls a fresh
+/// one's) by its descriptor and applies the case's sysctls.
+fn run_in_leased_netns(case: &Case, netns: &Netns, randomized: Randomized) -> Observed {
+    let entered = netns
+        .enter_current_thread()
+        .and_then(|()| apply_setup(case, netns));
+    if let Err(e) = entered {
+        let cause = netns_util::error_chain(&e);
+        return Observed::error(format!("setting up the pooled namespace: {cause}"));
+    }
+    run_body(case, netns, randomized)
+}
+
+fn run_body(case: &Case, netns: &Netns, randomized: Randomized) -> Observed {
+    let ctx = Ctx::new(case.variant, netns, randomized);
+    let outcome = match case.body.run(&ctx) {
+        Ok(()) => Outcome::Pass,
+        Err(CaseError::Fail(message)) => Outcome::Fail(message),
+        Err(CaseError::Skip(reason)) => Outcome::Skip(reason),
+        Err(CaseError::Harness(message)) => Outcome::Error(message),
+    };
+    Observed {
+        outcome,
+        profile: ctx.profile(),
+        note: ctx.take_note(),
+    }
+}
+
 /// Moves the case's thread into a namespace of its own, so `lo` and the
 /// sysctls are set straight from this thread.
 fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
     let netns = Netns::unshare_current_thread()?;
     netns.loopback_up()?;
+    apply_setup(case, &netns)?;
+    Ok(netns)
+}
+
+/// Writes the case's sysctls from the calling thread, which is inside
+/// `netns`.
+fn apply_setup(case: &Case, netns: &Netns) -> Result<(), netns_util::Error> {
     if let Some((lo, hi)) = case.setup.port_range {
         netns.sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))?;
     }
     if let Some(ports) = case.setup.reserved_ports {
         netns.sysctl_write("net.ipv4.ip_local_reserved_ports", ports)?;
     }
-    Ok(netns)
+    Ok(())
+}
+
+/// What [`run_all`] gives back.
+#[derive(Debug)]
+pub struct Ran {
+    /// The results, in the order of the cases.
+    pub results: Vec<CaseResult>,
+    /// Notes for the report about the run itself (with
+    /// [`Namespaces::Reuse`]: how many cases ran in reused namespaces, and
+    /// why namespaces were dropped).
+    pub notes: Vec<String>,
 }
 
 /// Runs `cases` on libtest-mimic's pool, calling `on_result` as each ends,
@@ -253,7 +365,27 @@ pub fn run_all(
     probes: &Probes,
     options: &RunOptions,
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
-) -> Vec<CaseResult> {
+) -> Ran {
+    let options = &with_shared_budget(options, cases);
+    let mut notes = Vec::new();
+    let pool = match (options.namespaces, options.isolation) {
+        (Namespaces::Reuse, Isolation::Thread) => {
+            let workers = options
+                .threads
+                .or_else(|| thread::available_parallelism().ok().map(usize::from))
+                .unwrap_or(1);
+            match Pool::new(workers, options.release) {
+                Ok(pool) => Some(Arc::new(pool)),
+                Err(reason) => {
+                    notes.push(format!(
+                        "namespaces: no pool ({reason}); every case got a fresh namespace"
+                    ));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let probes = Arc::new(probes.clone());
     let on_result = Arc::new(on_result);
     let slots: Arc<Mutex<Vec<Option<CaseResult>>>> = Arc::new(Mutex::new(vec![None; cases.len()]));
@@ -261,15 +393,16 @@ pub fn run_all(
         .iter()
         .enumerate()
         .map(|(index, case)| {
-            let (case, probes, on_result, slots) = (
+            let (case, probes, on_result, slots, pool) = (
                 case.clone(),
                 Arc::clone(&probes),
                 Arc::clone(&on_result),
                 Arc::clone(&slots),
+                pool.clone(),
             );
             let options = options.clone();
             Trial::test(case.name.clone(), move || {
-                let result = run_case(&case, &probes, &options);
+                let result = run_case_from(&case, &probes, &options, pool.as_ref());
                 on_result(&result);
                 slots.lock().expect("results lock")[index] = Some(result);
                 Ok(())
@@ -283,8 +416,9 @@ pub fn run_all(
     };
     // The outcomes are read from the slots; libtest-mimic's summary is not needed.
     let _ = libtest_mimic::run(&arguments, trials);
+    notes.extend(pool.map(|pool| pool.finish()));
     let slots = std::mem::take(&mut *slots.lock().expect("results lock"));
-    slots
+    let results = slots
         .into_iter()
         .zip(cases)
         .map(|(slot, case)| {
@@ -293,7 +427,18 @@ pub fn run_all(
                 CaseResult::new(case.name.clone(), outcome, Duration::ZERO)
             })
         })
-        .collect()
+        .collect();
+    Ran { results, notes }
+}
+
+/// `options` with the run's budget for randomized cases shared among
+/// those of `cases`.
+fn with_shared_budget(options: &RunOptions, cases: &[Case]) -> RunOptions {
+    let randomized = cases.iter().filter(|case| case.randomized).count();
+    RunOptions {
+        randomized: options.randomized.shared_among(randomized),
+        ..options.clone()
+    }
 }
 
 /// Entry point of a `harness = false` test target: the libtest command line
@@ -318,10 +463,13 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let options = RunOptions {
-        randomized,
-        ..RunOptions::default()
-    };
+    let options = with_shared_budget(
+        &RunOptions {
+            randomized,
+            ..RunOptions::default()
+        },
+        &cases,
+    );
     // A lack of privileges skips every trial (fails it under
     // PORTRANGE_REQUIRE=root); any other setup failure fails every trial,
     // naming it.

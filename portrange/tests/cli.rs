@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{command, portrange, validate_ktap};
+use common::{command, not_root, portrange, validate_ktap};
 
 #[test]
 fn ktap_output_is_valid_and_exit_code_matches_it() {
@@ -218,5 +218,70 @@ fn kselftest_mode_streams_ktap_and_a_killed_run_keeps_its_head() {
         parsed.contains(&format!("Ran {planned} tests:"))
             && parsed.contains(&format!("crashed: {crashed}")),
         "kunit.py parse:\n{parsed}"
+    );
+}
+
+/// Each case's name and outcome kind from a `--format json` run.
+fn verdicts(args: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
+    let output = portrange(args);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let results = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let outcome = match &r["outcome"] {
+                serde_json::Value::String(kind) => kind.clone(),
+                other => other.as_object().unwrap().keys().next().unwrap().clone(),
+            };
+            (r["name"].as_str().unwrap().to_owned(), outcome)
+        })
+        .collect();
+    let notes = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    (results, notes)
+}
+
+#[test]
+fn reused_namespaces_give_the_verdicts_fresh_ones_give() {
+    if not_root() {
+        return;
+    }
+    let (fresh, fresh_notes) = verdicts(&["run", "--format", "json", "--isolation", "fresh"]);
+    let (reuse, reuse_notes) = verdicts(&["run", "--format", "json", "--isolation", "reuse"]);
+    assert_eq!(fresh, reuse);
+    assert!(
+        fresh_notes
+            .iter()
+            .any(|n| n.starts_with("namespaces: fresh (")),
+        "{fresh_notes:?}"
+    );
+    assert!(
+        reuse_notes
+            .iter()
+            .any(|n| n.starts_with("namespaces: reuse (")),
+        "{reuse_notes:?}"
+    );
+    assert!(
+        reuse_notes
+            .iter()
+            .any(|n| n.contains("case(s) in a reused namespace")),
+        "{reuse_notes:?}"
+    );
+}
+
+#[test]
+fn reuse_with_process_isolation_is_a_usage_error() {
+    let output = portrange(&["run", "--isolation", "reuse", "--isolate", "process"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--isolation reuse needs --isolate thread"),
+        "{stderr}"
     );
 }

@@ -1,8 +1,8 @@
 //! Every kind of run leaves the host's own network namespace as it was:
 //! its links, policy rules, port range and reserved ports, and no network
 //! namespace is left mounted. Runs a passing native suite, a failing one
-//! (harness fault cases), the egress scenario and, where QEMU exists, a VM
-//! run. Needs root (or user namespaces) for the runs to do anything.
+//! (harness fault cases), both again with reused namespaces, the egress
+//! scenario and, where QEMU exists, a VM run. Needs root (or user namespaces) for the runs to do anything.
 
 mod common;
 
@@ -43,6 +43,21 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
         "tcp4/harness_fault/hangs",
         "tcp4/harness_fault/panics",
     ]);
+    let reused = exit_code(&["run", "--isolation", "reuse"]);
+    // A case that times out and one that panics keep their pooled
+    // namespaces from coming back.
+    let reused_failing = exit_code(&[
+        "run",
+        "--isolation",
+        "reuse",
+        "--include-harness-faults",
+        "--exact",
+        "--case-timeout",
+        "1",
+        "tcp4/harness_fault/hangs",
+        "tcp4/harness_fault/panics",
+        "tcp4/sockopt/round_trip",
+    ]);
     let scenario = exit_code(&["scenario", "egress", "--hosts", "2", "--slice", "8"]);
     if full == 4 {
         eprintln!(
@@ -51,6 +66,14 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
     } else {
         assert_eq!(full, 0, "the native suite should pass on this kernel");
         assert_eq!(failing, 1, "the fault cases must fail");
+        assert_eq!(
+            reused, 0,
+            "the native suite should pass with reused namespaces"
+        );
+        assert_eq!(
+            reused_failing, 1,
+            "the fault cases must fail with reused namespaces"
+        );
         assert_eq!(scenario, 0, "the egress scenario should pass");
     }
     if !common::qemu_missing() {

@@ -51,6 +51,16 @@ fn suite_passes_on_debian_6_12_with_upstream_profile() {
 }
 
 #[test]
+fn suite_passes_on_debian_6_12_with_reused_namespaces() {
+    // The option reaches the guest, which reports it and how the pool went.
+    let ktap = suite_passes("debian-6.12", "upstream", &["--isolation", "reuse"]);
+    if !ktap.is_empty() {
+        assert!(ktap.contains("\n# namespaces: reuse ("), "{ktap}");
+        assert!(ktap.contains("case(s) in a reused namespace"), "{ktap}");
+    }
+}
+
+#[test]
 fn suite_passes_on_debian_6_1_with_stable_profile() {
     let ktap = suite_passes(
         "debian-6.1",

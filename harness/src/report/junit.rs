@@ -8,7 +8,8 @@ use super::RunReport;
 use crate::outcome::Outcome;
 
 /// The report as JUnit XML: one suite per variant (the part of the name
-/// before the first `/`), one test case per case.
+/// before the first `/`), one test case per case; the report's notes are
+/// each suite's `note` properties.
 pub fn junit(report: &RunReport) -> String {
     document(suites(report, ""))
 }
@@ -34,6 +35,11 @@ pub fn suites(report: &RunReport, prefix: &str) -> Vec<TestSuite> {
                 let mut suite = TestSuite::new(suite_name);
                 suite.add_property(("kernel", report.probes.kernel.as_str()));
                 suite.add_property(("target", report.target.as_str()));
+                // The run's notes (isolation, namespaces, VM phases), so a
+                // CI log of JUnit alone shows how the cases were run.
+                for note in &report.notes {
+                    suite.add_property(("note", note.as_str()));
+                }
                 suites.push(suite);
                 suites.len() - 1
             }
@@ -100,6 +106,10 @@ mod tests {
         );
         assert!(
             xml.contains(r#"<property name="kernel" value="6.18.0-test"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<property name="note" value="vm: 3.2 s from QEMU start to exit"/>"#),
             "{xml}"
         );
     }

@@ -13,7 +13,7 @@ use harness::probe::{Probes, SetupError};
 use harness::profile::Profile;
 use harness::randomized::{self, Randomized};
 use harness::report::{Format, Phases, RunReport};
-use harness::runner::{self, Isolation, RunOptions};
+use harness::runner::{self, Isolation, Namespaces, RunOptions};
 
 /// How cases are scheduled, shared by `run`, `vm` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,6 +38,14 @@ pub struct RunnerArgs {
     /// Default: expected from the kernel's version (docs/profiles.md).
     #[arg(long, value_name = "PROFILE")]
     pub expect_profile: Option<Profile>,
+    /// Where each case's network namespace comes from: `fresh` (made for
+    /// the case) or `reuse` (one an earlier case used, kept only when a
+    /// check proved it back to a fresh one's state: no socket of any
+    /// protocol, no TIME_WAIT, port sysctls written back and read back, lo
+    /// up, no extra link, address, route or rule; else a fresh one made
+    /// ahead). About namespaces only; `--isolate` chooses thread or process.
+    #[arg(long, value_enum, value_name = "NAMESPACES", default_value_t = Namespaces::Fresh)]
+    pub isolation: Namespaces,
 }
 
 impl RunnerArgs {
@@ -49,6 +57,7 @@ impl RunnerArgs {
             seed: None,
             random_configs: None,
             expect_profile: None,
+            isolation: Namespaces::Fresh,
         }
     }
 
@@ -58,6 +67,7 @@ impl RunnerArgs {
         let given = Randomized {
             seed: self.seed,
             configurations: self.random_configs,
+            share: None,
         };
         let from_env = Randomized::from_env().map_err(anyhow::Error::msg)?;
         Ok(RunOptions {
@@ -65,6 +75,7 @@ impl RunnerArgs {
             timeout: Duration::from_secs(self.case_timeout),
             randomized: given.or(from_env),
             expect_profile: self.expect_profile,
+            namespaces: self.isolation,
             ..RunOptions::default()
         })
     }
@@ -79,10 +90,11 @@ pub struct RunArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub runner: RunnerArgs,
-    /// What keeps cases apart: `thread` (one process, a case that aborts
-    /// ends the run) or `process` (each case in a re-executed child with
-    /// its own process group, killed at the timeout; an abort or segfault
-    /// is that case's harness error and the run goes on).
+    /// What keeps cases' code apart: `thread` (one process, a case that
+    /// aborts ends the run) or `process` (each case in a re-executed child
+    /// with its own process group, killed at the timeout; an abort or
+    /// segfault is that case's harness error and the run goes on). About
+    /// threads and processes only; `--isolation` chooses the namespaces.
     #[arg(long, value_enum, default_value_t = Isolation::Thread)]
     pub isolate: Isolation,
 }
@@ -112,6 +124,12 @@ pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         isolation: args.isolate,
         ..args.runner.options()?
     };
+    if options.isolation == Isolation::Process && options.namespaces == Namespaces::Reuse {
+        anyhow::bail!(
+            "--isolation reuse needs --isolate thread: a case's child process makes its own \
+             namespace (use --isolation fresh with --isolate process)"
+        );
+    }
     match run_report(
         &cases,
         &options,
@@ -178,12 +196,17 @@ pub fn run_report(
     let mut report = RunReport {
         target: "running kernel".into(),
         probes,
-        notes: vec![options.isolation.note().to_owned()],
+        notes: vec![
+            options.isolation.note().to_owned(),
+            options.namespaces.note().to_owned(),
+        ],
         results: Vec::new(),
         phases: Phases::default(),
     };
     on_start(&report);
-    report.results = runner::run_all(cases, &report.probes, options, on_result);
+    let ran = runner::run_all(cases, &report.probes, options, on_result);
+    report.results = ran.results;
+    report.notes.extend(ran.notes);
     report.phases = Phases {
         probes_micros: Phases::micros(probed - started),
         cases_micros: Phases::micros(probed.elapsed()),

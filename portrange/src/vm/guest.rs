@@ -143,11 +143,18 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
         release: Release::AtExit,
         ..options.clone()
     };
-    let results = run_all(&cases, &probes, &options, move |result| {
+    outbox.send(&GuestMessage::Note {
+        text: options.namespaces.note().to_owned(),
+    });
+    let ran = run_all(&cases, &probes, &options, move |result| {
         sender.send(&GuestMessage::Result {
             result: result.clone(),
         });
     });
+    for text in ran.notes {
+        outbox.send(&GuestMessage::Note { text });
+    }
+    let results = ran.results;
     outbox.send(&GuestMessage::Phases {
         phases: Phases {
             boot_micros: micros(started),
