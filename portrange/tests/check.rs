@@ -31,3 +31,36 @@ fn check_builds_boots_and_passes_the_minimal_kernel() {
     assert!(ktap.contains("# kernel profile: upstream"), "{ktap}");
     assert!(stderr.contains("portrange: built "), "{stderr}");
 }
+
+/// The same for arm64 from any host: the shipped minimal aarch64
+/// build.config (ARCH=arm64, CROSS_COMPILE=aarch64-linux-gnu-), its
+/// arch/arm64/boot/Image booted under TCG with the cross-built portrange.
+/// The first run builds the kernel (about 10-19 minutes on 2 shared cores).
+#[test]
+fn check_builds_boots_and_passes_the_minimal_arm64_kernel() {
+    if common::qemu_missing_for(arch::Arch::Arm64) {
+        return;
+    }
+    if let Err(reason) = common::guest_portrange(arch::Arch::Arm64) {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let output = portrange(&[
+        "check",
+        "--debian",
+        "6.12",
+        "--arch",
+        "arm64",
+        "--format",
+        "ktap",
+        "--timeout",
+        "300",
+    ]);
+    let ktap = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{ktap}\n{stderr}");
+    let results = validate_ktap(&ktap);
+    assert_eq!(results.len(), cases::catalogue().len(), "{ktap}");
+    assert!(ktap.contains("# kernel profile: upstream"), "{ktap}");
+    assert!(stderr.contains("arch/arm64/boot/Image (arm64)"), "{stderr}");
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use arch::Arch;
 
 use super::native::{self, RunnerArgs};
 use super::output::write_whole;
@@ -33,8 +34,10 @@ pub struct MatrixArgs {
     #[command(flatten)]
     runner: RunnerArgs,
     /// A kernel column: `running` (natively), a prebuilt (`debian-6.1`,
-    /// `debian-6.12`) or a bzImage path. Repeatable; default: running,
-    /// debian-6.1 and debian-6.12.
+    /// `debian-6.12`) or a kernel image path. Repeatable; default: running,
+    /// debian-6.1 and debian-6.12 (without `running` for `--arch` other
+    /// than the host's). With `--arch` other than the host's, every column
+    /// is named `<kernel>-<arch>` (`debian-6.12-arm64`).
     #[arg(long = "kernel", value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Where to write `<kernel>.ktap`, `junit.xml` and `summary.json`.
@@ -57,50 +60,70 @@ pub struct MergeArgs {
 pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
     let options = args.runner.options()?;
-    let labels: Vec<String> = if args.kernels.is_empty() {
-        [RUNNING, "debian-6.1", "debian-6.12"]
+    let foreign = args.boot.arch.filter(|arch| *arch != Arch::host());
+    let kernels: Vec<String> = match (args.kernels.is_empty(), foreign) {
+        (false, _) => args.kernels.clone(),
+        (true, None) => [RUNNING, "debian-6.1", "debian-6.12"]
             .map(str::to_owned)
-            .to_vec()
-    } else {
-        args.kernels.clone()
+            .to_vec(),
+        (true, Some(_)) => ["debian-6.1", "debian-6.12"].map(str::to_owned).to_vec(),
     };
+    if let Some(arch) = foreign
+        && kernels.iter().any(|kernel| kernel == RUNNING)
+    {
+        anyhow::bail!(
+            "--kernel {RUNNING} runs natively on this {} host, and --arch {arch} asks for {arch} \
+             kernels: drop --kernel {RUNNING}, or run it in a matrix without --arch",
+            Arch::host()
+        );
+    }
     let mut matrix = Matrix::default();
-    for (index, label) in labels.iter().enumerate() {
+    for (index, kernel) in kernels.iter().enumerate() {
+        let label = column(kernel, foreign);
         eprintln!(
             "portrange: [{}/{}] {label}: {} cases",
             index + 1,
-            labels.len(),
+            kernels.len(),
             cases.len()
         );
-        let report = kernel_report(args, &options, label, &cases);
+        let report = kernel_report(args, &options, kernel, &label, &cases);
         eprintln!(
             "portrange: [{}/{}] {label}: {}",
             index + 1,
-            labels.len(),
+            kernels.len(),
             report.totals()
         );
-        matrix.kernels.push(KernelReport {
-            label: label.clone(),
-            report,
-        });
+        matrix.kernels.push(KernelReport { label, report });
     }
     publish(&matrix, &args.out_dir)
 }
 
-/// One kernel's report; a kernel that cannot be run at all (no privileges,
-/// no image, no QEMU) gets every case marked with the reason instead of
-/// stopping the other columns.
+/// A kernel's column name: the kernel as given, with `-<arch>` when it
+/// boots on another architecture than the host's (`debian-6.12-arm64`), so
+/// columns, report files and shards of different architectures never
+/// collide and the host's stay as they always were.
+fn column(kernel: &str, foreign: Option<Arch>) -> String {
+    match foreign {
+        Some(arch) => format!("{kernel}-{arch}"),
+        None => kernel.to_owned(),
+    }
+}
+
+/// One kernel's report under `label`; a kernel that cannot be run at all
+/// (no privileges, no image, no QEMU) gets every case marked with the
+/// reason instead of stopping the other columns.
 fn kernel_report(
     args: &MatrixArgs,
     options: &RunOptions,
+    kernel: &str,
     label: &str,
     cases: &[Case],
 ) -> RunReport {
-    if label == RUNNING {
+    if kernel == RUNNING {
         return native::run_report(cases, options, |_| {})
             .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
     }
-    let request = args.boot.request(label, None);
+    let request = args.boot.request(kernel, None);
     host::run_suite(&request, cases, options, &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("portrange: {label}: {e:#}");
         unrunnable(label, cases, Outcome::Error(format!("{e:#}")))
@@ -181,4 +204,22 @@ fn file_name(label: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_carry_the_arch_only_for_a_foreign_one() {
+        assert_eq!(column("debian-6.12", None), "debian-6.12");
+        assert_eq!(
+            column("debian-6.12", Some(Arch::Arm64)),
+            "debian-6.12-arm64"
+        );
+        assert_eq!(
+            column("debian-6.1", Some(Arch::X86_64)),
+            "debian-6.1-x86_64"
+        );
+    }
 }

@@ -78,3 +78,50 @@ pub fn validate_ktap(text: &str) -> Vec<String> {
     );
     results
 }
+
+/// Whether QEMU for `arch` is missing; says so (the test then returns
+/// early) when it is.
+pub fn qemu_missing_for(arch: arch::Arch) -> bool {
+    match qemu::binary::locate_for(arch) {
+        Ok(_) => false,
+        Err(missing) => {
+            eprintln!("skipped: {missing}");
+            true
+        }
+    }
+}
+
+/// Cross-builds `portrange` for `arch` (the static musl build `portrange
+/// vm --arch` packs as `/init`) where it looks for it, once per test
+/// binary (cargo's incremental build: seconds when nothing changed), so it
+/// is never older than the source. `Err` is the reason to skip: the Rust
+/// target is not installed.
+pub fn guest_portrange(arch: arch::Arch) -> Result<(), String> {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let program = qemu::guest_program::Program {
+                package: "portrange",
+                artifact: qemu::guest_program::Artifact::Bin("portrange"),
+            };
+            let args = qemu::guest_program::build_args(arch, &program);
+            let output = Command::new(env!("CARGO"))
+                .args(&args)
+                .output()
+                .expect("run cargo");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if output.status.success() {
+                return Ok(());
+            }
+            let target = qemu::guest_program::rust_target(arch);
+            assert!(
+                stderr.contains("target may not be installed"),
+                "cargo {} failed:\n{stderr}",
+                args.join(" ")
+            );
+            Err(format!(
+                "the Rust target {target} is not installed (rustup target add {target})"
+            ))
+        })
+        .clone()
+}
