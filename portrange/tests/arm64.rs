@@ -9,9 +9,13 @@
 mod common;
 
 use std::process::Output;
+use std::sync::Mutex;
 
 use arch::Arch;
 use common::{guest_portrange, portrange, qemu_missing_for, validate_ktap};
+
+/// One VM at a time: arm64 under TCG is slow enough on two cores.
+static ONE_VM: Mutex<()> = Mutex::new(());
 
 /// Runs the binary with `args`; gives its exit code, stdout and stderr.
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -45,6 +49,9 @@ fn suite_passes(kernel: &str, profile: &str) {
     if cannot_boot_arm64() {
         return;
     }
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (code, ktap, stderr) = run(&[
         "vm", "--arch", "arm64", "--kernel", kernel, "--format", "ktap",
     ]);
