@@ -7,13 +7,26 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
+
 use common::{portrange, qemu_missing, validate_ktap};
+
+/// One kernel build and VM at a time: both tests build a kernel on first
+/// use, with every core.
+static ONE_BUILD: Mutex<()> = Mutex::new(());
+
+fn one_build() -> MutexGuard<'static, ()> {
+    ONE_BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[test]
 fn check_builds_boots_and_passes_the_minimal_kernel() {
     if qemu_missing() {
         return;
     }
+    let _one = one_build();
     let output = portrange(&[
         "check",
         "--debian",
@@ -45,6 +58,7 @@ fn check_builds_boots_and_passes_the_minimal_arm64_kernel() {
         eprintln!("skipped: {reason}");
         return;
     }
+    let _one = one_build();
     let output = portrange(&[
         "check",
         "--debian",
