@@ -17,14 +17,18 @@ guest_arch() {
   esac
 }
 rust_target() {
-  case $(guest_arch "$1") in
+  local arch
+  arch=$(guest_arch "$1") || exit 2
+  case $arch in
     x86_64) echo x86_64-unknown-linux-musl ;;
     arm64) echo aarch64-unknown-linux-musl ;;
   esac
 }
 # Where build.sh ARCH leaves portrange for an ARCH guest (the build job's artifact).
 guest_bin() {
-  echo "$root/bin/portrange-$(guest_arch "$1")"
+  local arch
+  arch=$(guest_arch "$1") || exit 2
+  echo "$root/bin/portrange-$arch"
 }
 
 # Checks that ci/scripts/build.sh (or the build job's artifact) left the

@@ -281,7 +281,8 @@ fn the_scripts_name_arm64_guests_as_portrange_does() {
         .arg(
             "source \"$1\"; for a in arm64 aarch64 x86_64; do \
              echo \"$(guest_arch $a) $(rust_target $a) $(basename $(guest_bin $a))\"; done; \
-             (guest_arch riscv64)",
+             (guest_arch riscv64); (x=$(guest_bin riscv64) && echo \"$x\"); \
+             x=$(rust_target riscv64) && echo \"$x\"",
         )
         .arg("bash")
         .arg(&lib)
