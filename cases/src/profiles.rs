@@ -5,7 +5,8 @@
 //! which; it fails, naming the closest profile and the difference, when the
 //! kernel matches none.
 
-use harness::profile::{STABLE_6_1, UPSTREAM};
+use harness::profile::Profile::{Stable61, Upstream};
+use harness::profile::Property::ConnectParity;
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check};
 
 use crate::ports::{SERVER_PORT, connect_to, server_on, socket_with_range};
@@ -59,14 +60,14 @@ fn connect_parity(ctx: &Ctx) -> Result<(), CaseError> {
         }
     }
     if lo_parity_rounds == ROUNDS {
-        ctx.matched_profile(STABLE_6_1);
+        ctx.matched_profile(ConnectParity, Stable61);
     } else if other_parity_rounds == ROUNDS {
         return Err(CaseError::Fail(format!(
-            "matches no known profile: closest is {STABLE_6_1} (a parity preference), but every \
+            "matches no known profile: closest is {Stable61} (a parity preference), but every \
              one of {ROUNDS} rounds picked only ports of the parity opposite to lo's"
         )));
     } else {
-        ctx.matched_profile(UPSTREAM);
+        ctx.matched_profile(ConnectParity, Upstream);
     }
     Ok(())
 }

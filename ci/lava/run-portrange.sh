@@ -2,25 +2,41 @@
 # Fetches the static portrange binary (unless it is already on PATH), runs
 # the suite with KTAP output and turns each result line into a LAVA test
 # case. POSIX sh: LAVA rootfs images may have no bash.
+#
+# usage: run-portrange.sh [URL] [PORTRANGE ARGUMENTS...]
+#
+# `portrange-setup` passes only when portrange was had and started the run
+# (its KTAP plan came out); it fails when the binary could not be had or
+# portrange refused to run (a usage or I/O error, exit 2). The KTAP is read
+# from portrange's stdout, which it streams, so the results of a run that
+# dies midway are still reported. Exits with portrange's status (0 pass,
+# 1 fail, 4 all skipped, 2 usage, >128 killed), or 1 when setup failed
+# before portrange ran.
 set -u
 url="${1:-}"
+[ "$#" -gt 0 ] && shift
+setup_failed() {
+    echo "portrange: $1" >&2
+    lava-test-case portrange-setup --result fail
+    exit 1
+}
 bin="$(command -v portrange || true)"
 if [ -z "$bin" ]; then
-    if [ -z "$url" ]; then
-        lava-test-case portrange-setup --result fail
-        echo "portrange: not on PATH and PORTRANGE_URL is empty" >&2
-        exit 0
-    fi
+    [ -n "$url" ] || setup_failed "not on PATH and PORTRANGE_URL is empty"
     bin=./portrange
     if ! { wget -q -O "$bin" "$url" || curl -fsSL -o "$bin" "$url"; }; then
-        lava-test-case portrange-setup --result fail
-        exit 0
+        setup_failed "could not download $url"
     fi
     chmod +x "$bin"
 fi
-"$bin" run --format ktap --output portrange.ktap
+"$bin" run --format ktap "$@" >portrange.ktap
 status=$?
-lava-test-case portrange-setup --result pass
+if [ "$status" -eq 2 ] || ! grep -qE '^1\.\.[0-9]+' portrange.ktap; then
+    echo "portrange: exit status $status without a KTAP plan: see its error above" >&2
+    lava-test-case portrange-setup --result fail
+else
+    lava-test-case portrange-setup --result pass
+fi
 # "ok N name", "ok N name # SKIP reason", "not ok N name"
 grep -E '^(not )?ok [0-9]+ ' portrange.ktap | while read -r line; do
     case "$line" in
@@ -32,3 +48,4 @@ grep -E '^(not )?ok [0-9]+ ' portrange.ktap | while read -r line; do
     lava-test-case "$name" --result "$result"
 done
 echo "portrange exit status: $status"
+exit "$status"

@@ -24,8 +24,17 @@ use qemu::frame::{Problem, decode_all};
 const MARKERS: &[(&str, &[&str])] = &[
     ("init", &["Attempted to kill init"]),
     ("panic", &["Kernel panic - not syncing"]),
-    ("oops", &["Oops: ", "general protection fault"]),
-    ("bug", &["kernel BUG at", "BUG: "]),
+    ("bug", &["kernel BUG at"]),
+    (
+        "oops",
+        &[
+            "Oops: ",
+            "general protection fault",
+            "Unable to handle kernel ",
+            "Internal error: ",
+        ],
+    ),
+    ("bug", &["BUG: "]),
     ("warning", &["WARNING: CPU: ", "WARNING: at "]),
 ];
 

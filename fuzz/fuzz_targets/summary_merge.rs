@@ -2,21 +2,24 @@
 //! serde_json into `portrange::matrix::Matrix`, merged, and rendered.
 //!
 //! Input layout: two JSON documents separated by the first NUL byte (no NUL:
-//! the same document twice, which must merge or be refused as duplicates).
+//! the same document twice, which must be refused: every shard is then
+//! given twice).
 //! Then, for whatever parses, asserts: no panic anywhere (merge, table,
 //! junit, per-kernel KTAP and text summaries, verdict); a summary written
 //! back (`to_string_pretty`, as `publish` writes it) reads back equal; a
 //! successful merge keeps every result, one column per distinct label, and
-//! puts each kernel's results in catalogue order; the table has one row per
-//! property plus the header and the two summary rows.
+//! puts each kernel's results in catalogue order, and each merged column is
+//! a whole run (shard 1/1) with a result for every case a shard planned;
+//! the table has one row per property plus the header and the two summary
+//! rows.
 
 #![no_main]
 
 use std::collections::BTreeSet;
 
-use portrange::matrix::Matrix;
 use harness::report;
 use libfuzzer_sys::fuzz_target;
+use portrange::matrix::{Matrix, Shard};
 
 fuzz_target!(|data: &[u8]| {
     let (first, second) = match data.iter().position(|&b| b == 0) {
@@ -30,9 +33,13 @@ fuzz_target!(|data: &[u8]| {
 
     for part in [&a, &b] {
         let written = serde_json::to_string_pretty(part).expect("a Matrix always serializes");
-        let read: Matrix = serde_json::from_str(&written)
-            .unwrap_or_else(|e| panic!("summary.json as written does not read back: {e}\n{written}"));
-        assert_eq!(&read, part, "summary.json changed on the way back:\n{written}");
+        let read: Matrix = serde_json::from_str(&written).unwrap_or_else(|e| {
+            panic!("summary.json as written does not read back: {e}\n{written}")
+        });
+        assert_eq!(
+            &read, part,
+            "summary.json changed on the way back:\n{written}"
+        );
     }
 
     // The catalogue order: every case name seen, in reverse order of first
@@ -62,12 +69,18 @@ fuzz_target!(|data: &[u8]| {
         .sum::<usize>();
 
     render(&a);
+    let twice = first == second && !a.kernels.is_empty();
     let Ok(merged) = Matrix::merge(vec![a.clone(), b.clone()], &order) else {
         return;
     };
+    assert!(!twice, "a summary merged with itself was accepted");
     assert_eq!(merged.kernels.len(), labels.len(), "one column per label");
     assert_eq!(
-        merged.kernels.iter().map(|k| k.report.results.len()).sum::<usize>(),
+        merged
+            .kernels
+            .iter()
+            .map(|k| k.report.results.len())
+            .sum::<usize>(),
         results,
         "a merge must keep every result"
     );
@@ -76,13 +89,31 @@ fuzz_target!(|data: &[u8]| {
             .report
             .results
             .iter()
-            .map(|r| order.iter().position(|n| *n == r.name).unwrap_or(usize::MAX))
+            .map(|r| {
+                order
+                    .iter()
+                    .position(|n| *n == r.name)
+                    .unwrap_or(usize::MAX)
+            })
             .collect();
         assert!(
             ranks.is_sorted(),
             "results of {} not in catalogue order: {ranks:?}",
             kernel.label
         );
+        assert_eq!(
+            kernel.shard,
+            Shard::WHOLE,
+            "merged {} is not a whole run",
+            kernel.label
+        );
+        for name in &kernel.planned {
+            assert!(
+                kernel.report.results.iter().any(|r| r.name == *name),
+                "merged {} accepted without a result for planned {name}",
+                kernel.label
+            );
+        }
     }
     render(&merged);
 });
@@ -105,8 +136,7 @@ fn render(matrix: &Matrix) {
             && k.report.probes.profiles.values().all(|p| !p.contains('\n'))
     });
     assert!(
-        !one_line || table.matches('\n').count() ==
-        properties.len() + 3,
+        !one_line || table.matches('\n').count() == properties.len() + 3,
         "table rows: header, one per property, profile and verdict:\n{table}"
     );
     let _ = matrix.junit();

@@ -1,6 +1,7 @@
 //! Cases: how they are declared, expanded over the matrix, and what a case
 //! body gets to work with.
 
+use crate::profile::{Profile, Property};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
@@ -192,7 +193,7 @@ pub struct Ctx<'a> {
     pub variant: Variant,
     netns: &'a Netns,
     randomized: Randomized,
-    profile: Cell<Option<&'static str>>,
+    profile: Cell<Option<(Property, Profile)>>,
     note: RefCell<Option<String>>,
 }
 
@@ -228,12 +229,12 @@ impl<'a> Ctx<'a> {
     /// Records the kernel profile the observed behaviour matched, for a
     /// property whose expected behaviour differs between kernels. Reports
     /// show it beside the case and summarise it for the run.
-    pub fn matched_profile(&self, profile: &'static str) {
-        self.profile.set(Some(profile));
+    pub fn matched_profile(&self, property: Property, profile: Profile) {
+        self.profile.set(Some((property, profile)));
     }
 
-    /// The profile recorded by [`Ctx::matched_profile`], if any.
-    pub fn profile(&self) -> Option<&'static str> {
+    /// The property and profile recorded by [`Ctx::matched_profile`], if any.
+    pub fn profile(&self) -> Option<(Property, Profile)> {
         self.profile.get()
     }
 
@@ -255,7 +256,7 @@ impl<'a> Ctx<'a> {
     pub fn set_netns_port_range(&self, lo: u16, hi: u16) -> Result<(), CaseError> {
         self.netns
             .sysctl_write("net.ipv4.ip_local_port_range", &format!("{lo} {hi}"))
-            .map_err(|e| CaseError::Harness(e.to_string()))
+            .map_err(|e| CaseError::Harness(netns_util::error_chain(&e)))
     }
 
     /// Changes the namespace's `net.ipv4.ip_local_reserved_ports` mid-case
@@ -263,7 +264,7 @@ impl<'a> Ctx<'a> {
     pub fn set_netns_reserved_ports(&self, ports: &str) -> Result<(), CaseError> {
         self.netns
             .sysctl_write("net.ipv4.ip_local_reserved_ports", ports)
-            .map_err(|e| CaseError::Harness(e.to_string()))
+            .map_err(|e| CaseError::Harness(netns_util::error_chain(&e)))
     }
 }
 

@@ -37,6 +37,9 @@ pub struct CaseResult {
     /// that differ between kernel generations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The property whose profile that is (`connect() parity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
     /// A line the case recorded about what it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -50,6 +53,7 @@ impl CaseResult {
             outcome,
             micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
             profile: None,
+            property: None,
             note: None,
         }
     }

@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use netns_util::{Netns, panic_text};
+use require::{Required, Requirement};
 
 use crate::case::{Case, CaseError, Ctx};
 use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Gate, Probes};
+use crate::profile::{Expectation, Profile, Property};
 use crate::randomized::Randomized;
 
 pub use process::serve_isolated_case;
@@ -32,6 +34,10 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Seed and configuration count of the randomized cases.
     pub randomized: Randomized,
+    /// The kernel profile every property must match (`--expect-profile`);
+    /// `None`: expected from the kernel's version ([`Expectation`]).
+    #[serde(default)]
+    pub expect_profile: Option<Profile>,
     /// When each case's namespace is released; not part of a request to a
     /// guest, whose `/init` chooses for itself.
     #[serde(skip)]
@@ -94,6 +100,7 @@ impl Default for RunOptions {
             threads: None,
             timeout: CASE_TIMEOUT,
             randomized: Randomized::default(),
+            expect_profile: None,
             release: Release::AfterCase,
             isolation: Isolation::Thread,
         }
@@ -109,16 +116,31 @@ impl Default for RunOptions {
 /// reported as a harness error.
 pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResult {
     let start = Instant::now();
-    let observed = match probes.gate(case.variant) {
-        Gate::Skip(reason) => Observed::outcome(Outcome::Skip(reason)),
-        Gate::Error(reason) => Observed::outcome(Outcome::Error(reason)),
-        Gate::Run => match options.isolation {
+    let expectation = Expectation::new(options.expect_profile, &probes.kernel);
+    let mut observed = match (
+        probes.profile_failure(case.variant, &expectation),
+        probes.gate(case.variant),
+    ) {
+        (Some(failure), _) => Observed::outcome(Outcome::Fail(failure)),
+        (None, Gate::Skip(reason)) => Observed::outcome(Outcome::Skip(reason)),
+        (None, Gate::Error(reason)) => Observed::outcome(Outcome::Error(reason)),
+        (None, Gate::Run) => match options.isolation {
             Isolation::Thread => run_isolated(case, options),
             Isolation::Process => process::run(case, options),
         },
     };
+    if let (Outcome::Pass, Some((property, profile))) = (&observed.outcome, observed.profile) {
+        if let Some(failure) = expectation.judge(property, profile) {
+            observed.outcome = Outcome::Fail(failure);
+        }
+    }
     CaseResult {
-        profile: observed.profile,
+        profile: observed
+            .profile
+            .map(|(_, profile)| profile.name().to_owned()),
+        property: observed
+            .profile
+            .map(|(property, _)| property.name().to_owned()),
         note: observed.note,
         ..CaseResult::new(case.name.clone(), observed.outcome, start.elapsed())
     }
@@ -129,7 +151,7 @@ pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResul
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Observed {
     outcome: Outcome,
-    profile: Option<String>,
+    profile: Option<(Property, Profile)>,
     note: Option<String>,
 }
 
@@ -182,7 +204,10 @@ fn run_isolated(case: &Case, options: &RunOptions) -> Observed {
 fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
-        Err(e) => return Observed::error(format!("setting up the namespace: {e}")),
+        Err(e) => {
+            let cause = netns_util::error_chain(&e);
+            return Observed::error(format!("setting up the namespace: {cause}"));
+        }
     };
     let ctx = Ctx::new(case.variant, &netns, randomized);
     let outcome = match case.body.run(&ctx) {
@@ -193,7 +218,7 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
     };
     let observed = Observed {
         outcome,
-        profile: ctx.profile().map(str::to_owned),
+        profile: ctx.profile(),
         note: ctx.take_note(),
     };
     if release == Release::AtExit {
@@ -274,7 +299,9 @@ pub fn run_all(
 /// Entry point of a `harness = false` test target: the libtest command line
 /// and output, one trial per case, skips shown as ignored with their reason.
 /// The randomized cases' settings come from the environment
-/// ([`Randomized::from_env`]); a bad value is exit status 2.
+/// ([`Randomized::from_env`]); a bad value is exit status 2. Without the
+/// privileges to make namespaces every trial is ignored with the reason,
+/// or fails when `PORTRANGE_REQUIRE` includes `root`.
 pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
     let arguments = Arguments::from_args();
     let randomized = match Randomized::from_env() {
@@ -284,29 +311,44 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let required = match Required::from_env() {
+        Ok(required) => required,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let options = RunOptions {
         randomized,
         ..RunOptions::default()
     };
-    let setup = netns_util::ensure_privileges()
-        .and_then(|_| Probes::run())
-        .map_err(|e| e.to_string());
+    // A lack of privileges skips every trial (fails it under
+    // PORTRANGE_REQUIRE=root); any other setup failure fails every trial,
+    // naming it.
+    let setup = Probes::setup().map_err(|e| match e.outcome() {
+        Outcome::Skip(reason) => match required.missing(Requirement::Root, &reason) {
+            Ok(()) => Outcome::Skip(reason),
+            Err(message) => Outcome::Fail(message),
+        },
+        other => other,
+    });
     let trials = cases
         .into_iter()
         .map(|case| {
             let (setup, options) = (setup.clone(), options.clone());
-            Trial::ignorable_test(case.name.clone(), move || match setup {
-                Err(reason) => Ok(Completion::ignored_with(format!(
-                    "needs root or user namespaces: {reason}"
-                ))),
-                Ok(probes) => match run_case(&case, &probes, &options).outcome {
+            Trial::ignorable_test(case.name.clone(), move || {
+                let outcome = match setup {
+                    Err(outcome) => outcome,
+                    Ok(probes) => run_case(&case, &probes, &options).outcome,
+                };
+                match outcome {
                     Outcome::Pass => Ok(Completion::Completed),
                     Outcome::Skip(reason) => Ok(Completion::ignored_with(reason)),
                     Outcome::Fail(message) => Err(Failed::from(message)),
                     Outcome::Error(message) => {
                         Err(Failed::from(format!("harness error: {message}")))
                     }
-                },
+                }
             })
         })
         .collect();

@@ -29,7 +29,7 @@ pub enum ConfigError {
         shipped_dir: PathBuf,
     },
     /// bash could not be started.
-    #[error("could not start bash to source the build config: {source}: install bash")]
+    #[error("could not start bash to source the build config (install bash)")]
     Spawn {
         /// The spawn error.
         source: io::Error,
@@ -63,7 +63,7 @@ pub enum ConfigError {
         detail: String,
     },
     /// A local file operation failed.
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}")]
     Io {
         /// What was being done.
         what: String,
@@ -117,9 +117,7 @@ pub enum BuildError {
         package: &'static str,
     },
     /// A program could not be started.
-    #[error(
-        "could not start {program}: {source}: install it (see kbuild/README.md for the packages)"
-    )]
+    #[error("could not start {program} (install it: see kbuild/README.md for the packages)")]
     Spawn {
         /// The program.
         program: String,
@@ -191,7 +189,7 @@ pub enum BuildError {
         goal: &'static str,
     },
     /// A local file operation failed.
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}")]
     Io {
         /// What was being done.
         what: String,
@@ -203,13 +201,8 @@ pub enum BuildError {
 /// Getting a kernel source tree or the cache directory failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// No cache directory can be derived from the environment.
-    #[error(
-        "no cache directory: none of PORTRANGE_CACHE, XDG_CACHE_HOME, HOME is set: set PORTRANGE_CACHE"
-    )]
-    NoCache,
     /// A program could not be started.
-    #[error("could not start {program}: {source}: {hint}")]
+    #[error("could not start {program} ({hint})")]
     Spawn {
         /// The program.
         program: String,
@@ -234,7 +227,7 @@ pub enum SourceError {
     #[error(transparent)]
     Archive(#[from] debian_archive::Error),
     /// A local file operation failed.
-    #[error("could not {what}: {source}")]
+    #[error("could not {what}")]
     Io {
         /// What was being done.
         what: String,

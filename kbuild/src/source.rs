@@ -12,20 +12,6 @@ use debian_archive::{Archive, newest_deb};
 use crate::config::BuildConfig;
 use crate::error::SourceError;
 
-/// The cache directory: $PORTRANGE_CACHE, else $XDG_CACHE_HOME/portrange,
-/// else ~/.cache/portrange (not created here).
-pub fn cache_dir() -> Result<PathBuf, SourceError> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("PORTRANGE_CACHE")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("portrange")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache/portrange")))
-        .ok_or(SourceError::NoCache)
-}
-
 /// The output directory for `config` under `cache`: `build/<kernel dir
 /// name>-<config file name>`, so each tree and config keeps its own
 /// incremental state.

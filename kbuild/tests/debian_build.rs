@@ -9,10 +9,29 @@
 use arch::Arch;
 use kbuild::{BuildOptions, Location, kconfig, progress, shipped, source};
 
+/// The first build tool missing from PATH, if any.
+fn missing_build_tool() -> Option<&'static str> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    ["make", "gcc", "flex", "bison", "bc", "apt-get"]
+        .into_iter()
+        .find(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Whether a build tool is missing; says so (the test then returns early),
+/// or fails the test when PORTRANGE_REQUIRE includes `kbuild`.
+fn kbuild_missing() -> bool {
+    let missing = missing_build_tool();
+    if let Some(tool) = missing {
+        let reason = format!("{tool} not found: .ci/install-deps installs the kernel build tools");
+        require::skip_or_fail(require::Requirement::Kbuild, &reason);
+    }
+    missing.is_some()
+}
+
 /// Builds the shipped build.config `name` from linux-source-6.12 into its
 /// default out dir and returns the resulting `.config` options.
 fn build_shipped(name: &str) -> std::collections::BTreeMap<String, String> {
-    let cache = source::cache_dir().unwrap();
+    let cache = qemu::kernel::default_cache_dir();
     let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
     let config = kbuild::evaluate(
         &Location::from_source(&tree).unwrap(),
@@ -33,6 +52,9 @@ fn build_shipped(name: &str) -> std::collections::BTreeMap<String, String> {
 #[test]
 #[ignore = "downloads linux-source-6.12 and builds a kernel (minutes): run with --ignored"]
 fn minimal_kernel_builds_from_debian_6_12() {
+    if kbuild_missing() {
+        return;
+    }
     let options = build_shipped(shipped::MINIMAL);
     assert_eq!(options["CONFIG_SERIAL_8250_CONSOLE"], "y");
     assert_eq!(options["CONFIG_MPTCP_IPV6"], "y");
@@ -41,6 +63,9 @@ fn minimal_kernel_builds_from_debian_6_12() {
 #[test]
 #[ignore = "downloads linux-source-6.12 and builds a kernel (minutes): run with --ignored"]
 fn minimal_peers_kernel_builds_from_debian_6_12() {
+    if kbuild_missing() {
+        return;
+    }
     let options = build_shipped(shipped::MINIMAL_PEERS);
     for option in [
         "CONFIG_VIRTIO_PCI",
@@ -58,7 +83,7 @@ fn minimal_peers_kernel_builds_from_debian_6_12() {
 #[test]
 #[ignore = "downloads linux-source-6.12 (then seconds): run with --ignored"]
 fn minimal_arm64_kernel_configures_from_debian_6_12() {
-    let cache = source::cache_dir().unwrap();
+    let cache = qemu::kernel::default_cache_dir();
     let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
     let config = kbuild::evaluate(
         &Location::from_source(&tree).unwrap(),

@@ -3,17 +3,23 @@ use std::io;
 /// Everything that can go wrong while making or using a namespace.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `unshare(CLONE_NEWNET)` was refused.
+    /// `unshare(CLONE_NEWNET)` failed for a reason other than missing
+    /// privileges (those are [`Error::NoPrivileges`]): ENOSPC when
+    /// `user.max_net_namespaces` is reached, ENOMEM, EINVAL without
+    /// CONFIG_NET_NS.
     #[error(
-        "cannot create a network namespace (unshare(CLONE_NEWNET): {0}): run as root, or as a user allowed to create user namespaces"
+        "cannot create a network namespace with unshare(CLONE_NEWNET): check the limit user.max_net_namespaces and that the kernel has CONFIG_NET_NS"
     )]
     Unshare(#[source] nix::Error),
     /// `setns()` into a namespace of ours was refused.
-    #[error("cannot enter network namespace (setns: {0})")]
+    #[error("cannot enter a network namespace with setns()")]
     Setns(#[source] nix::Error),
-    /// Neither root nor a user namespace is available.
+    /// The process lacks the privilege to make network namespaces: not
+    /// root and no user namespace could be made, or EPERM from
+    /// `unshare(CLONE_NEWNET)` itself (no CAP_SYS_ADMIN). The one error
+    /// that means "cannot run here" rather than "something broke".
     #[error(
-        "not root, and no user namespace could be made ({what}: {source}): run as root, or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1)"
+        "no privilege to create network namespaces ({what} failed): run as root, or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1)"
     )]
     NoPrivileges {
         /// The step that failed.
@@ -23,7 +29,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A file under `/proc` could not be read or written.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}")]
     Proc {
         /// The operation ("read", "write", "open").
         what: &'static str,
@@ -34,10 +40,10 @@ pub enum Error {
         source: io::Error,
     },
     /// The tokio runtime that drives rtnetlink could not start.
-    #[error("cannot start the netlink runtime: {0}")]
+    #[error("cannot start the netlink runtime")]
     Runtime(#[source] io::Error),
     /// The kernel refused a netlink request (or the request never reached it).
-    #[error("netlink: {what}: {}", kernel_answer(source, extack.as_deref()))]
+    #[error("{}", kernel_answer(what, source, extack.as_deref()))]
     Netlink {
         /// What was asked of the kernel, naming the object
         /// (`add rule v4 dport 40000-40999 lookup 100 priority 10`).
@@ -51,7 +57,7 @@ pub enum Error {
     },
     /// A blocking netlink socket failed before the kernel could answer, or
     /// its answer did not parse.
-    #[error("netlink: {what}: {source}")]
+    #[error("netlink: {what}")]
     NetlinkSocket {
         /// The request concerned.
         what: &'static str,
@@ -85,6 +91,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is a lack of privileges ([`Error::NoPrivileges`]), the
+    /// only setup failure that may turn into a skip.
+    pub fn is_no_privileges(&self) -> bool {
+        matches!(self, Error::NoPrivileges { .. })
+    }
+
     /// The error for a thread that panicked, from its panic payload.
     pub fn panicked(payload: Box<dyn std::any::Any + Send>) -> Error {
         Error::Panicked(crate::panic::panic_text(&*payload))
@@ -104,18 +116,55 @@ impl Error {
     }
 }
 
-/// "EEXIST: File exists (Invalid dest port range)" for a kernel refusal,
-/// rtnetlink's own text otherwise.
-fn kernel_answer(source: &rtnetlink::Error, extack: Option<&str>) -> String {
-    let mut text = match source {
-        rtnetlink::Error::NetlinkError(message) => format!(
-            "the kernel answered {}",
-            nix::errno::Errno::from_raw(-message.raw_code())
-        ),
-        other => other.to_string(),
-    };
+/// `error` and its causes on one line, `: `-separated (as anyhow's `{:#}`
+/// prints them), for code that keeps an error as text: messages here
+/// describe their own layer only and leave the cause to the source chain.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(&format!(": {error}"));
+        cause = error.source();
+    }
+    text
+}
+
+/// "netlink: add rule ...: the kernel answered EINVAL (Invalid dest port
+/// range)" for a kernel refusal (the errno's name, which rtnetlink's text
+/// in the source chain does not give, and the extended acknowledgement);
+/// "netlink: add rule ..." otherwise, the source chain saying what failed.
+fn kernel_answer(what: &str, source: &rtnetlink::Error, extack: Option<&str>) -> String {
+    let mut text = format!("netlink: {what}");
+    if let rtnetlink::Error::NetlinkError(message) = source {
+        let errno = nix::errno::Errno::from_raw(-message.raw_code());
+        text.push_str(&format!(": the kernel answered {errno:?}"));
+    }
     if let Some(extack) = extack {
         text.push_str(&format!(" ({extack})"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        let error = Error::Proc {
+            what: "write",
+            path: "/proc/sys/net/ipv4/ip_local_port_range".into(),
+            source: io::Error::from_raw_os_error(nix::errno::Errno::EACCES as i32),
+        };
+        assert_eq!(
+            error_chain(&error),
+            "write /proc/sys/net/ipv4/ip_local_port_range: Permission denied (os error 13)"
+        );
+        let error = Error::Unshare(nix::errno::Errno::ENOSPC);
+        assert_eq!(
+            error_chain(&error),
+            "cannot create a network namespace with unshare(CLONE_NEWNET): check the limit \
+             user.max_net_namespaces and that the kernel has CONFIG_NET_NS: ENOSPC: No space left on device"
+        );
+    }
 }

@@ -57,7 +57,7 @@ mod snapshot;
 mod sysctl;
 mod veth;
 
-pub use error::Error;
+pub use error::{Error, error_chain};
 pub use netlink::Netlink;
 pub use netns::Netns;
 pub use panic::panic_text;

@@ -37,7 +37,13 @@ impl Netns {
     /// Meant for threads dedicated to one namespace (a test case's thread):
     /// it saves the thread [`Netns::new`] starts and the `setns()` into it.
     pub fn unshare_current_thread() -> Result<Self, Error> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(Error::Unshare)?;
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| match e {
+            nix::Error::EPERM => Error::NoPrivileges {
+                what: "unshare(CLONE_NEWNET)",
+                source: e.into(),
+            },
+            other => Error::Unshare(other),
+        })?;
         let path = "/proc/thread-self/ns/net";
         let file = File::open(path).map_err(|source| Error::Proc {
             what: "open",

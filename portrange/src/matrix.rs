@@ -1,8 +1,9 @@
 //! Several kernels at once: one report per kernel, a properties x kernels
 //! table, and the merge of sharded runs.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write};
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,8 +15,61 @@ use harness::report::{self, RunReport};
 pub struct KernelReport {
     /// The kernel as the user named it (`running`, `debian-6.1`, a path).
     pub label: String,
+    /// The shard of the selected cases this column ran (1/1 unsharded).
+    pub shard: Shard,
+    /// The cases this shard was to run, in catalogue order: what `merge`
+    /// checks the results against.
+    pub planned: Vec<String>,
     /// What ran on it.
     pub report: RunReport,
+}
+
+/// Shard `index` of `count`, 1-based: case k of the filtered catalogue
+/// belongs to shard k mod count + 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Shard {
+    /// Which shard, from 1.
+    pub index: usize,
+    /// How many shards the run was split into.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole run, unsharded.
+    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
+
+    /// Whether the `position`-th case (from 0) of the filtered list is this
+    /// shard's.
+    pub fn keeps(self, position: usize) -> bool {
+        position % self.count + 1 == self.index
+    }
+
+    fn is_valid(self) -> bool {
+        (1..=self.count).contains(&self.index)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let usage = || format!("--shard {text:?}: expected I/N with 1 <= I <= N, e.g. 2/4");
+        let (index, count) = text.split_once('/').ok_or_else(usage)?;
+        let index: usize = index.trim().parse().map_err(|_| usage())?;
+        let count: usize = count.trim().parse().map_err(|_| usage())?;
+        let shard = Shard { index, count };
+        if shard.is_valid() {
+            Ok(shard)
+        } else {
+            Err(usage())
+        }
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// Reports for a list of kernels; also the machine-readable summary
@@ -39,6 +93,67 @@ pub enum MergeError {
         /// The case.
         case: String,
     },
+    /// A summary records a shard that cannot exist (`0/2`, `3/2`).
+    #[error(
+        "{kernel}: a summary records shard {shard}, which cannot exist: pass summary.json files written by `portrange matrix`"
+    )]
+    BadShard {
+        /// The kernel label.
+        kernel: String,
+        /// The shard recorded.
+        shard: Shard,
+    },
+    /// The same shard of a kernel was given twice.
+    #[error("{kernel}: shard {shard} was given twice: pass each shard's summary.json once")]
+    DuplicateShard {
+        /// The kernel label.
+        kernel: String,
+        /// The shard.
+        shard: Shard,
+    },
+    /// Shards of one kernel were split different ways.
+    #[error(
+        "{kernel}: shards {first} and {second} come from runs split into different numbers of shards: merge the shards of one run"
+    )]
+    ShardCounts {
+        /// The kernel label.
+        kernel: String,
+        /// One shard.
+        first: Shard,
+        /// A shard of another split.
+        second: Shard,
+    },
+    /// Shards of a kernel are missing.
+    #[error(
+        "{kernel}: {} of {count} shards missing ({}{}): pass every shard's summary.json, or re-run the missing shards",
+        count - given,
+        missing.iter().map(Shard::to_string).collect::<Vec<_>>().join(", "),
+        if count - given > missing.len() { ", ..." } else { "" }
+    )]
+    MissingShards {
+        /// The kernel label.
+        kernel: String,
+        /// How many shards the run was split into.
+        count: usize,
+        /// How many were given.
+        given: usize,
+        /// The first few of the missing ones.
+        missing: Vec<Shard>,
+    },
+    /// Cases a shard was to run have no result in any shard.
+    #[error(
+        "{kernel}: {total} planned case(s) have no result in any shard ({}{}): the shard that was to run them lost them; re-run it",
+        cases.join(", "),
+        if *total > cases.len() { ", ..." } else { "" }
+    )]
+    MissingCases {
+        /// The kernel label.
+        kernel: String,
+        /// How many cases have no result.
+        total: usize,
+        /// The first few of them.
+        cases: Vec<String>,
+    },
 }
 
 impl Matrix {
@@ -57,6 +172,10 @@ impl Matrix {
 
     /// Joins shards: per kernel label, the union of their results, put back
     /// in `order` (the catalogue's case names; names not in it go last).
+    ///
+    /// Refuses, per kernel, a shard given twice, a shard missing, shards of
+    /// runs split different ways, and a case some shard was to run that no
+    /// shard has a result for. The merged columns are whole runs (shard 1/1).
     pub fn merge(parts: Vec<Matrix>, order: &[String]) -> Result<Matrix, MergeError> {
         let rank: BTreeMap<&str, usize> = order
             .iter()
@@ -64,12 +183,19 @@ impl Matrix {
             .map(|(i, n)| (n.as_str(), i))
             .collect();
         let mut merged: Vec<KernelReport> = Vec::new();
+        let mut shards: BTreeMap<String, Vec<Shard>> = BTreeMap::new();
         for part in parts {
             for kernel in part.kernels {
+                record_shard(shards.entry(kernel.label.clone()).or_default(), &kernel)?;
                 let Some(into) = merged.iter_mut().find(|k| k.label == kernel.label) else {
                     merged.push(kernel);
                     continue;
                 };
+                for name in kernel.planned {
+                    if !into.planned.contains(&name) {
+                        into.planned.push(name);
+                    }
+                }
                 for result in kernel.report.results {
                     if into.report.results.iter().any(|r| r.name == result.name) {
                         return Err(MergeError::Duplicate {
@@ -87,10 +213,29 @@ impl Matrix {
             }
         }
         for kernel in &mut merged {
-            kernel
+            check_complete(&kernel.label, &shards[&kernel.label])?;
+            let ran: BTreeSet<&str> = kernel
                 .report
                 .results
-                .sort_by_key(|r| rank.get(r.name.as_str()).copied().unwrap_or(usize::MAX));
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
+            let lost: Vec<&String> = kernel
+                .planned
+                .iter()
+                .filter(|name| !ran.contains(name.as_str()))
+                .collect();
+            if !lost.is_empty() {
+                return Err(MergeError::MissingCases {
+                    kernel: kernel.label.clone(),
+                    total: lost.len(),
+                    cases: lost.into_iter().take(8).cloned().collect(),
+                });
+            }
+            let by_rank = |name: &str| rank.get(name).copied().unwrap_or(usize::MAX);
+            kernel.report.results.sort_by_key(|r| by_rank(&r.name));
+            kernel.planned.sort_by_key(|name| by_rank(name));
+            kernel.shard = Shard::WHOLE;
         }
         Ok(Matrix { kernels: merged })
     }
@@ -161,6 +306,52 @@ impl Matrix {
     }
 }
 
+/// Adds `kernel`'s shard to those seen for its label, refusing one that
+/// cannot exist, one seen before and one of another split.
+fn record_shard(seen: &mut Vec<Shard>, kernel: &KernelReport) -> Result<(), MergeError> {
+    let (label, shard) = (&kernel.label, kernel.shard);
+    if !shard.is_valid() {
+        return Err(MergeError::BadShard {
+            kernel: label.clone(),
+            shard,
+        });
+    }
+    if seen.contains(&shard) {
+        return Err(MergeError::DuplicateShard {
+            kernel: label.clone(),
+            shard,
+        });
+    }
+    if let Some(&first) = seen.iter().find(|s| s.count != shard.count) {
+        return Err(MergeError::ShardCounts {
+            kernel: label.clone(),
+            first,
+            second: shard,
+        });
+    }
+    seen.push(shard);
+    Ok(())
+}
+
+/// Refuses a kernel whose shards do not cover 1..=N.
+fn check_complete(label: &str, seen: &[Shard]) -> Result<(), MergeError> {
+    let count = seen.first().map_or(1, |s| s.count);
+    if seen.len() == count {
+        return Ok(());
+    }
+    let missing: Vec<Shard> = (1..=count)
+        .map(|index| Shard { index, count })
+        .filter(|shard| !seen.contains(shard))
+        .take(8)
+        .collect();
+    Err(MergeError::MissingShards {
+        kernel: label.to_owned(),
+        count,
+        given: seen.len(),
+        missing,
+    })
+}
+
 /// The rows under the properties in [`Matrix::table`].
 #[derive(Clone, Copy)]
 enum SummaryRow {
@@ -213,6 +404,15 @@ mod tests {
     use super::*;
     use harness::report::fixture::fake_report;
 
+    fn column(label: &str, report: RunReport) -> KernelReport {
+        KernelReport {
+            label: label.into(),
+            shard: Shard::WHOLE,
+            planned: report.results.iter().map(|r| r.name.clone()).collect(),
+            report,
+        }
+    }
+
     fn two_kernels() -> Matrix {
         let mut passing = fake_report();
         passing
@@ -220,16 +420,31 @@ mod tests {
             .retain(|r| matches!(r.outcome, Outcome::Pass | Outcome::Skip(_)));
         Matrix {
             kernels: vec![
-                KernelReport {
-                    label: "running".into(),
-                    report: fake_report(),
-                },
-                KernelReport {
-                    label: "debian-6.1".into(),
-                    report: passing,
-                },
+                column("running", fake_report()),
+                column("debian-6.1", passing),
             ],
         }
+    }
+
+    fn order(matrix: &Matrix) -> Vec<String> {
+        matrix.kernels[0].planned.clone()
+    }
+
+    /// `whole` split as `portrange matrix --shard i/count` would have run it.
+    fn shard(whole: &Matrix, index: usize, count: usize) -> Matrix {
+        let shard = Shard { index, count };
+        let mut part = whole.clone();
+        for kernel in &mut part.kernels {
+            kernel.shard = shard;
+            let mut k = 0;
+            kernel.planned.retain(|_| {
+                k += 1;
+                shard.keeps(k - 1)
+            });
+            let planned = kernel.planned.clone();
+            kernel.report.results.retain(|r| planned.contains(&r.name));
+        }
+        part
     }
 
     #[test]
@@ -249,27 +464,77 @@ verdict                                   FAIL        PASS
     #[test]
     fn merging_shards_gives_back_the_whole_run_in_catalogue_order() {
         let whole = two_kernels();
-        let order: Vec<String> = whole.kernels[0]
-            .report
-            .results
-            .iter()
-            .map(|r| r.name.clone())
-            .collect();
-        let mut shards = vec![whole.clone(), whole.clone()];
-        for (index, shard) in shards.iter_mut().enumerate() {
-            for kernel in &mut shard.kernels {
-                let mut k = 0;
-                kernel.report.results.retain(|_| {
-                    k += 1;
-                    (k - 1) % 2 == index
-                });
-            }
-        }
-        shards.reverse();
-        let merged = Matrix::merge(shards, &order).unwrap();
+        let shards = vec![shard(&whole, 2, 2), shard(&whole, 1, 2)];
+        assert!(
+            shards
+                .iter()
+                .all(|s| !s.kernels[0].report.results.is_empty())
+        );
+        let merged = Matrix::merge(shards, &order(&whole)).unwrap();
         assert_eq!(merged, whole);
-        let err = Matrix::merge(vec![whole.clone(), whole], &order).unwrap_err();
-        assert!(err.to_string().contains("appears in two shards"), "{err}");
+    }
+
+    #[test]
+    fn a_shard_given_twice_is_refused() {
+        let whole = two_kernels();
+        let parts = vec![
+            shard(&whole, 1, 2),
+            shard(&whole, 2, 2),
+            shard(&whole, 1, 2),
+        ];
+        let err = Matrix::merge(parts, &order(&whole)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "running: shard 1/2 was given twice: pass each shard's summary.json once"
+        );
+        let err = Matrix::merge(vec![whole.clone(), whole.clone()], &order(&whole)).unwrap_err();
+        assert!(matches!(err, MergeError::DuplicateShard { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_missing_shard_is_refused() {
+        let whole = two_kernels();
+        let parts = vec![shard(&whole, 3, 4), shard(&whole, 1, 4)];
+        let err = Matrix::merge(parts, &order(&whole)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "running: 2 of 4 shards missing (2/4, 4/4): pass every shard's summary.json, or re-run the missing shards"
+        );
+        let mut no_second_kernel = shard(&whole, 2, 2);
+        no_second_kernel.kernels.truncate(1);
+        let parts = vec![shard(&whole, 1, 2), no_second_kernel];
+        let err = Matrix::merge(parts, &order(&whole)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("debian-6.1: 1 of 2 shards missing (2/2)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shards_of_different_splits_are_refused() {
+        let whole = two_kernels();
+        let parts = vec![shard(&whole, 1, 2), shard(&whole, 2, 3)];
+        let err = Matrix::merge(parts, &order(&whole)).unwrap_err();
+        assert!(matches!(err, MergeError::ShardCounts { .. }), "{err}");
+        let mut impossible = shard(&whole, 1, 2);
+        impossible.kernels[0].shard = Shard { index: 0, count: 2 };
+        let err = Matrix::merge(vec![impossible], &order(&whole)).unwrap_err();
+        assert!(matches!(err, MergeError::BadShard { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_planned_case_without_a_result_is_refused() {
+        let whole = two_kernels();
+        let mut lossy = shard(&whole, 2, 2);
+        let lost = lossy.kernels[0].report.results.remove(0).name;
+        let err = Matrix::merge(vec![shard(&whole, 1, 2), lossy], &order(&whole)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "running: 1 planned case(s) have no result in any shard ({lost}): the shard that was to run them lost them; re-run it"
+            )
+        );
     }
 
     #[test]

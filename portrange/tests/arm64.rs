@@ -12,7 +12,7 @@ use std::process::Output;
 use std::sync::Mutex;
 
 use arch::Arch;
-use common::{guest_portrange, portrange, qemu_missing_for, validate_ktap};
+use common::{portrange, validate_ktap, vm_missing_for};
 
 /// One VM at a time: arm64 under TCG is slow enough on two cores.
 static ONE_VM: Mutex<()> = Mutex::new(());
@@ -28,18 +28,9 @@ fn run(args: &[&str]) -> (i32, String, String) {
     (status.code().unwrap_or(-1), text(stdout), text(stderr))
 }
 
-/// Whether an arm64 VM cannot run here; prints why.
+/// Whether an arm64 VM cannot run here; says why (see [`vm_missing_for`]).
 fn cannot_boot_arm64() -> bool {
-    if qemu_missing_for(Arch::Arm64) {
-        return true;
-    }
-    match guest_portrange(Arch::Arm64) {
-        Ok(()) => false,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            true
-        }
-    }
+    vm_missing_for(Arch::Arm64)
 }
 
 /// The whole suite on a prebuilt arm64 kernel, as `vm.rs` checks it on

@@ -18,7 +18,7 @@ fn portrange(args: &[&str], path: Option<&str>) -> Output {
 }
 
 /// Runs `args`, expects exit 2 and a first stderr line holding every
-/// fragment, and returns that line.
+/// fragment and saying each thing once, and returns that line.
 fn refused(args: &[&str], path: Option<&str>, fragments: &[&str]) -> String {
     let output = portrange(args, path);
     let stderr = String::from_utf8(output.stderr).unwrap();
@@ -30,15 +30,59 @@ fn refused(args: &[&str], path: Option<&str>, fragments: &[&str]) -> String {
             "{args:?}: {fragment:?} not in {line:?}"
         );
     }
+    assert_each_part_once(&line);
     line
+}
+
+/// An error line's `: `-separated parts (each layer's message, then the
+/// causes) are all different: no cause printed by a layer and again by
+/// the source chain.
+fn assert_each_part_once(line: &str) {
+    let parts: Vec<&str> = line.split(": ").collect();
+    for (index, part) in parts.iter().enumerate() {
+        assert!(
+            !parts[index + 1..].contains(part),
+            "{part:?} appears twice in {line:?}"
+        );
+    }
 }
 
 #[test]
 fn missing_kernel_image() {
-    refused(
+    let line = refused(
         &["vm", "--kernel", "/nonexistent/bzImage"],
         None,
         &["does not exist", "pass the path of a bzImage"],
+    );
+    assert_eq!(
+        line,
+        "portrange: error: kernel /nonexistent/bzImage: kernel image /nonexistent/bzImage does not exist: pass the path of a bzImage (arch/x86/boot/bzImage, /boot/vmlinuz-*) or an arm64 Image (arch/arm64/boot/Image)"
+    );
+}
+
+/// An error with an OS error under it: the layers' messages, then the OS
+/// error, once.
+#[test]
+fn unreadable_kernel_image_names_the_os_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().to_str().unwrap();
+    let line = refused(&["vm", "--kernel", image], None, &[]);
+    assert_eq!(
+        line,
+        format!(
+            "portrange: error: kernel {image}: reading kernel image {image} failed: Is a directory (os error 21)"
+        )
+    );
+}
+
+#[test]
+fn unusable_cache_directory_names_the_os_error_once() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let cache = file.path().to_str().unwrap();
+    let line = refused(&["check", "--debian", "6.12", "--cache", cache], None, &[]);
+    assert_eq!(
+        line,
+        format!("portrange: error: could not create {cache}/debian: Not a directory (os error 20)")
     );
 }
 
@@ -155,7 +199,13 @@ fn output_in_a_missing_directory_leaves_nothing_behind() {
         None,
         &["cannot write"],
     );
-    assert!(line.contains("report.ktap"), "{line}");
+    assert_eq!(
+        line,
+        format!(
+            "portrange: error: cannot write {}: No such file or directory (os error 2)",
+            target.with_file_name(".report.ktap.partial").display()
+        )
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
@@ -165,7 +215,7 @@ fn output_in_a_missing_directory_leaves_nothing_behind() {
 #[test]
 fn runs_as_an_unprivileged_user_through_a_user_namespace() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root to switch to an unprivileged user");
+        common::unprivileged("needs root to switch to an unprivileged user");
         return;
     }
     let output = Command::new("setpriv")
@@ -200,6 +250,22 @@ fn build_config_problems_are_named() {
         path.to_str().unwrap().to_owned()
     };
     let failing = file("build.config.fails", "false\n");
+    let line = refused(
+        &[
+            "build",
+            "--source",
+            source,
+            "--build-config",
+            &failing,
+            "--print-config",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(
+        line,
+        format!("portrange: error: bash failed sourcing {failing} (exit status: 1); its stderr:")
+    );
     let no_arch = file("build.config.noarch", "DEFCONFIG=tinyconfig\n");
     for (config, fragments) in [
         (

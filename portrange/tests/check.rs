@@ -3,7 +3,7 @@
 //! verdict. The first run fetches the source and builds the kernel (minutes,
 //! cached under ~/.cache/portrange); later runs rebuild incrementally. Needs
 //! the build packages of .ci/install-deps and QEMU; skips with a printed
-//! reason without QEMU.
+//! reason without them (fails under PORTRANGE_REQUIRE=vm,kbuild).
 
 mod common;
 
@@ -23,7 +23,7 @@ fn one_build() -> MutexGuard<'static, ()> {
 
 #[test]
 fn check_builds_boots_and_passes_the_minimal_kernel() {
-    if qemu_missing() {
+    if qemu_missing() || common::kbuild_missing() {
         return;
     }
     let _one = one_build();
@@ -51,11 +51,15 @@ fn check_builds_boots_and_passes_the_minimal_kernel() {
 /// The first run builds the kernel (about 10-19 minutes on 2 shared cores).
 #[test]
 fn check_builds_boots_and_passes_the_minimal_arm64_kernel() {
-    if common::qemu_missing_for(arch::Arch::Arm64) {
+    if common::vm_missing_for(arch::Arch::Arm64) || common::kbuild_missing() {
         return;
     }
-    if let Err(reason) = common::guest_portrange(arch::Arch::Arm64) {
-        eprintln!("skipped: {reason}");
+    let cross = kbuild::per_arch::kernel_arch(arch::Arch::Arm64);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let gcc = format!("{}gcc", cross.cross_compile);
+    if !std::env::split_paths(&path).any(|dir| dir.join(&gcc).is_file()) {
+        let reason = format!("{gcc} not found: apt-get install {}", cross.cross_package);
+        require::skip_or_fail(require::Requirement::Kbuild, &reason);
         return;
     }
     let _one = one_build();

@@ -305,3 +305,145 @@ fn the_scripts_name_arm64_guests_as_portrange_does() {
             .contains("unknown architecture riscv64: use x86_64 or arm64")
     );
 }
+
+/// What one run of ci/lava/run-portrange.sh did: its exit status and the
+/// calls its `lava-test-case` got, one line each.
+struct LavaRun {
+    status: Option<i32>,
+    calls: Vec<String>,
+    stderr: String,
+}
+
+/// Runs ci/lava/run-portrange.sh with `args` in a scratch directory, with a
+/// stand-in for LAVA's `lava-test-case` first on PATH (it only records its
+/// arguments; LAVA's own needs a LAVA job around it) and, if
+/// `portrange_on_path`, the real binary under test beside it.
+fn run_lava_helper(portrange_on_path: bool, args: &[&str]) -> LavaRun {
+    let scratch = tempfile::tempdir().unwrap();
+    let bin = scratch.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let calls = scratch.path().join("calls");
+    let stand_in = bin.join("lava-test-case");
+    fs::write(
+        &stand_in,
+        "#!/bin/sh\n# Test stand-in for LAVA's lava-test-case: records its arguments.\necho \"$*\" >>\"$LAVA_STAND_IN_CALLS\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        &stand_in,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    if portrange_on_path {
+        std::os::unix::fs::symlink(common::PORTRANGE, bin.join("portrange")).unwrap();
+    }
+    let output = Command::new(ci_dir().join("lava/run-portrange.sh"))
+        .args(args)
+        .current_dir(scratch.path())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("LAVA_STAND_IN_CALLS", &calls)
+        .output()
+        .unwrap();
+    LavaRun {
+        status: output.status.code(),
+        calls: fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn lava_helper_reports_setup_and_exits_as_portrange_did() {
+    let passing = run_lava_helper(
+        true,
+        &[
+            "",
+            "--exact",
+            "tcp4/sockopt/round_trip",
+            "udp6/sockopt/round_trip",
+        ],
+    );
+    if passing.status == Some(4) {
+        eprintln!("skipped: no case could run here: {:?}", passing.calls);
+        return;
+    }
+    assert_eq!(passing.status, Some(0), "{}", passing.stderr);
+    assert_eq!(
+        passing.calls,
+        [
+            "portrange-setup --result pass",
+            "tcp4.sockopt.round_trip --result pass",
+            "udp6.sockopt.round_trip --result pass",
+        ]
+    );
+
+    let failing = run_lava_helper(
+        true,
+        &[
+            "",
+            "--include-harness-faults",
+            "--exact",
+            "tcp4/sockopt/round_trip",
+            "tcp4/harness_fault/panics",
+        ],
+    );
+    assert_eq!(failing.status, Some(1), "{}", failing.stderr);
+    assert_eq!(
+        failing.calls,
+        [
+            "portrange-setup --result pass",
+            "tcp4.sockopt.round_trip --result pass",
+            "tcp4.harness_fault.panics --result fail",
+        ]
+    );
+
+    // The run dies in its second case; the first one's result was streamed.
+    let aborted = run_lava_helper(
+        true,
+        &[
+            "",
+            "--include-harness-faults",
+            "--threads",
+            "1",
+            "--exact",
+            "tcp4/sockopt/round_trip",
+            "tcp4/harness_fault/aborts_the_process",
+        ],
+    );
+    assert_eq!(
+        aborted.status,
+        Some(128 + libc::SIGABRT),
+        "{}",
+        aborted.stderr
+    );
+    assert_eq!(
+        aborted.calls,
+        [
+            "portrange-setup --result pass",
+            "tcp4.sockopt.round_trip --result pass",
+        ]
+    );
+
+    let refused = run_lava_helper(true, &["", "--shard", "3/2"]);
+    assert_eq!(refused.status, Some(2), "{}", refused.stderr);
+    assert_eq!(refused.calls, ["portrange-setup --result fail"]);
+    assert!(
+        refused.stderr.contains("expected I/N"),
+        "{}",
+        refused.stderr
+    );
+
+    let missing = run_lava_helper(false, &[]);
+    assert_eq!(missing.status, Some(1), "{}", missing.stderr);
+    assert_eq!(missing.calls, ["portrange-setup --result fail"]);
+    assert!(
+        missing
+            .stderr
+            .contains("not on PATH and PORTRANGE_URL is empty"),
+        "{}",
+        missing.stderr
+    );
+}

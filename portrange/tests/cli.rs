@@ -44,7 +44,7 @@ fn junit_file_parses_and_counts_every_case() {
     ]);
     let summary = String::from_utf8(output.stdout).unwrap();
     if output.status.code() == Some(4) && !path.exists() {
-        eprintln!("skipped: no case could run: {summary}");
+        common::unprivileged(&format!("no case could run: {summary}"));
         return;
     }
     let xml = std::fs::read_to_string(&path).unwrap();
@@ -93,7 +93,7 @@ fn seed_and_configuration_count_reach_the_randomized_case() {
             .expect("run portrange");
         let text = String::from_utf8(output.stdout).unwrap();
         if output.status.code() == Some(4) {
-            eprintln!("skipped: the case could not run here\n{text}");
+            common::unprivileged(&format!("the case could not run here\n{text}"));
             return None;
         }
         assert_eq!(output.status.code(), Some(0), "{text}");
@@ -137,4 +137,86 @@ fn bad_randomized_settings_are_usage_errors() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("check nothing"), "{stderr}");
+}
+
+/// KTAP on stdout is streamed, yet once the run ends it is byte for byte
+/// the report `--output` writes whole (deterministic cases, several at
+/// once, so they end out of order).
+#[test]
+fn streamed_ktap_equals_the_whole_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.ktap");
+    let selection = [
+        "--threads",
+        "2",
+        "sockopt/",
+        "clamp/one_port_range",
+        "bind_zero/eight_port_range",
+    ];
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["run", "--format", "ktap"]
+            .iter()
+            .chain(&selection)
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let streamed = command(&[]).args(args(&[])).output().unwrap();
+    let whole = command(&[])
+        .args(args(&["--output", file.to_str().unwrap()]))
+        .output()
+        .unwrap();
+    assert_eq!(streamed.status.code(), whole.status.code());
+    let streamed = String::from_utf8(streamed.stdout).unwrap();
+    let whole = std::fs::read_to_string(&file).unwrap();
+    assert!(validate_ktap(&whole).len() > 20, "{whole}");
+    assert_eq!(streamed, whole);
+}
+
+/// Run bare, as kselftest's runner does, the binary writes the KTAP head
+/// and plan before the cases run and each result as it comes: killed after
+/// its first result, it leaves a valid head, the plan of the whole
+/// catalogue and fewer results than planned (the whole report at the end
+/// would leave all or nothing).
+#[test]
+fn kselftest_mode_streams_ktap_and_a_killed_run_keeps_its_head() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = command(&[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ktap = String::new();
+    while !ktap.contains("\nok 1 ") && !ktap.contains("\nnot ok 1 ") {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        ktap.push_str(&line);
+    }
+    child.kill().unwrap();
+    stdout.read_to_string(&mut ktap).unwrap();
+    child.wait().unwrap();
+    if ktap.contains("1..0 # SKIP") {
+        eprintln!("skipped: no case could run here: {ktap}");
+        return;
+    }
+    let (planned, results) = common::validate_ktap_head(&ktap);
+    assert_eq!(planned, cases::catalogue().len());
+    assert!(
+        !results.is_empty() && results.len() < planned,
+        "{} of {planned} results after a kill right after the first",
+        results.len()
+    );
+    let Some(kunit) = common::kunit_py() else {
+        return;
+    };
+    let parsed = common::kunit_parse(&kunit, &ktap);
+    let crashed = planned - results.len();
+    assert!(
+        parsed.contains(&format!("Ran {planned} tests:"))
+            && parsed.contains(&format!("crashed: {crashed}")),
+        "kunit.py parse:\n{parsed}"
+    );
 }

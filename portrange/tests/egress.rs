@@ -34,10 +34,11 @@ fn shown(args: &[&str]) -> (i32, String) {
 fn privileged() -> bool {
     match netns_util::Netns::new() {
         Ok(_) => true,
-        Err(e) => {
-            eprintln!("skipped: needs root or user namespaces: {e}");
+        Err(e) if e.is_no_privileges() => {
+            common::unprivileged(&format!("needs root or user namespaces: {e}"));
             false
         }
+        Err(e) => panic!("creating a namespace: {e}"),
     }
 }
 

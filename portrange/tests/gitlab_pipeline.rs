@@ -311,8 +311,7 @@ fn junit_verdicts(dir: &Path) -> BTreeMap<(String, String), &'static str> {
 #[test]
 fn gitlab_pipeline_under_gitlab_ci_local_equals_an_unsharded_run() {
     if let Some(reason) = missing_engine() {
-        eprintln!("skipped (requires ci-engines): {reason}");
-        return;
+        return require::skip_or_fail(require::Requirement::CiEngines, &reason);
     }
     if common::qemu_missing() {
         return;

@@ -33,7 +33,7 @@ pub enum Error {
     )]
     NotGuest,
     /// A file system could not be mounted.
-    #[error("mounting {fstype} on {target} failed: {source}")]
+    #[error("mounting {fstype} on {target} failed")]
     Mount {
         /// File system type.
         fstype: &'static str,
@@ -43,7 +43,7 @@ pub enum Error {
         source: nix::Error,
     },
     /// A guest file could not be used.
-    #[error("{what} {path} failed: {source}")]
+    #[error("{what} {path} failed")]
     Io {
         /// What was attempted.
         what: &'static str,
@@ -54,7 +54,7 @@ pub enum Error {
     },
     /// A file the host packed is not what it should be.
     #[error(
-        "{path} is unreadable ({source}): the initramfs was not written by this version of qemu::initramfs"
+        "{path} is unreadable (the initramfs was not written by this version of qemu::initramfs)"
     )]
     Layout {
         /// The file.
@@ -63,7 +63,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// The result channel's device could not be used.
-    #[error("{what} the result channel {device} failed: {source}")]
+    #[error("{what} the result channel {device} failed")]
     ChannelDevice {
         /// What was attempted.
         what: &'static str,
@@ -73,7 +73,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The result channel could not be configured.
-    #[error("configuring the result channel failed: {source}")]
+    #[error("configuring the result channel failed")]
     Channel {
         /// The termios error.
         source: nix::Error,
@@ -102,7 +102,7 @@ pub fn init() -> Result<Guest, Error> {
     }
     match set_up() {
         Ok(guest) => Ok(guest),
-        Err(error) => report_and_power_off(&error),
+        Err(error) => report_and_power_off(error),
     }
 }
 
@@ -159,25 +159,38 @@ impl Guest {
     /// powers the VM off.
     pub fn finish(mut self, exit_code: i32) -> ! {
         if let Err(error) = self.channel.end(exit_code) {
-            eprintln!("portrange guest: sending the end frame failed: {error}");
+            eprintln!(
+                "portrange guest: sending the end frame failed: {}",
+                chain(error)
+            );
         }
         power_off()
     }
 }
 
 /// Reports a setup failure wherever possible, then powers off.
-fn report_and_power_off(error: &Error) -> ! {
-    let text = format!("portrange guest: setup failed: {error}");
+fn report_and_power_off(error: Error) -> ! {
+    let text = format!("portrange guest: setup failed: {}", chain(error));
     eprintln!("{text}");
     if let Ok(mut channel) = Channel::open() {
         let sent = channel
             .send(&text)
             .and_then(|()| channel.end(SETUP_FAILED_EXIT_CODE));
         if let Err(error) = sent {
-            eprintln!("portrange guest: reporting on the result channel failed: {error}");
+            eprintln!(
+                "portrange guest: reporting on the result channel failed: {}",
+                chain(error)
+            );
         }
     }
     power_off()
+}
+
+/// `error` and its causes, `: `-separated: messages here describe their own
+/// step only and leave the cause to the source chain, which anyhow's
+/// alternate form prints.
+fn chain(error: impl std::error::Error + Send + Sync + 'static) -> String {
+    format!("{:#}", anyhow::Error::new(error))
 }
 
 /// Flushes file systems and stops the VM by rebooting: QEMU runs with

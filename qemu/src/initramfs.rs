@@ -56,7 +56,7 @@ pub struct Packed {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An input file could not be read.
-    #[error("reading {path} failed: {source}")]
+    #[error("reading {path} failed")]
     Read {
         /// The file.
         path: PathBuf,
@@ -88,7 +88,7 @@ pub enum Error {
         searched: String,
     },
     /// The archive could not be written.
-    #[error("writing initramfs {path} failed: {source}")]
+    #[error("writing initramfs {path} failed")]
     Write {
         /// The archive path.
         path: PathBuf,

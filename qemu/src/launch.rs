@@ -86,7 +86,7 @@ pub enum Error {
     #[error(transparent)]
     Initramfs(#[from] initramfs::Error),
     /// A file of the run could not be created or read.
-    #[error("{what} {path} failed: {source}")]
+    #[error("{what} {path} failed")]
     Io {
         /// What was attempted.
         what: &'static str,
@@ -96,7 +96,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// QEMU could not be started or watched.
-    #[error("running {qemu} failed: {source}")]
+    #[error("running {qemu} failed")]
     Spawn {
         /// The QEMU binary.
         qemu: PathBuf,

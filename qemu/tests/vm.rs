@@ -7,9 +7,10 @@
 //! themselves (`rustup target add aarch64-unknown-linux-musl`), and, on the
 //! first run, apt access to Debian's archive to fetch the kernels into the
 //! cache (`PORTRANGE_CACHE`, else ~/.cache/portrange). Each test prints
-//! `SKIP: <reason>` and passes when QEMU, apt or the Rust target is
+//! `skipped: <reason>` and passes when QEMU, apt or the Rust target is
 //! missing, or when the example was not built (`cargo test -p qemu` builds
-//! it; `--test vm` alone does not).
+//! it; `--test vm` alone does not); with `PORTRANGE_REQUIRE=vm` it fails
+//! instead.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,8 +30,10 @@ static ONE_VM: Mutex<()> = Mutex::new(());
 /// Generous for TCG on a busy two-core machine; a clean boot takes seconds.
 const TIMEOUT: Duration = Duration::from_secs(90);
 
+/// QEMU, a kernel or the echo guest is missing: a skip, or a failure when
+/// PORTRANGE_REQUIRE includes `vm`.
 fn skip(reason: &str) {
-    println!("SKIP: {reason}");
+    require::skip_or_fail(require::Requirement::Vm, reason);
 }
 
 const ECHO: Program<'static> = Program {
@@ -244,8 +247,8 @@ fn kernel_code_patching_on_busy_cpus_does_not_crash_the_guest() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected report {report:?}"));
     if cpus < 2 {
-        skip(
-            "the guest has one CPU (one host core): the code was patched, but no other CPU ran it meanwhile",
+        println!(
+            "SKIP: the guest has one CPU (one host core): the code was patched, but no other CPU ran it meanwhile"
         );
     }
 }

@@ -120,13 +120,19 @@ pub fn run(argv: &[String]) -> anyhow::Result<ExitCode> {
     .map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     if let Err(e) = netns_util::ensure_privileges() {
-        println!("egress: SKIP: needs root or user namespaces: {e}");
+        println!(
+            "egress: SKIP: needs root or user namespaces: {:#}",
+            anyhow::Error::new(e)
+        );
         return Ok(ExitCode::from(SKIP));
     }
     let topology = match Topology::build(&plan) {
         Ok(topology) => topology,
         Err(e) => {
-            println!("egress: ERROR: could not build the namespaces: {e}");
+            println!(
+                "egress: ERROR: could not build the namespaces: {:#}",
+                anyhow::Error::new(e)
+            );
             return Ok(ExitCode::from(FAIL));
         }
     };

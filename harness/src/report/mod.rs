@@ -6,15 +6,16 @@ mod ktap;
 mod text;
 
 pub use junit::{document as junit_document, junit, suites as junit_suites};
-pub use ktap::ktap;
+pub use ktap::{KtapStream, ktap};
 pub use text::{progress_line, summary};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{CaseResult, Totals, Verdict};
 use crate::probe::Probes;
+use crate::profile::Property;
 
 /// Everything a reporter needs about one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,8 +78,46 @@ impl RunReport {
         profiles
     }
 
-    /// The profiles line of a summary (`none` when no case recorded one).
+    /// When the run's properties matched different profiles, which
+    /// property matched which (`mixed: MPTCP as stable-6.1, connect()
+    /// parity as upstream`); `None` when they agree.
+    pub fn mixed(&self) -> Option<String> {
+        let mut by_property: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let from_cases = self
+            .results
+            .iter()
+            .filter_map(|r| Some((r.property.as_deref()?, r.profile.as_deref()?)));
+        let from_probes = self
+            .probes
+            .profiles
+            .values()
+            .map(|p| (Property::Mptcp.name(), p.as_str()));
+        for (property, profile) in from_cases.chain(from_probes) {
+            by_property.entry(property).or_default().insert(profile);
+        }
+        let distinct: BTreeSet<&str> = by_property.values().flatten().copied().collect();
+        if distinct.len() < 2 {
+            return None;
+        }
+        let order = |name: &str| Property::ALL.iter().position(|p| p.name() == name);
+        let mut properties: Vec<_> = by_property.into_iter().collect();
+        properties.sort_by_key(|(name, _)| order(name));
+        let parts: Vec<String> = properties
+            .into_iter()
+            .map(|(property, profiles)| {
+                let profiles: Vec<&str> = profiles.into_iter().collect();
+                format!("{property} as {}", profiles.join(" and "))
+            })
+            .collect();
+        Some(format!("mixed: {}", parts.join(", ")))
+    }
+
+    /// The profiles line of a summary (`none` when no case recorded one;
+    /// [`RunReport::mixed`] when properties matched different profiles).
     pub fn profiles_line(&self) -> String {
+        if let Some(mixed) = self.mixed() {
+            return mixed;
+        }
         let profiles = self.profiles();
         if profiles.is_empty() {
             return "none recorded".into();

@@ -56,7 +56,7 @@ pub fn summary(report: &RunReport) -> String {
         }
     }
     let _ = writeln!(out, "\nkernel profile: {}", report.profiles_line());
-    let _ = writeln!(
+    let _ = write!(
         out,
         "verdict: {} ({}) on {}, kernel {}",
         report.verdict(),
@@ -64,6 +64,12 @@ pub fn summary(report: &RunReport) -> String {
         report.target,
         report.probes.kernel
     );
+    match report.mixed() {
+        Some(mixed) => {
+            let _ = writeln!(out, "; {mixed}");
+        }
+        None => out.push('\n'),
+    }
     out
 }
 
@@ -141,6 +147,33 @@ kernel profile: upstream (matched 1 times)
 verdict: FAIL (1 passed, 1 failed, 1 skipped, 1 errors) on running kernel, kernel 6.18.0-test
 ";
         assert_eq!(summary(&fake_report()), expected);
+    }
+
+    /// MPTCP probed as stable-6.1 while connect() parity matched upstream:
+    /// the verdict line says which property matched which profile.
+    #[test]
+    fn a_mixed_run_says_so_in_the_verdict_line() {
+        let mut report = fake_report();
+        report.results[0].property = Some("connect() parity".into());
+        report
+            .probes
+            .profiles
+            .insert("mptcp4".into(), "stable-6.1".into());
+        let text = summary(&report);
+        let mixed = "mixed: MPTCP as stable-6.1, connect() parity as upstream";
+        assert!(
+            text.ends_with(&format!("kernel 6.18.0-test; {mixed}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("kernel profile: {mixed}\n")),
+            "{text}"
+        );
+        report
+            .probes
+            .profiles
+            .insert("mptcp4".into(), "upstream".into());
+        assert!(summary(&report).ends_with("kernel 6.18.0-test\n"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::thread;
 
 use netns_util::panic_text;
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::{Pid, getppid};
+use nix::unistd::Pid;
 
 use super::{Observed, Release, RunOptions, run_in_fresh_netns};
 use crate::case::Case;
@@ -58,20 +58,7 @@ pub(super) fn run(case: &Case, options: &RunOptions) -> Observed {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .process_group(0);
-    let parent = Pid::this();
-    // SAFETY: the closure runs in the child between fork and exec and only
-    // calls prctl(2), getppid(2) and raise(3), which are async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            // The parent may have died between fork and prctl: then the
-            // death signal never comes, so die now.
-            if getppid() != parent {
-                nix::sys::signal::raise(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            }
-            Ok(())
-        });
-    }
+    child_lifetime::bind_to_this_thread(&mut command);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -190,6 +177,7 @@ fn serve(cases: &[Case], name: Option<String>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::{Profile, Property};
 
     #[test]
     fn a_child_killed_by_a_signal_is_an_error_naming_it() {
@@ -220,7 +208,7 @@ mod tests {
         );
         let sent = Observed {
             outcome: Outcome::Fail("expected 41000".into()),
-            profile: Some("upstream".into()),
+            profile: Some((Property::ConnectParity, Profile::Upstream)),
             note: None,
         };
         let observed = judge(ExitStatus::from_raw(0), &serde_json::to_vec(&sent).unwrap());

@@ -1,10 +1,8 @@
 //! `portrange matrix` and `portrange merge`: several kernels, one table.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use arch::Arch;
@@ -13,12 +11,12 @@ use super::native::{self, RunnerArgs};
 use super::output::write_whole;
 use super::selection::Selection;
 use super::vm::BootArgs;
-use crate::matrix::{KernelReport, Matrix};
+use crate::matrix::{KernelReport, Matrix, Shard};
 use crate::vm::host;
 use harness::Case;
-use harness::outcome::{CaseResult, Outcome};
-use harness::probe::{Availability, Probes};
-use harness::report::{self, Phases, RunReport};
+use harness::outcome::Outcome;
+use harness::profile::Profile;
+use harness::report::{self, RunReport};
 use harness::runner::RunOptions;
 
 /// The kernel label that means "the kernel this runs on", natively.
@@ -34,10 +32,12 @@ pub struct MatrixArgs {
     #[command(flatten)]
     runner: RunnerArgs,
     /// A kernel column: `running` (natively), a prebuilt (`debian-6.1`,
-    /// `debian-6.12`) or a kernel image path. Repeatable; default: running,
-    /// debian-6.1 and debian-6.12 (without `running` for `--arch` other
-    /// than the host's). With `--arch` other than the host's, every column
-    /// is named `<kernel>-<arch>` (`debian-6.12-arm64`).
+    /// `debian-6.12`) or a kernel image path, optionally followed by
+    /// `:PROFILE` to pin the profile it must match (`debian-6.12:upstream`,
+    /// `debian-6.1:stable-6.1`). Repeatable; default: running, debian-6.1
+    /// and debian-6.12 (without `running` for `--arch` other than the
+    /// host's). With `--arch` other than the host's, every column is named
+    /// `<kernel>-<arch>[:PROFILE]` (`debian-6.12-arm64`).
     #[arg(long = "kernel", value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Where to write `<kernel>.ktap`, `junit.xml` and `summary.json`.
@@ -59,9 +59,11 @@ pub struct MergeArgs {
 /// Runs `portrange matrix`.
 pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
+    let planned: Vec<String> = cases.iter().map(|case| case.name.clone()).collect();
+    let shard = args.selection.shard.unwrap_or(Shard::WHOLE);
     let options = args.runner.options()?;
     let foreign = args.boot.arch.filter(|arch| *arch != Arch::host());
-    let kernels: Vec<String> = match (args.kernels.is_empty(), foreign) {
+    let specs: Vec<String> = match (args.kernels.is_empty(), foreign) {
         (false, _) => args.kernels.clone(),
         (true, None) => [RUNNING, "debian-6.1", "debian-6.12"]
             .map(str::to_owned)
@@ -69,7 +71,9 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         (true, Some(_)) => ["debian-6.1", "debian-6.12"].map(str::to_owned).to_vec(),
     };
     if let Some(arch) = foreign
-        && kernels.iter().any(|kernel| kernel == RUNNING)
+        && specs
+            .iter()
+            .any(|spec| split_profile(spec).is_ok_and(|(kernel, _)| kernel == RUNNING))
     {
         anyhow::bail!(
             "--kernel {RUNNING} runs natively on this {} host, and --arch {arch} asks for {arch} \
@@ -78,77 +82,84 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         );
     }
     let mut matrix = Matrix::default();
-    for (index, kernel) in kernels.iter().enumerate() {
-        let label = column(kernel, foreign);
+    for (index, spec) in specs.iter().enumerate() {
+        let label = column(spec, foreign);
         eprintln!(
             "portrange: [{}/{}] {label}: {} cases",
             index + 1,
-            kernels.len(),
+            specs.len(),
             cases.len()
         );
-        let report = kernel_report(args, &options, kernel, &label, &cases);
+        let report = kernel_report(args, &options, spec, &label, &cases);
         eprintln!(
             "portrange: [{}/{}] {label}: {}",
             index + 1,
-            kernels.len(),
+            specs.len(),
             report.totals()
         );
-        matrix.kernels.push(KernelReport { label, report });
+        matrix.kernels.push(KernelReport {
+            label,
+            shard,
+            planned: planned.clone(),
+            report,
+        });
     }
     publish(&matrix, &args.out_dir)
 }
 
-/// A kernel's column name: the kernel as given, with `-<arch>` when it
-/// boots on another architecture than the host's (`debian-6.12-arm64`), so
+/// A kernel's column name: `spec` (the `--kernel` value) as given, with
+/// `-<arch>` after the kernel when it boots on another architecture than
+/// the host's (`debian-6.12-arm64`, `debian-6.12-arm64:upstream`), so
 /// columns, report files and shards of different architectures never
 /// collide and the host's stay as they always were.
-fn column(kernel: &str, foreign: Option<Arch>) -> String {
-    match foreign {
-        Some(arch) => format!("{kernel}-{arch}"),
-        None => kernel.to_owned(),
-    }
+fn column(spec: &str, foreign: Option<Arch>) -> String {
+    let Some(arch) = foreign else {
+        return spec.to_owned();
+    };
+    let kernel = split_profile(spec).map_or(spec, |(kernel, _)| kernel);
+    format!("{kernel}-{arch}{}", &spec[kernel.len()..])
 }
 
-/// One kernel's report under `label`; a kernel that cannot be run at all
-/// (no privileges, no image, no QEMU) gets every case marked with the
-/// reason instead of stopping the other columns.
+/// One kernel's report, named `label`, for `spec` (the `--kernel` value);
+/// a kernel that cannot be run at all (no privileges, no image, no QEMU)
+/// gets every case marked with the reason instead of stopping the other
+/// columns.
 fn kernel_report(
     args: &MatrixArgs,
     options: &RunOptions,
-    kernel: &str,
+    spec: &str,
     label: &str,
     cases: &[Case],
 ) -> RunReport {
+    let (kernel, pinned) = match split_profile(spec) {
+        Ok(split) => split,
+        Err(e) => return native::unrunnable_report(label, cases, &Outcome::Error(e)),
+    };
+    let options = &RunOptions {
+        expect_profile: pinned.or(options.expect_profile),
+        ..options.clone()
+    };
     if kernel == RUNNING {
-        return native::run_report(cases, options, |_| {})
-            .unwrap_or_else(|reason| unrunnable(label, cases, Outcome::Skip(reason)));
+        return native::run_report(cases, options, |_| {}, |_| {})
+            .unwrap_or_else(|e| native::unrunnable_report(label, cases, &e.outcome()));
     }
     let request = args.boot.request(kernel, None);
     host::run_suite(&request, cases, options, &mut |_| {}).unwrap_or_else(|e| {
         eprintln!("portrange: {label}: {e:#}");
-        unrunnable(label, cases, Outcome::Error(format!("{e:#}")))
+        native::unrunnable_report(label, cases, &Outcome::Error(format!("{e:#}")))
     })
 }
 
-fn unrunnable(label: &str, cases: &[Case], outcome: Outcome) -> RunReport {
-    let reason = match &outcome {
-        Outcome::Skip(m) | Outcome::Error(m) | Outcome::Fail(m) => m.clone(),
-        Outcome::Pass => String::new(),
-    };
-    RunReport {
-        target: label.to_owned(),
-        probes: Probes {
-            kernel: "unknown".into(),
-            option: Availability::Broken(reason),
-            variants: BTreeMap::new(),
-            profiles: BTreeMap::new(),
-        },
-        notes: Vec::new(),
-        phases: Phases::default(),
-        results: cases
-            .iter()
-            .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
-            .collect(),
+/// Splits `KERNEL:PROFILE` into the kernel and the profile pinned for it;
+/// a label without a profile suffix is all kernel.
+fn split_profile(label: &str) -> Result<(&str, Option<Profile>), String> {
+    match label.rsplit_once(':') {
+        None => Ok((label, None)),
+        Some(_) if Path::new(label).exists() => Ok((label, None)),
+        Some((kernel, profile)) => profile
+            .parse()
+            .map(|profile| (kernel, Some(profile)))
+            .map_err(|e| format!("--kernel {label}: {e}")),
     }
 }
 
@@ -163,8 +174,12 @@ pub fn merge(args: &MergeArgs, cases: &[Case]) -> anyhow::Result<ExitCode> {
         };
         let text =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let part: Matrix = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a portrange summary.json", path.display()))?;
+        let part: Matrix = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a summary.json of this portrange's `matrix` (which records each column's shard and planned cases): re-run the shard with this version",
+                path.display()
+            )
+        })?;
         parts.push(part);
     }
     let order: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
@@ -213,13 +228,35 @@ mod tests {
     #[test]
     fn columns_carry_the_arch_only_for_a_foreign_one() {
         assert_eq!(column("debian-6.12", None), "debian-6.12");
+        assert_eq!(column("debian-6.12:upstream", None), "debian-6.12:upstream");
         assert_eq!(
             column("debian-6.12", Some(Arch::Arm64)),
             "debian-6.12-arm64"
         );
         assert_eq!(
+            column("debian-6.1:stable-6.1", Some(Arch::Arm64)),
+            "debian-6.1-arm64:stable-6.1"
+        );
+        assert_eq!(
             column("debian-6.1", Some(Arch::X86_64)),
             "debian-6.1-x86_64"
+        );
+    }
+
+    #[test]
+    fn a_kernel_label_may_pin_a_profile() {
+        assert_eq!(split_profile("debian-6.12"), Ok(("debian-6.12", None)));
+        assert_eq!(
+            split_profile("debian-6.12:upstream"),
+            Ok(("debian-6.12", Some(Profile::Upstream)))
+        );
+        assert_eq!(
+            split_profile("running:stable-6.1"),
+            Ok(("running", Some(Profile::Stable61)))
+        );
+        assert_eq!(
+            split_profile("debian-6.1:6.1"),
+            Err("--kernel debian-6.1:6.1: unknown kernel profile \"6.1\": use upstream or stable-6.1".into())
         );
     }
 }

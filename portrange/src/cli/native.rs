@@ -1,13 +1,16 @@
 //! `portrange run`: the suite against the running kernel.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::output::OutputArgs;
+use super::output::{Live, OutputArgs};
 use super::selection::Selection;
 use harness::Case;
-use harness::outcome::{CaseResult, Verdict};
-use harness::probe::Probes;
+use harness::outcome::{CaseResult, Outcome, Verdict};
+use harness::probe::Availability;
+use harness::probe::{Probes, SetupError};
+use harness::profile::Profile;
 use harness::randomized::{self, Randomized};
 use harness::report::{Format, Phases, RunReport};
 use harness::runner::{self, Isolation, RunOptions};
@@ -30,6 +33,11 @@ pub struct RunnerArgs {
     /// also PORTRANGE_RANDOM_CONFIGS.
     #[arg(long, value_name = "N", value_parser = randomized::parse_configurations)]
     pub random_configs: Option<usize>,
+    /// The kernel profile every property must match (upstream or
+    /// stable-6.1); a case or probe matching the other fails, naming both.
+    /// Default: expected from the kernel's version (docs/profiles.md).
+    #[arg(long, value_name = "PROFILE")]
+    pub expect_profile: Option<Profile>,
 }
 
 impl RunnerArgs {
@@ -40,6 +48,7 @@ impl RunnerArgs {
             case_timeout: runner::CASE_TIMEOUT.as_secs(),
             seed: None,
             random_configs: None,
+            expect_profile: None,
         }
     }
 
@@ -55,6 +64,7 @@ impl RunnerArgs {
             threads: self.threads,
             timeout: Duration::from_secs(self.case_timeout),
             randomized: given.or(from_env),
+            expect_profile: self.expect_profile,
             ..RunOptions::default()
         })
     }
@@ -96,46 +106,88 @@ impl RunArgs {
 /// Runs `cases` natively and reports as `args` asks.
 pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases);
-    let output = args.output.clone();
+    let live = Live::new(&args.output, &cases);
+    let (starting, progress) = (live.clone(), live.clone());
     let options = RunOptions {
         isolation: args.isolate,
         ..args.runner.options()?
     };
-    match run_report(&cases, &options, move |result| output.progress(result)) {
-        Ok(report) => args.output.finish(&report),
-        Err(reason) => {
-            eprintln!("portrange: skipping every case: {reason}");
-            if args.output.format == Format::Ktap {
-                args.output
-                    .emit(&format!("KTAP version 1\n1..0 # SKIP {reason}\n"))?;
+    match run_report(
+        &cases,
+        &options,
+        move |started| starting.start(started),
+        move |result| progress.result(result),
+    ) {
+        Ok(report) => live.finish(&report),
+        Err(e) => match e.outcome() {
+            Outcome::Skip(reason) => {
+                eprintln!("portrange: skipping every case: {reason}");
+                if args.output.format == Format::Ktap {
+                    args.output
+                        .emit(&format!("KTAP version 1\n1..0 # SKIP {reason}\n"))?;
+                }
+                Ok(Verdict::Skip.process_exit())
             }
-            Ok(Verdict::Skip.process_exit())
-        }
+            outcome => {
+                let cause = netns_util::error_chain(&e);
+                eprintln!("portrange: harness error, no case can run: {cause}");
+                live.finish(&unrunnable_report("running kernel", &cases, &outcome))
+            }
+        },
     }
 }
 
-/// The report of a native run, or why no case can run here at all (no
-/// privileges to make namespaces).
+/// The report of a run in which no case could run: every case gets
+/// `outcome` (a skip or a harness error with its reason), and so do the
+/// probes.
+pub fn unrunnable_report(target: &str, cases: &[Case], outcome: &Outcome) -> RunReport {
+    let reason = match outcome {
+        Outcome::Skip(m) | Outcome::Error(m) | Outcome::Fail(m) => m.clone(),
+        Outcome::Pass => String::new(),
+    };
+    RunReport {
+        target: target.to_owned(),
+        probes: Probes {
+            kernel: "unknown".into(),
+            option: Availability::Broken(reason),
+            variants: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+        },
+        notes: Vec::new(),
+        phases: Phases::default(),
+        results: cases
+            .iter()
+            .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
+            .collect(),
+    }
+}
+
+/// The report of a native run, or why no case can run here at all: a lack
+/// of privileges (skip) or a harness failure, told apart by type.
+/// `on_start` hears the report before any case runs (target, probes, no
+/// results yet), `on_result` each result as its case ends.
 pub fn run_report(
     cases: &[Case],
     options: &RunOptions,
+    on_start: impl FnOnce(&RunReport),
     on_result: impl Fn(&CaseResult) + Send + Sync + 'static,
-) -> Result<RunReport, String> {
+) -> Result<RunReport, SetupError> {
     let started = Instant::now();
-    let probes = netns_util::ensure_privileges()
-        .and_then(|_| Probes::run())
-        .map_err(|e| format!("needs root or user namespaces: {e}"))?;
+    let probes = Probes::setup()?;
     let probed = Instant::now();
-    let results = runner::run_all(cases, &probes, options, on_result);
-    Ok(RunReport {
+    let mut report = RunReport {
         target: "running kernel".into(),
         probes,
         notes: vec![options.isolation.note().to_owned()],
-        results,
-        phases: Phases {
-            probes_micros: Phases::micros(probed - started),
-            cases_micros: Phases::micros(probed.elapsed()),
-            ..Phases::default()
-        },
-    })
+        results: Vec::new(),
+        phases: Phases::default(),
+    };
+    on_start(&report);
+    report.results = runner::run_all(cases, &report.probes, options, on_result);
+    report.phases = Phases {
+        probes_micros: Phases::micros(probed - started),
+        cases_micros: Phases::micros(probed.elapsed()),
+        ..Phases::default()
+    };
+    Ok(report)
 }

@@ -1,14 +1,16 @@
 //! Where a run's report goes: the format, an optional file, the terminal.
 
 use std::fs;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 
+use harness::Case;
 use harness::outcome::CaseResult;
-use harness::report::{self, Format, RunReport};
+use harness::report::{self, Format, KtapStream, RunReport};
 
 /// `--format` and `--output`.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,9 +26,15 @@ pub struct OutputArgs {
 
 impl OutputArgs {
     /// Whether a line per finished case goes to stdout as the run goes
-    /// (never when stdout carries KTAP or JUnit).
+    /// (never when stdout carries the report).
     pub fn streams_progress(&self) -> bool {
         self.format == Format::Text || self.output.is_some()
+    }
+
+    /// Whether the report itself goes to stdout as the run goes: KTAP
+    /// without `--output` (a file is written whole at the end).
+    pub fn streams_ktap(&self) -> bool {
+        self.format == Format::Ktap && self.output.is_none()
     }
 
     /// Prints the progress line for `result` if this output streams.
@@ -58,6 +66,63 @@ impl OutputArgs {
                 Ok(())
             }
         }
+    }
+}
+
+/// A native run's output as the run goes: progress lines, or with
+/// [`OutputArgs::streams_ktap`] the KTAP report itself, so a run that dies
+/// midway leaves the head and the results so far on stdout. Clones share
+/// one stream.
+#[derive(Debug, Clone)]
+pub struct Live {
+    args: OutputArgs,
+    planned: Vec<String>,
+    ktap: Arc<Mutex<Option<KtapStream<io::Stdout>>>>,
+}
+
+impl Live {
+    /// Output as `args` asks for a run of `cases`.
+    pub fn new(args: &OutputArgs, cases: &[Case]) -> Live {
+        Live {
+            args: args.clone(),
+            planned: cases.iter().map(|case| case.name.clone()).collect(),
+            ktap: Arc::default(),
+        }
+    }
+
+    /// The run started: with KTAP streaming, writes its head and plan.
+    pub fn start(&self, started: &RunReport) {
+        if self.args.streams_ktap() {
+            let stream = KtapStream::start(io::stdout(), started, &self.planned);
+            *self.stream() = Some(stream);
+        }
+    }
+
+    /// A case ended: its KTAP lines (once the cases before it ended too),
+    /// or its progress line.
+    pub fn result(&self, result: &CaseResult) {
+        match self.stream().as_mut() {
+            Some(stream) => stream.record(result),
+            None => self.args.progress(result),
+        }
+    }
+
+    /// The run ended: the rest of the streamed KTAP, or the report as
+    /// [`OutputArgs::finish`] writes it; gives the verdict's exit code.
+    pub fn finish(&self, report: &RunReport) -> anyhow::Result<ExitCode> {
+        match self.stream().take() {
+            Some(stream) => {
+                stream.finish(report).context("writing KTAP to stdout")?;
+                Ok(report.verdict().process_exit())
+            }
+            None => self.args.finish(report),
+        }
+    }
+
+    fn stream(&self) -> std::sync::MutexGuard<'_, Option<KtapStream<io::Stdout>>> {
+        // A result callback that panicked mid-write leaves the stream as
+        // usable as any half-written pipe.
+        self.ktap.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

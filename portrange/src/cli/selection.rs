@@ -1,8 +1,6 @@
 //! Which cases a command runs: name filters and a shard.
 
-use std::fmt;
-use std::str::FromStr;
-
+use crate::matrix::Shard;
 use harness::Case;
 
 /// Name filters, as libtest takes them, and a shard of what they keep.
@@ -21,34 +19,6 @@ pub struct Selection {
     /// console (`*/harness_fault/*`), to see the harness handle them.
     #[arg(long)]
     pub include_harness_faults: bool,
-}
-
-/// Shard `index` of `count`, 1-based.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    index: usize,
-    count: usize,
-}
-
-impl FromStr for Shard {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let usage = || format!("--shard {text:?}: expected I/N with 1 <= I <= N, e.g. 2/4");
-        let (index, count) = text.split_once('/').ok_or_else(usage)?;
-        let index: usize = index.trim().parse().map_err(|_| usage())?;
-        let count: usize = count.trim().parse().map_err(|_| usage())?;
-        if index == 0 || index > count {
-            return Err(usage());
-        }
-        Ok(Shard { index, count })
-    }
-}
-
-impl fmt::Display for Shard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
 }
 
 impl Selection {
@@ -70,7 +40,7 @@ impl Selection {
             None => filtered.collect(),
             Some(shard) => filtered
                 .enumerate()
-                .filter(|(k, _)| k % shard.count + 1 == shard.index)
+                .filter(|(k, _)| shard.keeps(*k))
                 .map(|(_, case)| case)
                 .collect(),
         }

@@ -1,13 +1,14 @@
 //! The guest side: `portrange` running as `/init` inside the VM.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use qemu::guest::Guest;
 
 use crate::vm::{GuestMessage, SuiteRequest};
 use harness::Case;
-use harness::outcome::{Totals, Verdict};
-use harness::probe::Probes;
+use harness::outcome::{CaseResult, Totals};
+use harness::probe::{Probes, SetupError};
 use harness::report::Phases;
 use harness::runner::{Release, RunOptions, run_all};
 
@@ -21,7 +22,7 @@ pub fn main(cases: Vec<Case>) -> ! {
     let mut guest = match qemu::guest::init() {
         Ok(guest) => guest,
         Err(e) => {
-            eprintln!("portrange: {e}");
+            eprintln!("portrange: {:#}", anyhow::Error::new(e));
             std::process::exit(BAD_REQUEST)
         }
     };
@@ -29,7 +30,10 @@ pub fn main(cases: Vec<Case>) -> ! {
     match args.split_first() {
         Some((mode, rest)) if mode == "exec" => {
             let code = guest.run_payload(rest).unwrap_or_else(|e| {
-                let _ = guest.send_stderr(&format!("portrange guest: running the payload: {e}"));
+                let _ = guest.send_stderr(&format!(
+                    "portrange guest: running the payload: {:#}",
+                    anyhow::Error::new(e)
+                ));
                 BAD_REQUEST
             });
             guest.finish(code)
@@ -76,7 +80,10 @@ impl Outbox {
     fn send(&self, message: &GuestMessage) {
         let text = serde_json::to_string(message).expect("guest messages serialize");
         if let Some(Err(e)) = self.with_guest(|guest| guest.send(&text)) {
-            eprintln!("portrange guest: sending a message: {e}");
+            eprintln!(
+                "portrange guest: sending a message: {:#}",
+                anyhow::Error::new(e)
+            );
         }
     }
 
@@ -103,13 +110,28 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
             text: format!("module {}: {}", module.name, module.reason),
         });
     }
-    let probes = match Probes::run() {
+    let probes = match Probes::run().map_err(SetupError::from) {
         Ok(probes) => probes,
         Err(e) => {
+            // Every case gets the reason: a skip only for a lack of
+            // privileges, a harness error naming the failure otherwise.
+            let outcome = e.outcome();
             outbox.send(&GuestMessage::Note {
-                text: format!("probing the kernel failed: {e}"),
+                text: format!(
+                    "no case can run in the guest: {}",
+                    netns_util::error_chain(&e)
+                ),
             });
-            return i32::from(Verdict::Fail.exit_code());
+            let results: Vec<CaseResult> = cases
+                .iter()
+                .map(|case| CaseResult::new(case.name.clone(), outcome.clone(), Duration::ZERO))
+                .collect();
+            for result in &results {
+                outbox.send(&GuestMessage::Result {
+                    result: result.clone(),
+                });
+            }
+            return i32::from(Totals::of(&results).verdict().exit_code());
         }
     };
     outbox.send(&GuestMessage::Probes {

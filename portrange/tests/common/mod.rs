@@ -19,22 +19,57 @@ pub fn portrange(args: &[&str]) -> Output {
     command(args).output().expect("run portrange")
 }
 
-/// Whether QEMU is missing; says so (the test then returns early) when it is.
+/// Whether QEMU is missing; says so (the test then returns early) when it
+/// is, or fails the test when PORTRANGE_REQUIRE includes `vm`.
 pub fn qemu_missing() -> bool {
     let missing = Command::new("qemu-system-x86_64")
         .arg("--version")
         .output()
         .is_err();
     if missing {
-        eprintln!("skipped: qemu-system-x86_64 not found (apt-get install qemu-system-x86)");
+        require::skip_or_fail(
+            require::Requirement::Vm,
+            "qemu-system-x86_64 not found (apt-get install qemu-system-x86)",
+        );
     }
     missing
+}
+
+/// Whether a kernel build tool is missing (make, gcc, flex, bison, bc, and
+/// apt-get for the source package); says so (the test then returns early),
+/// or fails the test when PORTRANGE_REQUIRE includes `kbuild`.
+pub fn kbuild_missing() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing = ["make", "gcc", "flex", "bison", "bc", "apt-get"]
+        .into_iter()
+        .find(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    if let Some(tool) = missing {
+        let reason = format!("{tool} not found: .ci/install-deps installs the kernel build tools");
+        require::skip_or_fail(require::Requirement::Kbuild, &reason);
+    }
+    missing.is_some()
+}
+
+/// Says why no case could run (no root, no user namespaces): the test then
+/// returns early, or fails when PORTRANGE_REQUIRE includes `root`.
+pub fn unprivileged(reason: &str) {
+    require::skip_or_fail(require::Requirement::Root, reason);
 }
 
 /// Checks KTAP v1 structure: version line, plan before any result, results
 /// numbered 1..=N in order, every other line a diagnostic. Returns the
 /// result lines.
 pub fn validate_ktap(text: &str) -> Vec<String> {
+    let (planned, results) = validate_ktap_head(text);
+    assert_eq!(planned, results.len(), "plan does not match the results");
+    results
+}
+
+/// Checks what a run that may have died midway left: KTAP v1 structure up
+/// to where it stops, the plan before any result, results numbered in
+/// order, no more of them than planned. Returns the plan's count and the
+/// result lines.
+pub fn validate_ktap_head(text: &str) -> (usize, Vec<String>) {
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("KTAP version 1"));
     let mut planned = None;
@@ -45,6 +80,7 @@ pub fn validate_ktap(text: &str) -> Vec<String> {
             assert!(results.is_empty(), "plan after results");
             planned = Some(count.split(' ').next().unwrap().parse::<usize>().unwrap());
         } else if line.starts_with("ok ") || line.starts_with("not ok ") {
+            assert!(planned.is_some(), "result before the plan: {line}");
             let rest = line.trim_start_matches("not ").trim_start_matches("ok ");
             let (number, description) = rest.split_once(' ').expect("number and name");
             assert_eq!(
@@ -71,24 +107,78 @@ pub fn validate_ktap(text: &str) -> Vec<String> {
             );
         }
     }
-    assert_eq!(
-        planned,
-        Some(results.len()),
-        "plan does not match the results"
-    );
-    results
+    let planned = planned.expect("no plan line");
+    assert!(results.len() <= planned, "more results than planned");
+    (planned, results)
 }
 
-/// Whether QEMU for `arch` is missing; says so (the test then returns
-/// early) when it is.
-pub fn qemu_missing_for(arch: arch::Arch) -> bool {
-    match qemu::binary::locate_for(arch) {
-        Ok(_) => false,
-        Err(missing) => {
-            eprintln!("skipped: {missing}");
-            true
-        }
+/// The kernel's KTAP parser, `tools/testing/kunit/kunit.py` from Debian's
+/// linux-source-6.12 as kbuild unpacks it into the cache, if it and
+/// python3 are there; says why not (the caller then skips) otherwise.
+pub fn kunit_py() -> Option<std::path::PathBuf> {
+    let script = qemu::kernel::default_cache_dir()
+        .join("debian/linux-source-6.12/tools/testing/kunit/kunit.py");
+    if !script.is_file() {
+        eprintln!(
+            "skipped: no {} (fetch the tree: cargo test -p portrange --test ci_templates kselftest)",
+            script.display()
+        );
+        return None;
     }
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: python3 not found, which kunit.py needs (apt-get install python3)");
+        return None;
+    }
+    Some(script)
+}
+
+/// What `kunit.py parse` says of `ktap`: its stdout and stderr.
+pub fn kunit_parse(script: &std::path::Path, ktap: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg("parse")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kunit.py");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ktap.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Whether the test runs without root; says so as [`unprivileged`] does.
+pub fn not_root() -> bool {
+    let not_root = !nix::unistd::geteuid().is_root();
+    if not_root {
+        unprivileged("needs root");
+    }
+    not_root
+}
+
+/// Whether a VM of `arch` cannot run here: QEMU for it missing, or (for
+/// another architecture than the host's) the Rust target to cross-build
+/// portrange for it. Says so (the test then returns early), or fails the
+/// test when PORTRANGE_REQUIRE includes `vm`. Cross-builds portrange for
+/// `arch` otherwise ([`guest_portrange`]).
+pub fn vm_missing_for(arch: arch::Arch) -> bool {
+    let missing = qemu::binary::locate_for(arch)
+        .map_err(|e| e.to_string())
+        .and_then(|_| guest_portrange(arch));
+    if let Err(reason) = &missing {
+        require::skip_or_fail(require::Requirement::Vm, reason);
+    }
+    missing.is_err()
 }
 
 /// Cross-builds `portrange` for `arch` (the static musl build `portrange
@@ -96,7 +186,7 @@ pub fn qemu_missing_for(arch: arch::Arch) -> bool {
 /// binary (cargo's incremental build: seconds when nothing changed), so it
 /// is never older than the source. `Err` is the reason to skip: the Rust
 /// target is not installed.
-pub fn guest_portrange(arch: arch::Arch) -> Result<(), String> {
+fn guest_portrange(arch: arch::Arch) -> Result<(), String> {
     static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {

@@ -26,7 +26,7 @@ pub enum FetchError {
         arch: Arch,
     },
     /// A file operation in the cache failed.
-    #[error("{what} {path} failed: {source}: check the cache directory (PORTRANGE_CACHE)")]
+    #[error("{what} {path} failed (check the cache directory, PORTRANGE_CACHE)")]
     Io {
         /// What was attempted.
         what: &'static str,

@@ -36,7 +36,7 @@ pub enum ImageError {
         path: PathBuf,
     },
     /// The file could not be read.
-    #[error("reading kernel image {path} failed: {source}")]
+    #[error("reading kernel image {path} failed")]
     Unreadable {
         /// The path tried.
         path: PathBuf,
