@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Builds portrange in release mode and puts it at bin/portrange, where the
-# shard and merge jobs take it from (the build job's artifact). Honours
-# CARGO_TARGET_DIR.
+# shard and merge jobs take it from (the build job's artifact). With ARCH
+# (arm64), cross-builds it instead as the static musl program an ARCH
+# guest runs as /init, at bin/portrange-ARCH (shard.sh ... ARCH passes it
+# as --guest-binary). Honours CARGO_TARGET_DIR.
 set -euo pipefail
+if (($# > 1)); then
+  echo "usage: $0 [ARCH]   (e.g. $0 arm64)" >&2
+  exit 2
+fi
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 # rustup's default place (ci/scripts/deps.sh build installs there).
@@ -11,7 +17,15 @@ if ! command -v cargo >/dev/null; then
   echo "cargo not found: run ci/scripts/deps.sh build first" >&2
   exit 2
 fi
-cargo build --release --locked -p portrange
 mkdir -p "$(dirname "$bin")"
+if (($# == 1)); then
+  target=$(rust_target "$1")
+  cargo build --release --locked --target "$target" -p portrange
+  out=$(guest_bin "$1")
+  cp "${CARGO_TARGET_DIR:-target}/$target/release/portrange" "$out"
+  echo "built portrange for $target at $out"
+  exit 0
+fi
+cargo build --release --locked -p portrange
 cp "${CARGO_TARGET_DIR:-target}/release/portrange" "$bin"
 echo "built $("$bin" --version) at $bin"

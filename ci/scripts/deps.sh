@@ -5,15 +5,20 @@
 #   ci/scripts/deps.sh build   a C linker, and Rust through rustup if cargo is missing
 #   ci/scripts/deps.sh vm      QEMU, and apt's package lists (portrange fetches
 #                              Debian's kernels with apt-get download)
+# With ARCH (arm64) as a second argument: for build, also the Rust target a
+# guest of that architecture needs (rustup target add); for vm, its QEMU.
 set -euo pipefail
 usage() {
-  echo "usage: $0 build|vm" >&2
+  echo "usage: $0 build|vm [ARCH]" >&2
   exit 2
 }
-(($# == 1)) || usage
-case $1 in
-  build) packages=(ca-certificates curl gcc libc6-dev) ;;
-  vm) packages=(qemu-system-x86) ;;
+(($# == 1 || $# == 2)) || usage
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+arch=$(guest_arch "${2:-x86_64}")
+case $1:$arch in
+  build:*) packages=(ca-certificates curl gcc libc6-dev) ;;
+  vm:x86_64) packages=(qemu-system-x86) ;;
+  vm:arm64) packages=(qemu-system-arm) ;;
   *) usage ;;
 esac
 missing=()
@@ -31,4 +36,7 @@ fi
 if [[ $1 == build ]] && ! command -v cargo >/dev/null && [[ ! -x $HOME/.cargo/bin/cargo ]]; then
   echo "cargo not found: installing Rust with rustup (minimal profile)"
   curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+if [[ $1 == build ]] && (($# == 2)); then
+  PATH=$PATH:$HOME/.cargo/bin rustup target add "$(rust_target "$2")"
 fi

@@ -48,7 +48,7 @@ pub struct Built {
     pub arch: Arch,
     /// The kernel image: `<out_dir>/arch/x86/boot/bzImage` on x86_64,
     /// `<out_dir>/arch/arm64/boot/Image` on arm64 ([`crate::per_arch`]).
-    pub bzimage: PathBuf,
+    pub image: PathBuf,
     /// The output directory, absolute.
     pub out_dir: PathBuf,
     /// The toolchain used.
@@ -236,17 +236,17 @@ pub fn build(
     };
     progress(&format!("make {}", goals.join(" ")));
     make.run(&goals)?;
-    let bzimage = out_dir.join(target.image);
-    if !bzimage.is_file() {
+    let image = out_dir.join(target.image);
+    if !image.is_file() {
         return Err(BuildError::NoImage {
-            path: bzimage,
+            path: image,
             goal: target.make_goal,
         });
     }
-    progress(&format!("kernel image: {}", bzimage.display()));
+    progress(&format!("kernel image: {}", image.display()));
     Ok(Built {
         arch,
-        bzimage,
+        image,
         out_dir,
         toolchain,
         skipped,

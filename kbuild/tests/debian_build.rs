@@ -44,7 +44,7 @@ fn build_shipped(name: &str) -> std::collections::BTreeMap<String, String> {
         &mut progress::stderr,
     )
     .unwrap();
-    assert!(built.bzimage.is_file());
+    assert!(built.image.is_file());
     let dot_config = std::fs::read_to_string(built.out_dir.join(".config")).unwrap();
     kconfig::parse(&dot_config)
 }

@@ -106,9 +106,19 @@ fn kernel_image_of_another_architecture() {
     bytes[0x38..0x3c].copy_from_slice(b"ARM\x64");
     std::fs::write(&image, bytes).unwrap();
     refused(
-        &["vm", "--kernel", image.to_str().unwrap()],
+        &[
+            "vm",
+            "--arch",
+            "x86_64",
+            "--kernel",
+            image.to_str().unwrap(),
+        ],
         None,
-        &["arm64 Image", "x86_64 kernels only"],
+        &[
+            "arm64 Image",
+            "x86_64 kernels only",
+            "ask for arm64 (--arch arm64)",
+        ],
     );
 }
 

@@ -13,6 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use arch::Arch;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn ci_dir() -> PathBuf {
@@ -132,8 +133,19 @@ fn github_workflow_runs_a_kernel_matrix_and_merges_it() {
         .iter()
         .filter_map(Yaml::as_str)
         .collect();
-    assert_eq!(needs, ["native", "vm"]);
+    assert_eq!(needs, ["native", "vm", "vm-arm64"]);
     assert!(lines("report").contains("ci/scripts/merge.sh"));
+    assert!(lines("build-arm64").contains("ci/scripts/build.sh arm64"));
+    let arm64 = &workflow["jobs"]["vm-arm64"];
+    let kernels: Vec<&str> = arm64["strategy"]["matrix"]["kernel"]
+        .as_vec()
+        .expect("arm64 kernel matrix")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(kernels, ["debian-6.1", "debian-6.12"]);
+    assert!(lines("vm-arm64").contains("ci/scripts/deps.sh vm arm64"));
+    assert!(lines("vm-arm64").contains(" 1/1 ") && lines("vm-arm64").ends_with(" arm64"));
 }
 
 #[test]
@@ -160,6 +172,17 @@ fn gitlab_pipeline_runs_a_kernel_matrix_with_junit_reports() {
         pipeline[".portrange-shard"]["artifacts"]["reports"]["junit"]
             .as_str()
             .is_some()
+    );
+    assert!(lines("portrange-build-arm64").contains("ci/scripts/build.sh arm64"));
+    let arm64 = lines("portrange-vm-arm64");
+    assert!(arm64.contains("ci/scripts/deps.sh vm arm64"), "{arm64}");
+    assert!(
+        arm64.contains("ci/scripts/shard.sh \"$KERNEL\" 1/1 \"out/$KERNEL-arm64\" arm64"),
+        "{arm64}"
+    );
+    assert_eq!(
+        pipeline["portrange-vm-arm64"]["extends"].as_str(),
+        Some(".portrange-shard")
     );
     assert!(lines("portrange-report").contains("ci/scripts/merge.sh"));
     assert!(
@@ -247,6 +270,39 @@ fn kselftest_runner_runs_the_dropped_in_binary() {
     assert!(
         verdict.starts_with("ok 1 selftests: portrange: portrange"),
         "kselftest's verdict line: {verdict:?}\n{stdout}"
+    );
+}
+
+#[test]
+fn the_scripts_name_arm64_guests_as_portrange_does() {
+    let lib = ci_dir().join("scripts/lib.sh");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(
+            "source \"$1\"; for a in arm64 aarch64 x86_64; do \
+             echo \"$(guest_arch $a) $(rust_target $a) $(basename $(guest_bin $a))\"; done; \
+             (guest_arch riscv64); (x=$(guest_bin riscv64) && echo \"$x\"); \
+             x=$(rust_target riscv64) && echo \"$x\"",
+        )
+        .arg("bash")
+        .arg(&lib)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let expected: Vec<String> = [Arch::Arm64, Arch::Arm64, Arch::X86_64]
+        .iter()
+        .map(|arch| {
+            format!(
+                "{arch} {} portrange-{arch}",
+                qemu::guest_program::rust_target(*arch)
+            )
+        })
+        .collect();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+    assert_eq!(output.status.code(), Some(2), "an unknown arch is refused");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("unknown architecture riscv64: use x86_64 or arm64")
     );
 }
 

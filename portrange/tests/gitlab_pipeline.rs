@@ -1,7 +1,9 @@
 //! The shipped GitLab pipeline (ci/gitlab/portrange.gitlab-ci.yml), run for
 //! real by gitlab-ci-local with its shell executor: the build job, both
 //! native shards, both debian-6.12 shards and the merge job (the debian-6.1
-//! cells are listed but not run, to keep the test to one kernel in QEMU).
+//! cells and the arm64 jobs, its cross build and one job per arm64 kernel,
+//! are listed but not run, to keep the test to one kernel in QEMU; the
+//! arm64 suite runs in tests/arm64.rs).
 //! The merged junit.xml and summary.json must hold the same cases with the
 //! same verdicts as one unsharded `portrange matrix` over the same kernels.
 //!
@@ -41,10 +43,14 @@ const JOBS: [&str; 6] = [
     "portrange-report",
 ];
 
-/// The debian-6.1 cells, listed by gitlab-ci-local but not run.
-const NOT_RUN: [&str; 2] = [
+/// The debian-6.1 cells and the arm64 jobs, listed by gitlab-ci-local but
+/// not run.
+const NOT_RUN: [&str; 5] = [
+    "portrange-build-arm64",
     "portrange-vm: [debian-6.1,1/2]",
     "portrange-vm: [debian-6.1,2/2]",
+    "portrange-vm-arm64: [debian-6.1]",
+    "portrange-vm-arm64: [debian-6.12]",
 ];
 
 /// The kernels those jobs cover, for the unsharded reference run.

@@ -13,7 +13,11 @@ mod probe;
 use std::fmt;
 use std::path::Path;
 
+use arch::Arch;
+
 pub use memo::Memo;
+
+use crate::kernel::Kernel;
 
 /// The accelerator a VM runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +62,12 @@ pub struct Verdict {
 pub struct Decision {
     /// What the VM runs with.
     pub accel: Accel,
-    /// The probe's verdict; `None` when TCG was asked for and nothing was probed.
+    /// The probe's verdict; `None` when nothing was probed (TCG asked
+    /// for, or a guest of another architecture).
     pub verdict: Option<Verdict>,
+    /// The guest's architecture when it is not the host's: KVM cannot run
+    /// it, so it is TCG without a probe.
+    pub foreign: Option<Arch>,
 }
 
 impl fmt::Display for Decision {
@@ -70,6 +78,9 @@ impl fmt::Display for Decision {
             Accel::Kvm => "KVM",
             Accel::Tcg => "TCG",
         };
+        if let Some(guest) = self.foreign {
+            return write!(f, "{name} ({guest} guest on an {} host)", Arch::host());
+        }
         let Some(verdict) = &self.verdict else {
             return write!(f, "{name} (asked for, KVM not probed)");
         };
@@ -84,23 +95,40 @@ impl fmt::Display for Decision {
     }
 }
 
-/// Decides the accelerator. `Auto` and `Kvm` probe KVM for real by booting
-/// `kernel_image` with `qemu`, unless `memo` holds a verdict from this
-/// boot of the host for this QEMU binary.
+/// Decides the accelerator for booting `kernel` with `qemu`. A kernel of
+/// another architecture than the host's runs under TCG without a probe
+/// (KVM runs guests of the host's architecture only; `Kvm` is then an
+/// error). Otherwise `Auto` and `Kvm` probe KVM for real by booting the
+/// kernel, unless `memo` holds a verdict from this boot of the host for
+/// this QEMU binary.
 pub fn decide(
     choice: AccelChoice,
     qemu: &Path,
-    kernel_image: &Path,
+    kernel: &Kernel,
     memo: &Memo,
 ) -> Result<Decision, KvmUnusable> {
-    if choice == AccelChoice::Tcg {
-        return Ok(Decision {
-            accel: Accel::Tcg,
-            verdict: None,
-        });
+    let foreign = (kernel.arch != Arch::host()).then_some(kernel.arch);
+    match (choice, foreign) {
+        (AccelChoice::Kvm, Some(guest)) => {
+            return Err(KvmUnusable {
+                reason: format!(
+                    "KVM runs {} guests only on this {} host, and this kernel is {guest}",
+                    Arch::host(),
+                    Arch::host()
+                ),
+            });
+        }
+        (_, Some(_)) | (AccelChoice::Tcg, None) => {
+            return Ok(Decision {
+                accel: Accel::Tcg,
+                verdict: None,
+                foreign,
+            });
+        }
+        _ => {}
     }
     let verdict = memo.recall(qemu).unwrap_or_else(|| {
-        let kvm = probe::boot(qemu, kernel_image);
+        let kvm = probe::boot(qemu, &kernel.image);
         memo.store(qemu, &kvm);
         Verdict {
             kvm,
@@ -111,10 +139,12 @@ pub fn decide(
         (Ok(()), _) => Ok(Decision {
             accel: Accel::Kvm,
             verdict: Some(verdict),
+            foreign: None,
         }),
         (Err(_), AccelChoice::Auto) => Ok(Decision {
             accel: Accel::Tcg,
             verdict: Some(verdict),
+            foreign: None,
         }),
         (Err(reason), _) => Err(KvmUnusable {
             reason: match &verdict.remembered_from {
@@ -132,17 +162,74 @@ pub fn decide(
 mod tests {
     use super::*;
 
+    /// A kernel that exists nowhere: any probe of it would fail.
+    fn kernel(arch: Arch) -> Kernel {
+        Kernel {
+            image: "/nonexistent".into(),
+            arch,
+            modules: None,
+            release: None,
+            name: "test".into(),
+        }
+    }
+
+    fn other() -> Arch {
+        Arch::ALL
+            .into_iter()
+            .find(|arch| *arch != Arch::host())
+            .unwrap()
+    }
+
     #[test]
     fn tcg_needs_no_probe() {
         let decision = decide(
             AccelChoice::Tcg,
             Path::new("/nonexistent"),
-            Path::new("/nonexistent"),
+            &kernel(Arch::host()),
             &Memo::disabled(),
         )
         .unwrap();
         assert_eq!(decision.accel, Accel::Tcg);
         assert_eq!(decision.to_string(), "TCG (asked for, KVM not probed)");
+    }
+
+    #[test]
+    fn a_foreign_guest_gets_tcg_without_a_probe_and_says_why() {
+        for choice in [AccelChoice::Auto, AccelChoice::Tcg] {
+            let decision = decide(
+                choice,
+                Path::new("/nonexistent"),
+                &kernel(other()),
+                &Memo::disabled(),
+            )
+            .unwrap();
+            assert_eq!(decision.accel, Accel::Tcg);
+            assert_eq!(decision.verdict, None);
+            assert_eq!(
+                decision.to_string(),
+                format!("TCG ({} guest on an {} host)", other(), Arch::host())
+            );
+        }
+    }
+
+    #[test]
+    fn kvm_for_a_foreign_guest_is_refused_with_the_reason() {
+        let err = decide(
+            AccelChoice::Kvm,
+            Path::new("/nonexistent"),
+            &kernel(other()),
+            &Memo::disabled(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "KVM was asked for but does not work here (KVM runs {host} guests only on this \
+                 {host} host, and this kernel is {}): use --accel tcg or --accel auto",
+                other(),
+                host = Arch::host()
+            )
+        );
     }
 
     #[test]
@@ -153,6 +240,7 @@ mod tests {
                 kvm: Err("no kernel banner within 5s under KVM".into()),
                 remembered_from: Some("/c/kvm-probe/qemu-system-x86_64".into()),
             }),
+            foreign: None,
         };
         assert_eq!(
             remembered.to_string(),
@@ -165,6 +253,7 @@ mod tests {
                 kvm: Ok(()),
                 remembered_from: None,
             }),
+            foreign: None,
         };
         assert_eq!(
             probed.to_string(),

@@ -81,6 +81,16 @@ pub fn locate(arch: Arch, program: &Program<'_>) -> Result<PathBuf, NotBuilt> {
     })
 }
 
+/// The guest program that is the running program itself: this very
+/// executable when `arch` is the host's, else its build for `arch` as
+/// [`locate`] finds it (or says how to make it).
+pub fn running_for(arch: Arch, program: &Program<'_>) -> Result<PathBuf, NotBuilt> {
+    match std::env::current_exe() {
+        Ok(exe) if arch == Arch::host() => Ok(exe),
+        _ => locate(arch, program),
+    }
+}
+
 impl Program<'_> {
     /// The name of the executable.
     fn name(&self) -> &str {
@@ -259,6 +269,25 @@ mod tests {
         assert_eq!(
             layout.build_args(Arch::host(), &ECHO).join(" "),
             "build --profile bench -p qemu --example guest_echo"
+        );
+    }
+
+    #[test]
+    fn the_running_program_is_itself_on_the_host_and_its_cross_build_elsewhere() {
+        let program = Program {
+            package: "qemu",
+            artifact: Artifact::Bin("no_such_program"),
+        };
+        assert_eq!(
+            running_for(Arch::host(), &program),
+            Ok(std::env::current_exe().unwrap())
+        );
+        let err = running_for(other(), &program).unwrap_err();
+        assert_eq!(err.arch, other());
+        assert!(
+            err.path
+                .starts_with(Layout::of(&std::env::current_exe().unwrap()).target_dir),
+            "{err}"
         );
     }
 

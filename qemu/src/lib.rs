@@ -25,7 +25,7 @@
 //! let kernel = kernel::resolve("debian-6.12", &cache, &mut |step| eprintln!("{step}"))?;
 //! let qemu = qemu::binary::locate()?;
 //! let memo = accel::Memo::in_cache(&cache);
-//! let decision = accel::decide(accel::AccelChoice::Auto, &qemu, &kernel.image, &memo)?;
+//! let decision = accel::decide(accel::AccelChoice::Auto, &qemu, &kernel, &memo)?;
 //! let config = launch::VmConfig {
 //!     kernel,
 //!     accel: decision.accel,

@@ -101,15 +101,11 @@ fn prepare_for(name: &str, arch: Arch) -> Result<(Kernel, PathBuf), String> {
 }
 
 fn config(kernel: Kernel, init: PathBuf, guest_args: &[&str]) -> VmConfig {
-    let accel = if kernel.arch == Arch::host() {
-        let qemu = qemu::binary::locate().expect("checked in prepare");
-        let memo = accel::Memo::in_cache(&kernel::default_cache_dir());
-        accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo)
-            .expect("auto never fails")
-            .accel
-    } else {
-        accel::Accel::Tcg
-    };
+    let qemu = qemu::binary::locate_for(kernel.arch).expect("checked in prepare");
+    let memo = accel::Memo::in_cache(&kernel::default_cache_dir());
+    let accel = accel::decide(AccelChoice::Auto, &qemu, &kernel, &memo)
+        .expect("auto never fails")
+        .accel;
     VmConfig {
         kernel,
         accel,
@@ -444,13 +440,12 @@ fn explicit_kvm_agrees_with_auto() {
     let qemu = qemu::binary::locate().expect("checked in prepare");
     let memo = accel::Memo::disabled();
     let started = Instant::now();
-    let auto =
-        accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo).expect("auto never fails");
+    let auto = accel::decide(AccelChoice::Auto, &qemu, &kernel, &memo).expect("auto never fails");
     println!("auto chose {auto} in {:?}", started.elapsed());
     assert!(auto.verdict.as_ref().unwrap().remembered_from.is_none());
     match (
         auto.accel,
-        accel::decide(AccelChoice::Kvm, &qemu, &kernel.image, &memo),
+        accel::decide(AccelChoice::Kvm, &qemu, &kernel, &memo),
     ) {
         (accel::Accel::Kvm, Ok(explicit)) if explicit.accel == accel::Accel::Kvm => {}
         (accel::Accel::Tcg, Err(error)) => {
@@ -470,8 +465,8 @@ fn the_probe_verdict_is_remembered_and_says_so() {
     let qemu = qemu::binary::locate().expect("checked in prepare");
     let cache = tempfile::tempdir().unwrap();
     let memo = accel::Memo::in_cache(cache.path());
-    let first = accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo).unwrap();
-    let second = accel::decide(AccelChoice::Auto, &qemu, &kernel.image, &memo).unwrap();
+    let first = accel::decide(AccelChoice::Auto, &qemu, &kernel, &memo).unwrap();
+    let second = accel::decide(AccelChoice::Auto, &qemu, &kernel, &memo).unwrap();
     assert_eq!(first.accel, second.accel);
     let line = second.to_string();
     let verdict = second.verdict.unwrap();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use arch::Arch;
 use kbuild::{BuildConfig, BuildOptions, Location, shipped, source};
 
 use super::vm::VmSuiteArgs;
@@ -28,9 +29,10 @@ pub struct SourceArgs {
     debian: Option<String>,
     /// The build.config to evaluate: a path (relative to the tree, as ACK
     /// names them, or to the current directory), or a shipped one by name
-    /// (`build.config.portrange.minimal.x86_64`, the default;
-    /// `build.config.portrange.minimal-peers.x86_64`, the same plus what
-    /// vmtest and virtme-ng need to boot it; `build.config.portrange.x86_64`).
+    /// (`build.config.portrange.minimal.<x86_64|aarch64>`, the default for
+    /// the architecture; `build.config.portrange.minimal-peers.x86_64`, the
+    /// same plus what vmtest and virtme-ng need to boot it;
+    /// `build.config.portrange.x86_64`).
     #[arg(long, value_name = "FILE")]
     build_config: Option<PathBuf>,
     /// Output directory (make's O=), reused for incremental rebuilds
@@ -47,6 +49,11 @@ pub struct SourceArgs {
 pub struct BuildArgs {
     #[command(flatten)]
     source: SourceArgs,
+    /// The architecture to build for: `x86_64` or `arm64` (also `aarch64`).
+    /// Chooses the default build.config; the build.config's ARCH must
+    /// agree (default: the build.config's ARCH, else the host's).
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<Arch>,
     /// Print the variables the build.config resolves to (as bash has them)
     /// and exit without building.
     #[arg(long)]
@@ -64,26 +71,32 @@ pub struct CheckArgs {
 
 impl SourceArgs {
     /// The build.config evaluated on the tree (fetched into `cache` for
-    /// `--debian`).
-    fn evaluate(&self, cache: &Path) -> anyhow::Result<BuildConfig> {
+    /// `--debian`): the one given, else the shipped minimal one for `arch`
+    /// (`None`: the host's). Its ARCH must be `arch` when one is given.
+    fn evaluate(&self, cache: &Path, arch: Option<Arch>) -> anyhow::Result<BuildConfig> {
         let tree = match (&self.source, &self.debian) {
             (Some(dir), _) => dir.clone(),
             (None, Some(version)) => source::fetch_debian(version, cache, &mut progress)?,
             (None, None) => anyhow::bail!("pass --source DIR or --debian VERSION"),
         };
         let file = match &self.build_config {
-            None => shipped::config(shipped::MINIMAL),
+            None => shipped::config(shipped::minimal(arch.unwrap_or_default())),
             Some(path) => path.clone(),
         };
         let location = Location::from_source(&tree)
             .with_context(|| format!("kernel source {}", tree.display()))?;
-        Ok(kbuild::evaluate(&location, &file)?)
+        let config = kbuild::evaluate(&location, &file)?;
+        if let Some(wanted) = arch {
+            agrees(&config, wanted)?;
+        }
+        Ok(config)
     }
 
-    /// Builds the kernel, keeping sources and build trees under `cache`,
-    /// and gives the bzImage path.
-    fn build(&self, cache: &Path) -> anyhow::Result<PathBuf> {
-        let config = self.evaluate(cache)?;
+    /// Builds the kernel for `arch` (as [`SourceArgs::evaluate`] chooses),
+    /// keeping sources and build trees under `cache`, and gives the image
+    /// and its architecture.
+    fn build(&self, cache: &Path, arch: Option<Arch>) -> anyhow::Result<(PathBuf, Arch)> {
+        let config = self.evaluate(cache, arch)?;
         let mut options = BuildOptions::new(
             self.out
                 .clone()
@@ -93,29 +106,46 @@ impl SourceArgs {
             options.jobs = jobs;
         }
         let built = kbuild::build(&config, &options, &mut progress)?;
-        Ok(built.bzimage)
+        Ok((built.image, built.arch))
     }
+}
+
+/// Refuses a build.config whose ARCH is not `wanted`.
+fn agrees(config: &BuildConfig, wanted: Arch) -> anyhow::Result<()> {
+    let found = config.arch().parse::<Arch>().ok();
+    if found != Some(wanted) {
+        anyhow::bail!(
+            "{} sets ARCH={}, but --arch {wanted} was asked for: pass a build.config for {wanted} \
+             (the shipped {} without --build-config), or drop --arch",
+            config.file.display(),
+            config.arch(),
+            shipped::minimal(wanted)
+        );
+    }
+    Ok(())
 }
 
 fn progress(line: &str) {
     eprintln!("portrange: {line}");
 }
 
-/// Runs `portrange build`: prints the bzImage path on stdout.
+/// Runs `portrange build`: prints the kernel image's path on stdout.
 pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let cache = qemu::kernel::default_cache_dir();
     if args.print_config {
-        let config = args.source.evaluate(&cache)?;
+        let config = args.source.evaluate(&cache, args.arch)?;
         print!("{}", kbuild::print(&config));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", args.source.build(&cache)?.display());
+    let (image, _) = args.source.build(&cache, args.arch)?;
+    println!("{}", image.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs `portrange check`: build, boot, run, report; one verdict.
+/// Runs `portrange check`: build, boot (on the architecture built for),
+/// run, report; one verdict.
 pub fn check(args: &CheckArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
-    let image = args.source.build(&args.suite.cache())?;
-    eprintln!("portrange: built {}", image.display());
+    let (image, arch) = args.source.build(&args.suite.cache(), args.suite.arch())?;
+    eprintln!("portrange: built {} ({arch})", image.display());
     args.suite.run(&image.to_string_lossy(), cases)
 }

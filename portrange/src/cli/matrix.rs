@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use arch::Arch;
 
 use super::native::{self, RunnerArgs};
 use super::output::write_whole;
@@ -31,10 +32,12 @@ pub struct MatrixArgs {
     #[command(flatten)]
     runner: RunnerArgs,
     /// A kernel column: `running` (natively), a prebuilt (`debian-6.1`,
-    /// `debian-6.12`) or a bzImage path, optionally followed by
+    /// `debian-6.12`) or a kernel image path, optionally followed by
     /// `:PROFILE` to pin the profile it must match (`debian-6.12:upstream`,
     /// `debian-6.1:stable-6.1`). Repeatable; default: running, debian-6.1
-    /// and debian-6.12.
+    /// and debian-6.12 (without `running` for `--arch` other than the
+    /// host's). With `--arch` other than the host's, every column is named
+    /// `<kernel>-<arch>[:PROFILE]` (`debian-6.12-arm64`).
     #[arg(long = "kernel", value_name = "KERNEL")]
     kernels: Vec<String>,
     /// Where to write `<kernel>.ktap`, `junit.xml` and `summary.json`.
@@ -59,30 +62,43 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let planned: Vec<String> = cases.iter().map(|case| case.name.clone()).collect();
     let shard = args.selection.shard.unwrap_or(Shard::WHOLE);
     let options = args.runner.options()?;
-    let labels: Vec<String> = if args.kernels.is_empty() {
-        [RUNNING, "debian-6.1", "debian-6.12"]
+    let foreign = args.boot.arch.filter(|arch| *arch != Arch::host());
+    let specs: Vec<String> = match (args.kernels.is_empty(), foreign) {
+        (false, _) => args.kernels.clone(),
+        (true, None) => [RUNNING, "debian-6.1", "debian-6.12"]
             .map(str::to_owned)
-            .to_vec()
-    } else {
-        args.kernels.clone()
+            .to_vec(),
+        (true, Some(_)) => ["debian-6.1", "debian-6.12"].map(str::to_owned).to_vec(),
     };
+    if let Some(arch) = foreign
+        && specs
+            .iter()
+            .any(|spec| split_profile(spec).is_ok_and(|(kernel, _)| kernel == RUNNING))
+    {
+        anyhow::bail!(
+            "--kernel {RUNNING} runs natively on this {} host, and --arch {arch} asks for {arch} \
+             kernels: drop --kernel {RUNNING}, or run it in a matrix without --arch",
+            Arch::host()
+        );
+    }
     let mut matrix = Matrix::default();
-    for (index, label) in labels.iter().enumerate() {
+    for (index, spec) in specs.iter().enumerate() {
+        let label = column(spec, foreign);
         eprintln!(
             "portrange: [{}/{}] {label}: {} cases",
             index + 1,
-            labels.len(),
+            specs.len(),
             cases.len()
         );
-        let report = kernel_report(args, &options, label, &cases);
+        let report = kernel_report(args, &options, spec, &label, &cases);
         eprintln!(
             "portrange: [{}/{}] {label}: {}",
             index + 1,
-            labels.len(),
+            specs.len(),
             report.totals()
         );
         matrix.kernels.push(KernelReport {
-            label: label.clone(),
+            label,
             shard,
             planned: planned.clone(),
             report,
@@ -91,16 +107,31 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     publish(&matrix, &args.out_dir)
 }
 
-/// One kernel's report; a kernel that cannot be run at all (no privileges,
-/// no image, no QEMU) gets every case marked with the reason instead of
-/// stopping the other columns.
+/// A kernel's column name: `spec` (the `--kernel` value) as given, with
+/// `-<arch>` after the kernel when it boots on another architecture than
+/// the host's (`debian-6.12-arm64`, `debian-6.12-arm64:upstream`), so
+/// columns, report files and shards of different architectures never
+/// collide and the host's stay as they always were.
+fn column(spec: &str, foreign: Option<Arch>) -> String {
+    let Some(arch) = foreign else {
+        return spec.to_owned();
+    };
+    let kernel = split_profile(spec).map_or(spec, |(kernel, _)| kernel);
+    format!("{kernel}-{arch}{}", &spec[kernel.len()..])
+}
+
+/// One kernel's report, named `label`, for `spec` (the `--kernel` value);
+/// a kernel that cannot be run at all (no privileges, no image, no QEMU)
+/// gets every case marked with the reason instead of stopping the other
+/// columns.
 fn kernel_report(
     args: &MatrixArgs,
     options: &RunOptions,
+    spec: &str,
     label: &str,
     cases: &[Case],
 ) -> RunReport {
-    let (kernel, pinned) = match split_profile(label) {
+    let (kernel, pinned) = match split_profile(spec) {
         Ok(split) => split,
         Err(e) => return native::unrunnable_report(label, cases, &Outcome::Error(e)),
     };
@@ -193,6 +224,24 @@ fn file_name(label: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_carry_the_arch_only_for_a_foreign_one() {
+        assert_eq!(column("debian-6.12", None), "debian-6.12");
+        assert_eq!(column("debian-6.12:upstream", None), "debian-6.12:upstream");
+        assert_eq!(
+            column("debian-6.12", Some(Arch::Arm64)),
+            "debian-6.12-arm64"
+        );
+        assert_eq!(
+            column("debian-6.1:stable-6.1", Some(Arch::Arm64)),
+            "debian-6.1-arm64:stable-6.1"
+        );
+        assert_eq!(
+            column("debian-6.1", Some(Arch::X86_64)),
+            "debian-6.1-x86_64"
+        );
+    }
 
     #[test]
     fn a_kernel_label_may_pin_a_profile() {

@@ -53,7 +53,7 @@ enum Command {
     Matrix(matrix::MatrixArgs),
     /// Build a kernel from a build.config (Android's format: ACK trees'
     /// own files work unchanged; Debian trees use the shipped ones) and
-    /// print the bzImage path.
+    /// print the kernel image's path.
     Build(build::BuildArgs),
     /// Build, boot and run the suite in one command: one verdict.
     Check(build::CheckArgs),

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use arch::Arch;
 use qemu::accel::AccelChoice;
 
 use super::native::RunnerArgs;
@@ -12,9 +13,20 @@ use super::selection::Selection;
 use crate::vm::host::{self, VmRequest};
 use harness::Case;
 
-/// How to boot, shared by `vm` and `matrix`.
+/// How to boot, shared by `vm`, `check` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BootArgs {
+    /// The guest's architecture: `x86_64`, or `arm64` (also `aarch64`),
+    /// booted under TCG on an x86_64 host. Prebuilt kernels are fetched
+    /// for it and a kernel image must be for it (default: the host's for
+    /// prebuilts, the image's own for a path).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<Arch>,
+    /// The portrange executable to run as the guest's /init, built for the
+    /// guest's architecture (default: this one, or for another
+    /// architecture its static musl build beside this one's target directory).
+    #[arg(long, value_name = "PATH")]
+    pub guest_binary: Option<PathBuf>,
     /// Accelerator: KVM when it really works (probed), else TCG.
     #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
     pub accel: AccelArg,
@@ -49,6 +61,8 @@ impl BootArgs {
     pub fn request(&self, kernel: &str, console_log: Option<PathBuf>) -> VmRequest {
         VmRequest {
             kernel: kernel.to_owned(),
+            arch: self.arch,
+            guest_binary: self.guest_binary.clone(),
             accel: match self.accel {
                 AccelArg::Auto => AccelChoice::Auto,
                 AccelArg::Kvm => AccelChoice::Kvm,
@@ -92,6 +106,11 @@ impl VmSuiteArgs {
         self.boot.cache()
     }
 
+    /// `--arch`, if given.
+    pub fn arch(&self) -> Option<Arch> {
+        self.boot.arch
+    }
+
     fn request(&self, kernel: &str) -> VmRequest {
         self.boot.request(kernel, self.console_log.clone())
     }
@@ -114,8 +133,8 @@ impl VmSuiteArgs {
 pub struct VmArgs {
     #[command(flatten)]
     suite: VmSuiteArgs,
-    /// Kernel to boot: a bzImage path, or a prebuilt fetched on first use
-    /// (`debian-6.1`, `debian-6.12`).
+    /// Kernel to boot: a bzImage or arm64 Image path, or a prebuilt fetched
+    /// on first use for `--arch` (`debian-6.1`, `debian-6.12`).
     #[arg(long, default_value = "debian-6.12")]
     kernel: String,
     /// A program and its arguments to run in the VM instead of the suite

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use arch::Arch;
 use qemu::accel::{Accel, AccelChoice, Decision, Memo};
+use qemu::guest_program::{Artifact, Program};
 use qemu::kernel::Kernel;
 use qemu::launch::{Received, VmConfig, VmRun};
 
@@ -17,11 +19,25 @@ use harness::probe::{Availability, Probes};
 use harness::report::{Phases, RunReport};
 use harness::runner::RunOptions;
 
+/// This program, as the guest's `/init`.
+const PORTRANGE: Program<'static> = Program {
+    package: "portrange",
+    artifact: Artifact::Bin("portrange"),
+};
+
 /// How to boot the VM, as the user asked.
 #[derive(Debug, Clone)]
 pub struct VmRequest {
-    /// A bzImage path or a prebuilt name (`debian-6.12`).
+    /// A kernel image path or a prebuilt name (`debian-6.12`).
     pub kernel: String,
+    /// The guest's architecture: a prebuilt is fetched for it and an image
+    /// must be for it. `None`: the host's for a prebuilt, the image's own
+    /// for a path.
+    pub arch: Option<Arch>,
+    /// The `portrange` executable to use as `/init` (built for the
+    /// kernel's architecture); `None`: this one, or for another
+    /// architecture its cross build beside this one's target directory.
+    pub guest_binary: Option<PathBuf>,
     /// KVM, TCG or decide.
     pub accel: AccelChoice,
     /// Extra kernel command line words.
@@ -39,20 +55,22 @@ pub struct VmRequest {
 /// The kernel and accelerator a request resolves to; fetching and probing
 /// report progress on stderr.
 fn prepare(request: &VmRequest) -> anyhow::Result<(Kernel, Decision)> {
-    let kernel = qemu::kernel::resolve(&request.kernel, &request.cache, &mut |step| {
-        eprintln!("portrange: {step}");
-    })
-    .with_context(|| format!("kernel {}", request.kernel))?;
-    let qemu_binary = qemu::binary::locate()?;
+    let kernel =
+        qemu::kernel::resolve_for(&request.kernel, request.arch, &request.cache, &mut |step| {
+            eprintln!("portrange: {step}");
+        })
+        .with_context(|| format!("kernel {}", request.kernel))?;
+    let qemu_binary = qemu::binary::locate_for(kernel.arch)?;
     let decision = qemu::accel::decide(
         request.accel,
         &qemu_binary,
-        &kernel.image,
+        &kernel,
         &Memo::in_cache(&request.cache),
     )?;
     eprintln!(
-        "portrange: booting {} ({}) under {decision}",
+        "portrange: booting {} ({}, {}) under {decision}",
         kernel.name,
+        kernel.arch,
         kernel.release.as_deref().unwrap_or("unknown release")
     );
     Ok((kernel, decision))
@@ -65,6 +83,15 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
         Some(_) => GUEST_MODULES.iter().map(|m| (*m).to_owned()).collect(),
         None => Vec::new(),
     };
+    let init = match &request.guest_binary {
+        Some(path) => path.clone(),
+        None => qemu::guest_program::running_for(kernel.arch, &PORTRANGE).with_context(|| {
+            format!(
+                "finding /init for the {} guest (or pass --guest-binary PATH)",
+                kernel.arch
+            )
+        })?,
+    };
     Ok(VmConfig {
         kernel,
         accel,
@@ -72,7 +99,7 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
         timeout: request.timeout,
         memory_mib: request.memory_mib,
         console_log: request.console_log.clone(),
-        init: std::env::current_exe().context("finding the portrange executable")?,
+        init,
         payload: None,
         modules,
         guest_args: Vec::new(),

@@ -165,3 +165,53 @@ pub fn not_root() -> bool {
     }
     not_root
 }
+
+/// Whether a VM of `arch` cannot run here: QEMU for it missing, or (for
+/// another architecture than the host's) the Rust target to cross-build
+/// portrange for it. Says so (the test then returns early), or fails the
+/// test when PORTRANGE_REQUIRE includes `vm`. Cross-builds portrange for
+/// `arch` otherwise ([`guest_portrange`]).
+pub fn vm_missing_for(arch: arch::Arch) -> bool {
+    let missing = qemu::binary::locate_for(arch)
+        .map_err(|e| e.to_string())
+        .and_then(|_| guest_portrange(arch));
+    if let Err(reason) = &missing {
+        require::skip_or_fail(require::Requirement::Vm, reason);
+    }
+    missing.is_err()
+}
+
+/// Cross-builds `portrange` for `arch` (the static musl build `portrange
+/// vm --arch` packs as `/init`) where it looks for it, once per test
+/// binary (cargo's incremental build: seconds when nothing changed), so it
+/// is never older than the source. `Err` is the reason to skip: the Rust
+/// target is not installed.
+fn guest_portrange(arch: arch::Arch) -> Result<(), String> {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let program = qemu::guest_program::Program {
+                package: "portrange",
+                artifact: qemu::guest_program::Artifact::Bin("portrange"),
+            };
+            let args = qemu::guest_program::build_args(arch, &program);
+            let output = Command::new(env!("CARGO"))
+                .args(&args)
+                .output()
+                .expect("run cargo");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if output.status.success() {
+                return Ok(());
+            }
+            let target = qemu::guest_program::rust_target(arch);
+            assert!(
+                stderr.contains("target may not be installed"),
+                "cargo {} failed:\n{stderr}",
+                args.join(" ")
+            );
+            Err(format!(
+                "the Rust target {target} is not installed (rustup target add {target})"
+            ))
+        })
+        .clone()
+}
