@@ -59,6 +59,8 @@ const KERNELS: [&str; 2] = ["running", "debian-6.12"];
 /// Longest the pipeline may take: a release build from cold caches on a
 /// busy two-core machine plus two VM shards.
 const PIPELINE_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+/// How long gitlab-ci-local's helper processes may take to exit after it.
+const LINGER_GRACE: Duration = Duration::from_secs(10);
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -244,13 +246,45 @@ fn run_pipeline(project: &Path) -> (bool, String) {
         JOBS.len(),
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(
-        killpg(group, None),
-        Err(nix::errno::Errno::ESRCH),
-        "a process of the pipeline run is still alive"
+    // gitlab-ci-local's own helpers may take a moment to exit after it;
+    // anything still there after the grace period is a leak.
+    let lingering = group_members(group, LINGER_GRACE);
+    assert!(
+        lingering.is_empty(),
+        "processes of the pipeline run still alive {LINGER_GRACE:?} after it ended \
+         (killed now): {lingering:?}"
     );
     std::mem::forget(guard);
     (status.success(), output)
+}
+
+/// The command lines of the processes still in `group` once it empties or
+/// `grace` has passed, whichever comes first.
+fn group_members(group: Pid, grace: Duration) -> Vec<String> {
+    let deadline = Instant::now() + grace;
+    loop {
+        let members: Vec<String> = fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+                // pid (comm) state ppid pgrp ...
+                let (_, rest) = stat.rsplit_once(") ")?;
+                let mut fields = rest.split(' ');
+                let state = fields.next()?;
+                let pgrp = fields.nth(1)?.parse::<i32>().ok()?;
+                (pgrp == group.as_raw() && state != "Z").then(|| {
+                    let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                })
+            })
+            .collect();
+        if members.is_empty() || Instant::now() >= deadline {
+            return members;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Every case of a summary.json: (kernel, case) to its verdict, with the
