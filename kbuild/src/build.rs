@@ -161,7 +161,12 @@ pub fn configure(
         file: config.file.clone(),
     })?;
     check_kernel_tree(&config.source_dir(), arch)?;
-    let toolchain = toolchain::select(config, arch, &session::host_path())?;
+    let toolchain = toolchain::select(
+        config,
+        arch,
+        &session::host_path(),
+        Path::new(toolchain::DEBIAN_LLVM_ROOT),
+    )?;
     let out_dir = prepare_out_dir(&options.out_dir)?;
     progress(&toolchain.summary);
     for warning in &toolchain.warnings {

@@ -1,5 +1,7 @@
 //! Choosing the compiler: the ACK prebuilts when the tree has them, else
-//! the system's clang, else gcc, and ccache in front when it is installed.
+//! the system's clang (unversioned on PATH, else the newest of Debian's
+//! versioned LLVM packages, whose tools live in `/usr/lib/llvm-<N>/bin`),
+//! else gcc, and ccache in front when it is installed.
 //! For another architecture than the host's, clang targets ARCH by itself
 //! and gcc is the cross compiler CROSS_COMPILE names (by default the one
 //! [`crate::per_arch`] gives), which must then exist.
@@ -15,6 +17,12 @@ use crate::per_arch::kernel_arch;
 
 /// Where ACK checkouts keep their clang prebuilts, under ROOT_DIR.
 const ACK_CLANG_DIR: &str = "prebuilts/clang/host/linux-x86";
+
+/// Where Debian's versioned LLVM packages (`clang-16`, `lld-16`, `llvm-16`)
+/// keep their unversioned tools (`clang`, `ld.lld`, `llvm-ar`, ...): in
+/// `llvm-<N>/bin` under this directory. The kernel's `LLVM=1` wants exactly
+/// those names, so that directory goes first on PATH.
+pub const DEBIAN_LLVM_ROOT: &str = "/usr/lib";
 
 /// The toolchain a build uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,13 +72,35 @@ fn clang_prebuilt(config: &BuildConfig) -> Option<PathBuf> {
     found.pop()
 }
 
+/// The newest `llvm-<N>/bin` under `root` holding both `clang` and
+/// `ld.lld`, with its N.
+fn versioned_llvm(root: &Path) -> Option<(u32, PathBuf)> {
+    std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let version = e
+                .file_name()
+                .to_str()?
+                .strip_prefix("llvm-")?
+                .parse()
+                .ok()?;
+            let bin = e.path().join("bin");
+            (is_executable(&bin.join("clang")) && is_executable(&bin.join("ld.lld")))
+                .then_some((version, bin))
+        })
+        .max_by_key(|(version, _)| *version)
+}
+
 /// Picks the toolchain for `config`, whose kernel is for `arch`, on
-/// `host_path`. Fails only when gcc must cross-compile and its cross
-/// compiler is missing.
+/// `host_path`, with Debian's versioned LLVM looked for under `llvm_root`
+/// ([`DEBIAN_LLVM_ROOT`]) when no clang is on the path. Fails only when
+/// gcc must cross-compile and its cross compiler is missing.
 pub fn select(
     config: &BuildConfig,
     arch: Arch,
     host_path: &OsStr,
+    llvm_root: &Path,
 ) -> Result<Toolchain, BuildError> {
     let mut warnings = Vec::new();
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -87,12 +117,18 @@ pub fn select(
             dirs.push(dir);
         }
     }
+    let var = |name: &str| config.var(name).filter(|v| !v.is_empty());
+    let wants_clang = var("LLVM").is_some() || var("CC").is_some_and(|cc| cc.contains("clang"));
+    let versioned =
+        (wants_clang && prebuilt.is_none() && find_program("clang", host_path).is_none())
+            .then(|| versioned_llvm(llvm_root))
+            .flatten();
+    if let Some((_, bin)) = &versioned {
+        dirs.push(bin.clone());
+    }
     let mut entries = dirs;
     entries.extend(std::env::split_paths(host_path));
     let path = std::env::join_paths(entries).unwrap_or_else(|_| host_path.to_owned());
-
-    let var = |name: &str| config.var(name).filter(|v| !v.is_empty());
-    let wants_clang = var("LLVM").is_some() || var("CC").is_some_and(|cc| cc.contains("clang"));
     let have_clang = find_program("clang", &path).is_some();
     let mut vars: Vec<(&str, String)> = ["LLVM", "CC", "LD", "CROSS_COMPILE", "KCFLAGS"]
         .into_iter()
@@ -101,8 +137,11 @@ pub fn select(
 
     let compiler = if wants_clang && have_clang {
         if prebuilt.is_none() {
+            let which = versioned.as_ref().map_or(String::new(), |(version, bin)| {
+                format!(" {version} ({})", bin.display())
+            });
             warnings.push(format!(
-                "no ACK clang prebuilts under {}/{ACK_CLANG_DIR}: using the system's clang",
+                "no ACK clang prebuilts under {}/{ACK_CLANG_DIR}: using the system's clang{which}",
                 config.location.root_dir.display()
             ));
         }
@@ -110,7 +149,7 @@ pub fn select(
     } else {
         if wants_clang {
             warnings.push(format!(
-                "the config asks for clang (LLVM/CC) but neither ACK prebuilts under {}/{ACK_CLANG_DIR} nor a system clang exist: using gcc (apt-get install clang lld llvm to follow the config)",
+                "the config asks for clang (LLVM/CC) but neither ACK prebuilts under {}/{ACK_CLANG_DIR} nor a system clang exist: using gcc (apt-get install clang-16 lld-16 llvm-16 to follow the config)",
                 config.location.root_dir.display()
             ));
             vars.retain(|(n, v)| {
@@ -165,6 +204,10 @@ pub fn select(
         }
     }
     let make_vars: Vec<String> = vars.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    let compiler = match &versioned {
+        Some((version, _)) if compiler == "clang" => format!("clang {version}"),
+        _ => compiler.to_owned(),
+    };
     let summary = format!(
         "toolchain: {}{compiler}{}; make {}",
         if prebuilt.is_some() && compiler == "clang" {

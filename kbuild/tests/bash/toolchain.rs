@@ -1,7 +1,7 @@
 //! Toolchain choice: ACK prebuilts first, else system clang, else gcc.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arch::Arch;
 use kbuild::{BuildError, Location, config, shipped, toolchain};
@@ -14,6 +14,11 @@ fn fake_path(dir: &Path, programs: &[&str]) -> OsString {
         support::write_script(dir, p, "#!/bin/sh\n# fake (tests only)\nexit 0\n");
     }
     dir.as_os_str().to_owned()
+}
+
+/// A directory with no versioned LLVM under it.
+fn no_llvm() -> PathBuf {
+    PathBuf::from("/nonexistent/portrange-no-llvm")
 }
 
 fn ack_config(root: &Path) -> config::BuildConfig {
@@ -32,7 +37,7 @@ fn ack_prebuilt_clang_is_used_and_put_first_on_path() {
     let bin = root.join("prebuilts/clang/host/linux-x86/clang-r536225/bin");
     fake_path(&bin, &["clang"]);
     let host = fake_path(&root.join("host"), &["gcc"]);
-    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host).unwrap();
+    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host, &no_llvm()).unwrap();
     assert!(tc.summary.contains("ACK prebuilt clang"), "{}", tc.summary);
     assert_eq!(std::env::split_paths(&tc.path).next().unwrap(), bin);
     assert!(
@@ -48,7 +53,7 @@ fn system_clang_is_used_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     let host = fake_path(&root.join("host"), &["clang", "gcc", "ccache"]);
-    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host).unwrap();
+    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host, &no_llvm()).unwrap();
     assert!(
         tc.summary.contains("system clang via ccache"),
         "{}",
@@ -67,11 +72,38 @@ fn system_clang_is_used_with_a_warning() {
 }
 
 #[test]
+fn debians_newest_complete_versioned_llvm_is_used_when_no_clang_is_on_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let llvm_root = root.join("usr-lib");
+    fake_path(&llvm_root.join("llvm-14/bin"), &["clang", "ld.lld"]);
+    fake_path(
+        &llvm_root.join("llvm-16/bin"),
+        &["clang", "ld.lld", "llvm-ar"],
+    );
+    // Newer, but without its linker: not a toolchain LLVM=1 can use.
+    fake_path(&llvm_root.join("llvm-17/bin"), &["clang"]);
+    let host = fake_path(&root.join("host"), &["gcc"]);
+    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host, &llvm_root).unwrap();
+    assert_eq!(
+        std::env::split_paths(&tc.path).next().unwrap(),
+        llvm_root.join("llvm-16/bin")
+    );
+    assert!(tc.summary.contains("system clang 16"), "{}", tc.summary);
+    assert!(
+        tc.make_vars.contains(&"LLVM=1".to_owned()),
+        "{:?}",
+        tc.make_vars
+    );
+    assert!(tc.warnings[0].contains("llvm-16/bin"), "{:?}", tc.warnings);
+}
+
+#[test]
 fn gcc_is_the_last_resort_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     let host = fake_path(&root.join("host"), &["gcc"]);
-    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host).unwrap();
+    let tc = toolchain::select(&ack_config(&root), Arch::X86_64, &host, &no_llvm()).unwrap();
     assert!(tc.summary.contains("system gcc"), "{}", tc.summary);
     assert!(
         !tc.make_vars.iter().any(|v| v.starts_with("LLVM")),
@@ -108,7 +140,7 @@ fn arm64_with_gcc_needs_the_cross_compiler_and_names_its_package() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
     let host = fake_path(&root.join("host"), &["gcc"]);
-    let err = toolchain::select(&arm64_config(&root), Arch::Arm64, &host).unwrap_err();
+    let err = toolchain::select(&arm64_config(&root), Arch::Arm64, &host, &no_llvm()).unwrap_err();
     assert!(
         matches!(err, BuildError::CrossCompilerMissing { ref compiler, .. } if compiler == "aarch64-linux-gnu-gcc"),
         "{err:?}"
@@ -131,7 +163,7 @@ fn arm64_with_gcc_cross_compiles_through_ccache() {
         &root.join("host"),
         &["gcc", "aarch64-linux-gnu-gcc", "ccache"],
     );
-    let tc = toolchain::select(&arm64_config(&root), Arch::Arm64, &host).unwrap();
+    let tc = toolchain::select(&arm64_config(&root), Arch::Arm64, &host, &no_llvm()).unwrap();
     assert_eq!(
         tc.make_vars,
         [
@@ -158,7 +190,7 @@ fn arm64_with_clang_needs_no_cross_gcc() {
     )
     .unwrap();
     let host = fake_path(&root.join("host"), &["clang", "gcc"]);
-    let tc = toolchain::select(&cfg, Arch::Arm64, &host).unwrap();
+    let tc = toolchain::select(&cfg, Arch::Arm64, &host, &no_llvm()).unwrap();
     assert_eq!(tc.make_vars, ["LLVM=1"]);
     assert!(tc.summary.contains("system clang"), "{}", tc.summary);
 }
