@@ -126,6 +126,10 @@ pub struct Configured {
     /// Commands the config or its defconfig commands called that nothing
     /// defines (skipped, with a warning each).
     pub skipped: Vec<String>,
+    /// The options the portrange fragment had to change after the
+    /// defconfig and the config's own fragments, as `CONFIG_X=y (was n)`:
+    /// what a GKI configuration turns off that the cases need.
+    pub overridden: Vec<String>,
 }
 
 /// Refuses a directory that is not a kernel tree for `arch` before make
@@ -203,9 +207,26 @@ pub fn configure(
         )?);
     }
 
-    let fragments = fragments(config, arch, options, &out_dir)?;
-    progress(&format!("merging {} fragment(s)", fragments.len()));
-    merge(config, &out_dir, &fragments, make.path)?;
+    let (theirs, own) = fragments(config, arch, options, &out_dir)?;
+    if !theirs.is_empty() {
+        progress(&format!("merging {} config fragment(s)", theirs.len()));
+        merge(config, &out_dir, &theirs, make.path)?;
+    }
+    let overridden = overridden(&out_dir.join(".config"), arch)?;
+    if !overridden.is_empty() {
+        progress(&format!(
+            "the portrange fragment changes {} option(s) {defconfig}{} set otherwise: {}",
+            overridden.len(),
+            if theirs.is_empty() {
+                ""
+            } else {
+                " and its fragments"
+            },
+            overridden.join(", ")
+        ));
+    }
+    progress("merging the portrange fragment");
+    merge(config, &out_dir, &[own], make.path)?;
     progress("make olddefconfig");
     make.run(&["olddefconfig"])?;
     check_options(&out_dir.join(".config"), arch)?;
@@ -215,6 +236,7 @@ pub fn configure(
         out_dir,
         toolchain,
         skipped,
+        overridden,
     })
 }
 
@@ -230,6 +252,7 @@ pub fn build(
         out_dir,
         toolchain,
         skipped,
+        ..
     } = configure(config, options, progress)?;
     let make = Make::new(config, arch, options, &out_dir, &toolchain);
     let target = kernel_arch(arch);
@@ -267,14 +290,14 @@ fn prepare_out_dir(out_dir: &Path) -> Result<PathBuf, BuildError> {
         })
 }
 
-/// FRAGMENT_CONFIG, then the caller's, then the project fragment for
-/// `arch` (written into the output directory), each checked to exist.
+/// FRAGMENT_CONFIG then the caller's, each checked to exist, and the
+/// project fragment for `arch` (written into the output directory).
 fn fragments(
     config: &BuildConfig,
     arch: Arch,
     options: &BuildOptions,
     out_dir: &Path,
-) -> Result<Vec<PathBuf>, BuildError> {
+) -> Result<(Vec<PathBuf>, PathBuf), BuildError> {
     let mut all = config.fragments();
     all.extend(options.extra_fragments.iter().cloned());
     if let Some(missing) = all.iter().find(|f| !f.is_file()) {
@@ -288,8 +311,21 @@ fn fragments(
         what: format!("write the portrange fragment to {}", own.display()),
         source: e,
     })?;
-    all.push(own);
-    Ok(all)
+    Ok((all, own))
+}
+
+/// The project fragment's options that the `.config` so far has
+/// otherwise, as `CONFIG_X=wanted (was got)`.
+fn overridden(dot_config: &Path, arch: Arch) -> Result<Vec<String>, BuildError> {
+    let text = fs::read_to_string(dot_config).map_err(|e| BuildError::Io {
+        what: format!("read {}", dot_config.display()),
+        source: e,
+    })?;
+    let required = kconfig::requirements(&shipped::fragment(arch));
+    Ok(kconfig::unmet(&required, &kconfig::parse(&text))
+        .iter()
+        .map(|(r, got)| format!("{}={} (was {got})", r.name, r.value))
+        .collect())
 }
 
 /// Merges `fragments` into `<out_dir>/.config` with the tree's own

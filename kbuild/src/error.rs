@@ -46,6 +46,28 @@ pub enum ConfigError {
         /// bash's stderr.
         stderr: String,
     },
+    /// The Kleaf form's defconfig cannot be used.
+    #[error(
+        "defconfig {name} cannot be used ({reason}): pass a defconfig in {configs}, by name or path"
+    )]
+    KleafDefconfig {
+        /// The defconfig as given.
+        name: PathBuf,
+        /// Where make looks for defconfigs of the architecture.
+        configs: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A Kleaf-form fragment does not exist.
+    #[error(
+        "config fragment {fragment} not found as given nor under {source_dir}: pass existing fragment files"
+    )]
+    KleafFragment {
+        /// The fragment as given.
+        fragment: PathBuf,
+        /// The kernel tree it was also looked for in.
+        source_dir: PathBuf,
+    },
     /// The config leaves ARCH unset or empty.
     #[error(
         "sourcing {file} left ARCH unset: set ARCH in it or source an arch file (build.config.x86_64) from it"

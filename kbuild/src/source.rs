@@ -27,7 +27,15 @@ pub fn out_dir(cache: &Path, config: &BuildConfig) -> PathBuf {
         .file_name()
         .unwrap_or(OsStr::new("build.config"))
         .to_string_lossy();
-    cache.join("build").join(format!("{kernel}-{file}"))
+    let fragments: String = config
+        .kleaf_fragments
+        .iter()
+        .filter_map(|f| f.file_name())
+        .map(|f| format!("+{}", f.to_string_lossy()))
+        .collect();
+    cache
+        .join("build")
+        .join(format!("{kernel}-{file}{fragments}"))
 }
 
 /// Debian's linux-source-`version` (`"6.12"`, `"6.1"`) unpacked under

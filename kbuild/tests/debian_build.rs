@@ -4,7 +4,8 @@
 //! takes minutes, so it is ignored by default:
 //! `cargo test -p kbuild --test debian_build -- --ignored`.
 //! Configuring the minimal arm64 kernel (seconds, with the cross compiler)
-//! is ignored the same way, as it downloads the tree too.
+//! is ignored the same way, as it downloads the tree too. Configuring the
+//! Kleaf form (seconds) runs by default: CI fetches the tree anyway.
 
 use arch::Arch;
 use kbuild::{BuildOptions, Location, kconfig, progress, shipped, source};
@@ -110,4 +111,57 @@ fn minimal_arm64_kernel_configures_from_debian_6_12() {
         assert_eq!(options[option], "y", "{option}");
     }
     assert_eq!(options.get("CONFIG_ACPI").map(String::as_str), None);
+}
+
+/// The Kleaf form on a real tree: a defconfig and a fragment that turns off
+/// what the cases need, configured (seconds once the tree is cached); the
+/// portrange fragment turns those back on and says which it changed.
+#[test]
+fn kleaf_form_configures_and_reports_what_the_portrange_fragment_turned_back_on() {
+    if kbuild_missing() {
+        return;
+    }
+    let cache = qemu::kernel::default_cache_dir();
+    let tree = source::fetch_debian("6.12", &cache, &mut progress::stderr).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let fragment = scratch.path().join("gki-like.fragment");
+    std::fs::write(
+        &fragment,
+        "# CONFIG_IP_SCTP is not set\nCONFIG_SERIAL_8250_RUNTIME_UARTS=0\n",
+    )
+    .unwrap();
+    let config = kbuild::config::kleaf(
+        &Location::from_source(&tree).unwrap(),
+        Arch::X86_64,
+        std::path::Path::new("x86_64_defconfig"),
+        &[fragment],
+    )
+    .unwrap();
+    let mut lines = Vec::new();
+    let configured = kbuild::configure(
+        &config,
+        &BuildOptions::new(scratch.path().join("out")),
+        &mut |line: &str| lines.push(line.to_owned()),
+    )
+    .unwrap();
+    for changed in [
+        "CONFIG_IP_SCTP=y (was n)",
+        "CONFIG_SERIAL_8250_RUNTIME_UARTS=4 (was 0)",
+    ] {
+        assert!(
+            configured.overridden.iter().any(|o| o == changed),
+            "{changed} not in {:?}",
+            configured.overridden
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("the portrange fragment changes")
+                && l.contains("x86_64_defconfig and its fragments")),
+        "{lines:#?}"
+    );
+    let options =
+        kconfig::parse(&std::fs::read_to_string(configured.out_dir.join(".config")).unwrap());
+    assert_eq!(options["CONFIG_IP_SCTP"], "y");
 }

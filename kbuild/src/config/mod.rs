@@ -1,8 +1,15 @@
 //! Evaluating a build.config the way Android's build.sh does: bash sources
 //! it (and whatever it sources) in a clean environment with ROOT_DIR and
 //! KERNEL_DIR set, and the variables are read back from bash itself.
+//!
+//! Kleaf-era ACK branches (android14 and later) configure `kernel_build`
+//! with a defconfig and `defconfig_fragments` instead; [`kleaf`] turns that
+//! form into the same [`BuildConfig`], so both take one build path.
 
+mod kleaf;
 pub mod readback;
+
+pub use kleaf::kleaf;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -37,8 +44,13 @@ pub struct BuildConfig {
     /// The tree it was evaluated for; `kernel_dir` is the config's own
     /// KERNEL_DIR when it sets one.
     pub location: Location,
-    /// The build.config file, absolute.
+    /// The build.config file, absolute; for the Kleaf form ([`kleaf`]),
+    /// the defconfig file in the tree.
     pub file: PathBuf,
+    /// Fragments given on their own (the Kleaf form's
+    /// `defconfig_fragments`), also listed in FRAGMENT_CONFIG; empty for a
+    /// build.config.
+    pub kleaf_fragments: Vec<PathBuf>,
     /// Every variable of [`VARIABLES`] that bash has set, value exactly as
     /// bash has it (an empty value is set; an absent key is unset).
     pub vars: BTreeMap<String, String>,
@@ -169,6 +181,7 @@ pub fn evaluate(location: &Location, file: &Path) -> Result<BuildConfig, ConfigE
     Ok(BuildConfig {
         location: Location::new(location.root_dir.clone(), kernel_dir),
         file,
+        kleaf_fragments: Vec::new(),
         vars,
         skipped,
         log: stderr,

@@ -35,6 +35,17 @@ pub struct SourceArgs {
     /// `build.config.portrange.x86_64`).
     #[arg(long, value_name = "FILE")]
     build_config: Option<PathBuf>,
+    /// The Kleaf form instead of a build.config (android14 and later ACK
+    /// branches, as BUILD.bazel's `kernel_build` has it): this defconfig
+    /// from `arch/<ARCH>/configs/` (`gki_defconfig`), built with clang
+    /// (LLVM=1) for `--arch`.
+    #[arg(long, value_name = "NAME", conflicts_with = "build_config")]
+    defconfig: Option<PathBuf>,
+    /// With `--defconfig`: a config fragment merged after it (Kleaf's
+    /// `defconfig_fragments`), relative to the tree or the current
+    /// directory; repeat for more, merged in order.
+    #[arg(long, value_name = "FILE", requires = "defconfig")]
+    fragment: Vec<PathBuf>,
     /// Output directory (make's O=), reused for incremental rebuilds
     /// (default: under the cache, one per tree and config).
     #[arg(long, value_name = "DIR")]
@@ -71,20 +82,30 @@ pub struct CheckArgs {
 
 impl SourceArgs {
     /// The build.config evaluated on the tree (fetched into `cache` for
-    /// `--debian`): the one given, else the shipped minimal one for `arch`
-    /// (`None`: the host's). Its ARCH must be `arch` when one is given.
+    /// `--debian`): the Kleaf form for `arch` with `--defconfig`, else the
+    /// one given, else the shipped minimal one for `arch` (`None`: the
+    /// host's). Its ARCH must be `arch` when one is given.
     fn evaluate(&self, cache: &Path, arch: Option<Arch>) -> anyhow::Result<BuildConfig> {
         let tree = match (&self.source, &self.debian) {
             (Some(dir), _) => dir.clone(),
             (None, Some(version)) => source::fetch_debian(version, cache, &mut progress)?,
             (None, None) => anyhow::bail!("pass --source DIR or --debian VERSION"),
         };
+        let location = Location::from_source(&tree)
+            .with_context(|| format!("kernel source {}", tree.display()))?;
+        if let Some(defconfig) = &self.defconfig {
+            let arch = arch.unwrap_or_default();
+            return Ok(kbuild::config::kleaf(
+                &location,
+                arch,
+                defconfig,
+                &self.fragment,
+            )?);
+        }
         let file = match &self.build_config {
             None => shipped::config(shipped::minimal(arch.unwrap_or_default())),
             Some(path) => path.clone(),
         };
-        let location = Location::from_source(&tree)
-            .with_context(|| format!("kernel source {}", tree.display()))?;
         let config = kbuild::evaluate(&location, &file)?;
         if let Some(wanted) = arch {
             agrees(&config, wanted)?;
