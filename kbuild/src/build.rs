@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 use arch::Arch;
 
+use crate::build_log;
 use crate::cmds::{self, Stage};
 use crate::config::BuildConfig;
 use crate::error::BuildError;
@@ -86,20 +87,14 @@ impl<'a> Make<'a> {
     }
 
     fn run(&self, targets: &[&str]) -> Result<(), BuildError> {
-        let status = Command::new("make")
-            .arg("-C")
+        let mut make = Command::new("make");
+        make.arg("-C")
             .arg(&self.source_dir)
             .arg(format!("O={}", self.out_dir.display()))
             .args(&self.args)
             .args(targets)
-            .env("PATH", self.path)
-            .stdin(Stdio::null())
-            .stdout(cmds::stdout_to_stderr()?)
-            .status()
-            .map_err(|e| BuildError::Spawn {
-                program: "make".into(),
-                source: e,
-            })?;
+            .env("PATH", self.path);
+        let status = build_log::run(make, self.out_dir, targets)?;
         if status.success() {
             Ok(())
         } else {
@@ -108,6 +103,7 @@ impl<'a> Make<'a> {
                 source_dir: self.source_dir.clone(),
                 out_dir: self.out_dir.to_owned(),
                 status,
+                log: self.out_dir.join(build_log::LOG_NAME),
             })
         }
     }

@@ -160,7 +160,7 @@ pub enum BuildError {
     },
     /// A make invocation failed.
     #[error(
-        "make {targets} in {source_dir} (O={out_dir}) failed ({status}): see make's output above"
+        "make {targets} in {source_dir} (O={out_dir}) failed ({status}): its last lines are above, all of its output is in {log}"
     )]
     Make {
         /// The targets asked for.
@@ -171,6 +171,8 @@ pub enum BuildError {
         out_dir: PathBuf,
         /// make's exit status.
         status: ExitStatus,
+        /// The build log holding make's output.
+        log: PathBuf,
     },
     /// A fragment named by the config or the caller does not exist.
     #[error(

@@ -9,6 +9,7 @@
 //! them is in [`per_arch`].
 
 pub mod build;
+pub mod build_log;
 pub mod cmds;
 pub mod config;
 pub mod error;

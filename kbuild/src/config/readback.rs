@@ -22,7 +22,7 @@ pub fn parse(bytes: &[u8]) -> Result<BTreeMap<String, String>, ConfigError> {
         };
     };
     let fields: Vec<&str> = body.split('\0').collect();
-    if fields.len() % 2 != 0 {
+    if !fields.len().is_multiple_of(2) {
         return Err(ConfigError::Readback {
             detail: format!("{} fields, an odd count", fields.len()),
         });
