@@ -7,7 +7,7 @@
 //! - `crash`: crash the kernel through `/proc/sysrq-trigger`;
 //! - `modules`: send one message per module: `loaded NAME`, `builtin NAME` or
 //!   `unavailable NAME: REASON`;
-//! - `payload`: run `/payload one "two words"` and send `payload exit N`;
+//! - `payload`: run the payload with `one "two words"` and send `payload exit N`;
 //! - `patch-code=N`: switch the `kernel.sched_schedstats` static key N times
 //!   while two threads hand a token back and forth (so every CPU keeps
 //!   running the scheduler code the kernel is rewriting under it), then
@@ -16,7 +16,7 @@
 //!   read it back, bind the socket to 127.0.0.1 port 0 and send
 //!   `port range GOT_LO-GOT_HI bound PORT`.
 //!
-//! Run anywhere else (as `/payload`), it prints its arguments on stdout, one
+//! Run anywhere else (as the payload), it prints its arguments on stdout, one
 //! per line, prints `to stderr` on stderr and exits with code 7.
 
 use std::fs::OpenOptions;

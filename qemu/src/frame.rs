@@ -7,9 +7,10 @@
 //! ```
 //!
 //! - `seq` counts frames from 0, so a lost frame shows as a gap;
-//! - `kind` is `m` for a message, `s` for a line a payload program wrote to
-//!   its stderr, and `e` for the end frame, whose payload is the guest's
-//!   exit code in decimal;
+//! - `kind` is `m` for a message, `s` for a line the guest program writes
+//!   for the host's stderr, `1` and `2` for bytes a payload program wrote to
+//!   its stdout and its stderr (any bytes, as read from the pipe), and `e`
+//!   for the end frame, whose payload is the guest's exit code in decimal;
 //! - `crc32` (8 lowercase hex digits, CRC-32/ISO-HDLC as computed by the
 //!   `crc32fast` crate) covers `<seq>|<kind>|` followed by the raw payload;
 //! - the payload is the message's UTF-8 bytes where every byte outside
@@ -25,7 +26,7 @@ mod decode;
 mod encode;
 
 pub use decode::{Decoded, Decoder, Event, Problem, decode_all};
-pub use encode::{encode_end, encode_message, encode_stderr};
+pub use encode::{encode_end, encode_message, encode_output, encode_stderr};
 
 /// Marks the start of a frame.
 const MAGIC: &str = "{{PR1|";
@@ -33,8 +34,30 @@ const MAGIC: &str = "{{PR1|";
 const TERMINATOR: &str = "}}";
 /// Kind field of a message frame.
 const KIND_MESSAGE: &str = "m";
-/// Kind field of a line from a payload's stderr.
+/// Kind field of a line for the host's stderr.
 const KIND_STDERR: &str = "s";
+/// Kind field of bytes a payload wrote to its stdout.
+const KIND_PAYLOAD_STDOUT: &str = "1";
+/// Kind field of bytes a payload wrote to its stderr.
+const KIND_PAYLOAD_STDERR: &str = "2";
+
+/// One of a payload program's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Its standard output.
+    Stdout,
+    /// Its standard error.
+    Stderr,
+}
+
+impl Stream {
+    fn kind(self) -> &'static str {
+        match self {
+            Stream::Stdout => KIND_PAYLOAD_STDOUT,
+            Stream::Stderr => KIND_PAYLOAD_STDERR,
+        }
+    }
+}
 /// Kind field of the end frame.
 const KIND_END: &str = "e";
 

@@ -142,15 +142,17 @@ impl Guest {
         self.channel.send(message)
     }
 
-    /// Sends one line for the host's stderr (what a payload would write
-    /// there: the guest program's own complaints).
+    /// Sends one line for the host's stderr (the guest program's own
+    /// complaints).
     pub fn send_stderr(&mut self, line: &str) -> Result<(), Error> {
         self.channel.send_stderr(line)
     }
 
-    /// Runs `/payload` with `args`, sending each line it prints on stdout as
-    /// a message and each line on stderr as a stderr line.
-    /// Returns its exit code (128 + signal number if a signal ended it).
+    /// Runs the payload the host packed ([`crate::initramfs::Payload`])
+    /// with `args`: binds its host paths into place read-only, starts it
+    /// with its environment in its working directory, and sends what it
+    /// writes on stdout and stderr, byte for byte as it comes. Returns its
+    /// exit code (128 + signal number if a signal ended it).
     pub fn run_payload(&mut self, args: &[String]) -> Result<i32, Error> {
         payload::run(&mut self.channel, args)
     }

@@ -1,18 +1,24 @@
 //! The initramfs: a newc cpio (written with the `cpio` crate) holding the
 //! program as `/init`, its ELF interpreter and shared libraries, an optional
-//! `/payload`, kernel modules under `/modules`, and the guest's arguments.
+//! [`Payload`] with the host files it needs, kernel modules under
+//! `/modules`, and the guest's arguments.
 
 mod archive;
 mod elf;
 mod kmod;
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::BufWriter;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use arch::Arch;
 
 use crate::layout::{
-    ARGS_PATH, CHANNEL_PATH, MODULES_DIR, MODULES_MANIFEST, ModuleManifest, PAYLOAD_PATH,
+    ARGS_PATH, CHANNEL_PATH, MODULES_DIR, MODULES_MANIFEST, ModuleManifest, PAYLOAD_SPEC,
+    PayloadSpec, staged,
 };
 use archive::Archive;
 
@@ -33,14 +39,52 @@ pub struct Contents {
     pub channel_device: String,
     /// Host executable that becomes `/init`.
     pub init: PathBuf,
-    /// Host executable that becomes `/payload`.
-    pub payload: Option<PathBuf>,
+    /// A program for the guest to run as it runs on the host.
+    pub payload: Option<Payload>,
     /// The kernel's `lib/modules/<release>` directory, if it has one.
     pub modules_dir: Option<PathBuf>,
     /// Kernel modules to pack by name, with their dependencies.
     pub modules: Vec<String>,
     /// The argument vector the guest reads with [`crate::guest::Guest::args`].
     pub guest_args: Vec<String>,
+}
+
+/// A program for the guest to run as it runs on the host: at its own
+/// path, in its working directory, with the environment given, among the
+/// host files it needs ([`crate::guest::Guest::run_payload`] runs it).
+///
+/// Every host path is absolute. The program, the other executables and
+/// the files are packed under their own paths, and the guest binds each
+/// top-most of them (the files, the executables' directories) onto the
+/// same path read-only, after it mounted its file systems: a path under
+/// `/tmp` is there too, and nothing the payload writes can reach the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// The host executable, packed with its ELF interpreter and shared
+    /// libraries.
+    pub program: PathBuf,
+    /// More host executables the program runs, packed the same way.
+    pub executables: Vec<PathBuf>,
+    /// Host files, directories and symbolic links, each listed (a
+    /// directory brings none of its entries along).
+    pub files: Vec<PathBuf>,
+    /// The program's whole environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// Its working directory.
+    pub cwd: PathBuf,
+}
+
+impl Payload {
+    /// `program` alone, with an empty environment, in `/`.
+    pub fn program(program: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            executables: Vec::new(),
+            files: Vec::new(),
+            env: Vec::new(),
+            cwd: PathBuf::from("/"),
+        }
+    }
 }
 
 /// What was written.
@@ -87,6 +131,14 @@ pub enum Error {
         /// The directories searched, colon-separated.
         searched: String,
     },
+    /// A payload path is relative, or would hide the guest's own files.
+    #[error(
+        "payload path {} is not usable: paths must be absolute, and none may be / or lie under /portrange (the guest's own files)", path.display()
+    )]
+    BadPath {
+        /// The path.
+        path: PathBuf,
+    },
     /// The archive could not be written.
     #[error("writing initramfs {path} failed")]
     Write {
@@ -102,14 +154,33 @@ pub enum Error {
 /// A requested module that is missing is not an error: it is listed in
 /// [`Packed::modules`] and in the archive's manifest for the guest to report.
 pub fn write(contents: &Contents, out: &Path) -> Result<Packed, Error> {
-    let mut programs = vec![("/init", contents.init.as_path())];
-    if let Some(payload) = &contents.payload {
-        programs.push((PAYLOAD_PATH, payload.as_path()));
+    // Guest path -> (host path, permission bits) of every regular file.
+    let mut files = BTreeMap::new();
+    files.insert("/init".to_owned(), (contents.init.clone(), EXEC_MODE));
+    for (guest, host) in elf::runtime_files(&contents.init, contents.arch)? {
+        files.insert(guest, (host, EXEC_MODE));
     }
-    let mut libraries = std::collections::BTreeMap::new();
-    for (_, host) in &programs {
-        libraries.extend(elf::runtime_files(host, contents.arch)?);
-    }
+    let mut tree = Vec::new();
+    let spec = match &contents.payload {
+        Some(payload) => {
+            let spec = spec(payload)?;
+            let place = |host: &Path| match spec.roots.iter().any(|root| host.starts_with(root)) {
+                true => staged(host),
+                false => host.to_path_buf(),
+            };
+            for program in std::iter::once(&payload.program).chain(&payload.executables) {
+                files.insert(text(&place(program)), (program.clone(), EXEC_MODE));
+                for (_, host) in elf::runtime_files(program, contents.arch)? {
+                    files.insert(text(&place(&host)), (host, EXEC_MODE));
+                }
+            }
+            for host in &payload.files {
+                tree.push((text(&place(host)), host));
+            }
+            Some(spec)
+        }
+        None => None,
+    };
     let (modules, manifest) = kmod::resolve(contents.modules_dir.as_deref(), &contents.modules);
 
     let write_error = |source| Error::Write {
@@ -125,15 +196,23 @@ pub fn write(contents: &Contents, out: &Path) -> Result<Packed, Error> {
     archive
         .char_device("/dev/console", 5, 1)
         .map_err(write_error)?;
-    for (guest, host) in programs {
+    for (guest, (host, mode)) in &files {
         archive
-            .file(guest, EXEC_MODE, &read(host)?)
+            .file(guest, *mode, &read(host)?)
             .map_err(write_error)?;
     }
-    for (guest, host) in &libraries {
-        archive
-            .file(guest, EXEC_MODE, &read(host)?)
-            .map_err(write_error)?;
+    for (guest, host) in tree {
+        let metadata = std::fs::symlink_metadata(host).map_err(read_error(host))?;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if metadata.is_dir() {
+            archive.dir(&guest)
+        } else if metadata.is_symlink() {
+            let target = std::fs::read_link(host).map_err(read_error(host))?;
+            archive.symlink(&guest, target.as_os_str().as_bytes())
+        } else {
+            archive.file(&guest, mode, &read(host)?)
+        }
+        .map_err(write_error)?;
     }
     archive.dir(MODULES_DIR).map_err(write_error)?;
     for module in &modules {
@@ -153,6 +232,12 @@ pub fn write(contents: &Contents, out: &Path) -> Result<Packed, Error> {
     archive
         .file(ARGS_PATH, FILE_MODE, &args_json)
         .map_err(write_error)?;
+    if let Some(spec) = spec {
+        let spec_json = serde_json::to_vec(&spec).expect("payload specs serialize");
+        archive
+            .file(PAYLOAD_SPEC, FILE_MODE, &spec_json)
+            .map_err(write_error)?;
+    }
     let writer = archive.finish().map_err(write_error)?;
     let file = writer
         .into_inner()
@@ -165,11 +250,51 @@ pub fn write(contents: &Contents, out: &Path) -> Result<Packed, Error> {
     })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
+/// The guest's instructions for `payload`: its roots are the top-most of
+/// its files and its executables' directories.
+fn spec(payload: &Payload) -> Result<PayloadSpec, Error> {
+    let mut candidates: Vec<PathBuf> = payload.files.clone();
+    for program in std::iter::once(&payload.program).chain(&payload.executables) {
+        candidates.push(program.parent().unwrap_or(Path::new("/")).to_path_buf());
+    }
+    // A root is bound over its path in the guest: never over / or the
+    // guest's own files.
+    let relative = candidates
+        .iter()
+        .chain([&payload.program, &payload.cwd])
+        .find(|path| !path.is_absolute());
+    let hiding = candidates
+        .iter()
+        .find(|path| *path == Path::new("/") || path.starts_with("/portrange"));
+    if let Some(bad) = relative.or(hiding) {
+        return Err(Error::BadPath { path: bad.clone() });
+    }
+    candidates.sort();
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for path in candidates {
+        if !roots.iter().any(|root| path.starts_with(root)) {
+            roots.push(path);
+        }
+    }
+    Ok(PayloadSpec {
+        program: payload.program.clone(),
+        env: payload.env.clone(),
+        cwd: payload.cwd.clone(),
+        roots,
     })
+}
+
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Read { path, source }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(read_error(path))
 }
 
 #[cfg(test)]
@@ -217,6 +342,97 @@ mod tests {
         );
         let args: Vec<String> = serde_json::from_slice(&args).unwrap();
         assert_eq!(args, ["one", "two\nlines"]);
+    }
+
+    /// Every entry of the archive at `path`: name, mode and contents.
+    fn entries(path: &Path) -> Vec<(String, u32, Vec<u8>)> {
+        let bytes = std::fs::read(path).unwrap();
+        let mut rest = &bytes[..];
+        let mut found = Vec::new();
+        loop {
+            let mut reader = cpio::NewcReader::new(rest).unwrap();
+            if reader.entry().is_trailer() {
+                return found;
+            }
+            let (name, mode) = (reader.entry().name().to_owned(), reader.entry().mode());
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut reader, &mut data).unwrap();
+            found.push((name, mode, data));
+            rest = reader.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_payload_is_staged_under_its_host_paths_with_its_instructions() {
+        let dir = tempfile::tempdir().unwrap();
+        let package = dir.path().join("package");
+        std::fs::create_dir_all(package.join("data")).unwrap();
+        std::fs::write(package.join("data/fixture.txt"), "fixture").unwrap();
+        std::os::unix::fs::symlink("data/fixture.txt", package.join("link")).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let payload = Payload {
+            files: ["", "data", "data/fixture.txt", "link"]
+                .map(|name| package.join(name))
+                .to_vec(),
+            env: vec![("GREETING".into(), "hello".into())],
+            cwd: package.clone(),
+            ..Payload::program(&exe)
+        };
+        let out = dir.path().join("initramfs.cpio");
+        let contents = Contents {
+            init: exe.clone(),
+            payload: Some(payload),
+            ..Contents::default()
+        };
+        write(&contents, &out).unwrap();
+        let entries = entries(&out);
+        let find = |path: &Path| {
+            let name = staged(path)
+                .to_string_lossy()
+                .trim_start_matches('/')
+                .to_owned();
+            entries
+                .iter()
+                .find(|(found, _, _)| *found == name)
+                .unwrap_or_else(|| panic!("no {name}"))
+                .clone()
+        };
+        let (_, mode, data) = find(&package.join("data/fixture.txt"));
+        assert_eq!(
+            (mode & 0o170000, data.as_slice()),
+            (0o100000, &b"fixture"[..])
+        );
+        let (_, mode, data) = find(&package.join("link"));
+        assert_eq!(
+            (mode, data.as_slice()),
+            (0o120777, &b"data/fixture.txt"[..])
+        );
+        assert_eq!(find(&exe).1, 0o100755);
+        let (_, _, spec) = entries
+            .iter()
+            .find(|(name, _, _)| name == "portrange/payload.json")
+            .unwrap();
+        let spec: PayloadSpec = serde_json::from_slice(spec).unwrap();
+        let mut roots = vec![exe.parent().unwrap().to_path_buf(), package.clone()];
+        roots.sort();
+        assert_eq!(spec.roots, roots);
+        assert_eq!((spec.program, spec.cwd), (exe, package));
+        assert_eq!(spec.env, [("GREETING".into(), "hello".into())]);
+    }
+
+    #[test]
+    fn a_relative_payload_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let contents = Contents {
+            init: std::env::current_exe().unwrap(),
+            payload: Some(Payload {
+                files: vec!["relative/file".into()],
+                ..Payload::program(std::env::current_exe().unwrap())
+            }),
+            ..Contents::default()
+        };
+        let err = write(&contents, &dir.path().join("out")).unwrap_err();
+        assert!(matches!(err, Error::BadPath { .. }), "{err}");
     }
 
     #[test]

@@ -26,6 +26,24 @@ pub struct Kernel {
     pub name: String,
 }
 
+impl Kernel {
+    /// The kernel's configuration file, when it lies where a package or a
+    /// build leaves it: `config-<release>` beside a packaged image
+    /// (`boot/vmlinuz-<release>`), or `.config` at the top of the build
+    /// tree an image was built in (`arch/<arch>/boot/<image>`).
+    pub fn config_file(&self) -> Option<PathBuf> {
+        let beside = self
+            .release
+            .as_deref()
+            .and_then(|release| Some(self.image.parent()?.join(format!("config-{release}"))));
+        let build_tree = self.image.ancestors().nth(4).map(|top| top.join(".config"));
+        beside
+            .into_iter()
+            .chain(build_tree)
+            .find(|path| path.is_file())
+    }
+}
+
 /// Why a kernel could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -158,6 +176,32 @@ fn modules_beside(image: &Path, release: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_configuration_is_found_beside_a_package_or_atop_a_build_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = |image: PathBuf| Kernel {
+            image,
+            arch: Arch::X86_64,
+            modules: None,
+            release: Some("6.12.0-test".into()),
+            name: "test".into(),
+        };
+        let boot = dir.path().join("root/boot");
+        std::fs::create_dir_all(&boot).unwrap();
+        let packaged = kernel(boot.join("vmlinuz-6.12.0-test"));
+        assert_eq!(packaged.config_file(), None);
+        std::fs::write(boot.join("config-6.12.0-test"), "").unwrap();
+        assert_eq!(
+            packaged.config_file(),
+            Some(boot.join("config-6.12.0-test"))
+        );
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(out.join("arch/x86/boot")).unwrap();
+        std::fs::write(out.join(".config"), "").unwrap();
+        let built = kernel(out.join("arch/x86/boot/bzImage"));
+        assert_eq!(built.config_file(), Some(out.join(".config")));
+    }
 
     #[test]
     fn a_release_that_is_a_path_finds_no_modules() {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use crate::accel::Accel;
 use crate::binary;
 use crate::fault::{self, Evidence, Fault};
-use crate::frame::{Decoded, Decoder, Event};
-use crate::initramfs::{self, Contents};
+use crate::frame::{Decoded, Decoder, Event, Stream};
+use crate::initramfs::{self, Contents, Packed, Payload};
 use crate::kernel::Kernel;
 use crate::platform::platform;
 use crate::process;
@@ -36,7 +36,8 @@ pub struct VmConfig {
     pub kernel: Kernel,
     /// The accelerator, from [`crate::accel::decide`].
     pub accel: Accel,
-    /// Extra kernel command line words, after `console=<console> panic=-1 quiet loglevel=5`.
+    /// Extra kernel command line words, after `console=<console> panic=-1
+    /// quiet loglevel=5` and the platform's own ([`crate::platform`]).
     pub append: Vec<String>,
     /// Time limit from QEMU's start; the VM is killed when it runs out.
     pub timeout: Duration,
@@ -48,8 +49,8 @@ pub struct VmConfig {
     /// Executable to run as `/init` (it should call [`crate::guest::init`]),
     /// built for the kernel's architecture ([`crate::guest_program`]).
     pub init: PathBuf,
-    /// Host executable packed as `/payload`.
-    pub payload: Option<PathBuf>,
+    /// A program the guest can run as it runs on the host.
+    pub payload: Option<Payload>,
     /// Kernel modules to pack and load, by name.
     pub modules: Vec<String>,
     /// The guest's argument vector.
@@ -64,8 +65,10 @@ pub struct VmConfig {
 pub struct VmRun {
     /// Messages from the guest, in order.
     pub messages: Vec<String>,
-    /// Lines a payload wrote to its stderr, in order.
+    /// The guest program's lines for the host's stderr, in order.
     pub stderr: Vec<String>,
+    /// A payload's output, chunk by chunk in the order it came.
+    pub output: Vec<(Stream, Vec<u8>)>,
     /// The exit code from the guest's end frame, if it arrived.
     pub exit_code: Option<i32>,
     /// What went wrong, if anything.
@@ -122,27 +125,37 @@ pub enum Error {
 pub enum Received<'a> {
     /// A message of the guest program's.
     Message(&'a str),
-    /// A line a payload wrote to its stderr.
+    /// A line the guest program has for the host's stderr.
     Stderr(&'a str),
+    /// Bytes a payload wrote to one of its output streams.
+    Output(Stream, &'a [u8]),
 }
 
-/// Boots `config.kernel` with `config.init` as `/init` and waits for the
-/// guest to finish, the VM to stop, or the timeout. `on_message` hears each
-/// message and stderr line as it arrives. A VM that has sent its end frame gets a few seconds
-/// to power off and is then stopped without a fault. QEMU is killed and
-/// reaped before this returns, also when `on_message` panics.
-pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Result<VmRun, Error> {
+/// The initramfs of a run, written by [`pack`] and booted by [`boot`].
+#[derive(Debug)]
+pub struct Initramfs {
+    work: tempfile::TempDir,
+    path: PathBuf,
+    /// What was written.
+    pub packed: Packed,
+    /// How long writing it took.
+    pub elapsed: Duration,
+}
+
+/// Writes the initramfs for `config` (the slow step for a payload with
+/// many files, hence on its own).
+pub fn pack(config: &VmConfig) -> Result<Initramfs, Error> {
     let platform = platform(config.kernel.arch);
-    let qemu = binary::locate_for(config.kernel.arch)?;
-    let io = |what, path: &PathBuf| {
-        let path = path.clone();
-        move |source| Error::Io { what, path, source }
-    };
     let work = tempfile::Builder::new()
         .prefix("portrange-vm-")
         .tempdir()
-        .map_err(io("creating a directory in", &std::env::temp_dir()))?;
-    let initramfs = work.path().join("initramfs.cpio");
+        .map_err(|source| Error::Io {
+            what: "creating a directory in",
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let path = work.path().join("initramfs.cpio");
+    let started = Instant::now();
     let packed = initramfs::write(
         &Contents {
             arch: config.kernel.arch,
@@ -153,8 +166,42 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Resul
             modules: config.modules.clone(),
             guest_args: config.guest_args.clone(),
         },
-        &initramfs,
+        &path,
     )?;
+    Ok(Initramfs {
+        work,
+        path,
+        packed,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Packs ([`pack`]) and boots ([`boot`]) `config`.
+pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Result<VmRun, Error> {
+    boot(config, &pack(config)?, on_message)
+}
+
+/// Boots `config.kernel` with `initramfs` (packed for `config`), so
+/// `config.init` as `/init`, and waits for the guest to finish, the VM to
+/// stop, or the timeout. `on_message` hears each message, stderr line and
+/// piece of payload output as it arrives. A VM that has sent its end frame
+/// gets a few seconds to power off and is then stopped without a fault.
+/// QEMU is killed and reaped before this returns, also when `on_message`
+/// panics.
+pub fn boot(
+    config: &VmConfig,
+    initramfs: &Initramfs,
+    on_message: &mut dyn FnMut(Received<'_>),
+) -> Result<VmRun, Error> {
+    let platform = platform(config.kernel.arch);
+    let qemu = binary::locate_for(config.kernel.arch)?;
+    let io = |what, path: &PathBuf| {
+        let path = path.clone();
+        move |source| Error::Io { what, path, source }
+    };
+    let work = &initramfs.work;
+    let packed = &initramfs.packed;
+    let initramfs = &initramfs.path;
     let console_path = config
         .console_log
         .clone()
@@ -169,7 +216,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Resul
     let plan = args::Plan {
         platform,
         kernel_image: &config.kernel.image,
-        initramfs: &initramfs,
+        initramfs,
         accel: config.accel,
         memory_mib: args::memory_for(config.memory_mib, packed.size),
         console: &console_path,
@@ -237,6 +284,7 @@ pub fn run(config: &VmConfig, on_message: &mut dyn FnMut(Received<'_>)) -> Resul
     Ok(VmRun {
         messages: decoded.messages,
         stderr: decoded.stderr,
+        output: decoded.output,
         exit_code: decoded.exit_code,
         fault,
         console,
@@ -282,6 +330,10 @@ impl<'a> Collector<'a> {
                 Event::Stderr(line) => {
                     (self.on_message)(Received::Stderr(&line));
                     self.decoded.stderr.push(line);
+                }
+                Event::Output { stream, bytes } => {
+                    (self.on_message)(Received::Output(stream, &bytes));
+                    self.decoded.output.push((stream, bytes));
                 }
                 Event::End { exit_code } => {
                     self.decoded.exit_code = Some(exit_code);

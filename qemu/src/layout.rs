@@ -1,12 +1,19 @@
 //! Where things live inside the initramfs: the contract between the host
 //! side that packs it and the guest side that reads it.
 
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 /// The guest argument vector, a JSON array of strings.
 pub(crate) const ARGS_PATH: &str = "/portrange/args";
-/// The optional payload executable.
-pub(crate) const PAYLOAD_PATH: &str = "/payload";
+/// How to run the payload (JSON of [`PayloadSpec`]), if there is one.
+pub(crate) const PAYLOAD_SPEC: &str = "/portrange/payload.json";
+/// Where the payload's host files are packed, each under its host path;
+/// the guest binds each of [`PayloadSpec::roots`] from here onto its
+/// host path, read-only.
+pub(crate) const HOST_DIR: &str = "/portrange/host";
 /// Directory holding the packed kernel modules.
 pub(crate) const MODULES_DIR: &str = "/modules";
 /// The module manifest (JSON of [`ModuleManifest`]).
@@ -33,4 +40,22 @@ pub struct Unavailable {
     pub name: String,
     /// Why it is not there (not built, built in, unreadable, ...).
     pub reason: String,
+}
+
+/// How the guest runs the payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PayloadSpec {
+    /// The program, by its host path.
+    pub program: PathBuf,
+    /// Its whole environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// Its working directory.
+    pub cwd: PathBuf,
+    /// Host paths packed under [`HOST_DIR`], none inside another.
+    pub roots: Vec<PathBuf>,
+}
+
+/// Where host path `path` (absolute) is packed under [`HOST_DIR`].
+pub(crate) fn staged(path: &Path) -> PathBuf {
+    Path::new(HOST_DIR).join(path.strip_prefix("/").unwrap_or(path))
 }

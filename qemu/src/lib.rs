@@ -41,6 +41,7 @@
 //! let run = launch::run(&config, &mut |received| match received {
 //!     launch::Received::Message(message) => println!("{message}"),
 //!     launch::Received::Stderr(line) => eprintln!("{line}"),
+//!     launch::Received::Output(_, bytes) => print!("{}", String::from_utf8_lossy(bytes)),
 //! })?;
 //! match (&run.fault, run.exit_code) {
 //!     (Some(fault), _) => eprintln!("error verdict: {fault}"),

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use arch::Arch;
 use qemu::accel::{self, AccelChoice};
 use qemu::fault::Fault;
+use qemu::frame::Stream;
 use qemu::guest_program::{self, Artifact, Program};
+use qemu::initramfs::Payload;
 use qemu::kernel::{self, Kernel};
 use qemu::launch::{self, Received, VmConfig, VmRun};
 
@@ -120,18 +122,32 @@ fn config(kernel: Kernel, init: PathBuf, guest_args: &[&str]) -> VmConfig {
     }
 }
 
+/// What the payload wrote to `stream`, as text (stdout and stderr are
+/// read by separate threads: only each stream's own order holds).
+fn output_of(run: &VmRun, stream: Stream) -> String {
+    let bytes: Vec<u8> = run
+        .output
+        .iter()
+        .filter(|(of, _)| *of == stream)
+        .flat_map(|(_, bytes)| bytes.clone())
+        .collect();
+    String::from_utf8(bytes).expect("utf-8 output")
+}
+
 fn boot(config: &VmConfig) -> VmRun {
     let _one = ONE_VM
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (mut seen, mut seen_stderr) = (Vec::new(), Vec::new());
+    let (mut seen, mut seen_stderr, mut seen_output) = (Vec::new(), Vec::new(), Vec::new());
     let run = launch::run(config, &mut |received| match received {
         Received::Message(message) => seen.push(message.to_string()),
         Received::Stderr(line) => seen_stderr.push(line.to_string()),
+        Received::Output(stream, bytes) => seen_output.push((stream, bytes.to_vec())),
     })
     .expect("the VM runs");
     assert_eq!(seen, run.messages, "on_message saw every message in order");
     assert_eq!(seen_stderr, run.stderr, "and every stderr line in order");
+    assert_eq!(seen_output, run.output, "and all payload output in order");
     println!(
         "{} under {:?}: {:?} from QEMU start to exit, fault {:?}",
         config.kernel.name,
@@ -279,7 +295,7 @@ fn modules_and_payload(name: &str) {
     config.modules = ["sctp", "mptcp_diag", "no_such_module"]
         .map(String::from)
         .to_vec();
-    config.payload = Some(init);
+    config.payload = Some(Payload::program(init));
     let run = boot(&config);
     assert_eq!(run.fault, None, "console:\n{}", run.console);
     for wanted in [
@@ -301,10 +317,9 @@ fn modules_and_payload(name: &str) {
         "{:?}",
         run.messages
     );
-    // stdout and stderr are read by separate threads: only each stream's own order holds.
-    let tail = &run.messages[run.messages.len() - 3..];
-    assert_eq!(tail, ["one", "two words", "payload exit 7"]);
-    assert_eq!(run.stderr, ["to stderr"]);
+    assert_eq!(run.messages.last().unwrap(), "payload exit 7");
+    assert_eq!(output_of(&run, Stream::Stdout), "one\ntwo words\n");
+    assert_eq!(output_of(&run, Stream::Stderr), "to stderr\n");
     assert_eq!(run.exit_code, Some(0));
 }
 
@@ -338,23 +353,18 @@ fn arm64_round_trip(name: &str) {
     ];
     let mut config = config(kernel, init.clone(), &args);
     config.modules = ["sctp", "veth"].map(String::from).to_vec();
-    config.payload = Some(init);
+    config.payload = Some(Payload::program(init));
     let run = boot(&config);
     assert_eq!(run.fault, None, "console:\n{}", run.console);
     assert_eq!(run.exit_code, Some(42), "{:?}", run.messages);
+    assert_eq!(output_of(&run, Stream::Stdout), "one\ntwo words\n");
     assert_eq!(run.messages[..2], ["hello", "multi\nline | {braces} 100%"]);
     let port: u16 = run.messages[2]
         .strip_prefix("port range 40000-40009 bound ")
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("unexpected report {:?}", run.messages[2]));
     assert!((40000..=40009).contains(&port), "{port}");
-    for wanted in [
-        "loaded sctp",
-        "loaded veth",
-        "one",
-        "two words",
-        "payload exit 7",
-    ] {
+    for wanted in ["loaded sctp", "loaded veth", "payload exit 7"] {
         assert!(
             run.messages.iter().any(|m| m == wanted),
             "{wanted} in {:?}",

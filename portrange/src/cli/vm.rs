@@ -11,6 +11,7 @@ use super::native::RunnerArgs;
 use super::output::OutputArgs;
 use super::selection::Selection;
 use crate::vm::host::{self, VmRequest};
+use crate::vm::runner::{ShareMode, Sharing};
 use harness::Case;
 
 /// How to boot, shared by `vm`, `check` and `matrix`.
@@ -149,13 +150,29 @@ pub struct VmArgs {
         ]
     )]
     exec: Vec<String>,
+    /// With a program: a host file or directory (all of it) to pack for
+    /// it at the same path, besides the working directory (repeatable).
+    #[arg(long, value_name = "PATH", requires = "exec")]
+    include: Vec<PathBuf>,
+    /// With a program: how its host files reach the guest. Only packing
+    /// into the initramfs is done; `auto` says why it packs.
+    #[arg(long, value_enum, default_value_t = ShareMode::Auto, requires = "exec")]
+    share: ShareMode,
+    /// With a program: the most MiB of files to pack for it.
+    #[arg(long, value_name = "MIB", default_value_t = 256, requires = "exec")]
+    max_pack_size: u64,
 }
 
 /// Runs `portrange vm`.
 pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     if let Some((program, program_args)) = args.exec.split_first() {
         let request = args.suite.request(&args.kernel);
-        let code = host::run_exec(&request, Path::new(program), program_args)?;
+        let sharing = Sharing {
+            mode: args.share,
+            includes: args.include.clone(),
+            max_pack_bytes: args.max_pack_size.saturating_mul(1 << 20),
+        };
+        let code = host::run_exec(&request, &sharing, Path::new(program), program_args)?;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
     args.suite.run(&args.kernel, cases)

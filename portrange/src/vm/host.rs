@@ -2,16 +2,19 @@
 //! the guest sends, and turn faults into error verdicts.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use arch::Arch;
 use qemu::accel::{Accel, AccelChoice, Decision, Memo};
+use qemu::frame::Stream;
 use qemu::guest_program::{Artifact, Program};
 use qemu::kernel::Kernel;
 use qemu::launch::{Received, VmConfig, VmRun};
 
+use crate::vm::runner::{self, Sharing};
 use crate::vm::{GUEST_MODULES, GuestMessage, phases_note, suite_args};
 use harness::Case;
 use harness::outcome::{CaseResult, Outcome};
@@ -139,6 +142,10 @@ pub fn run_suite(
             Err(_) => notes.push(format!("guest: {text}")),
         },
         Received::Stderr(line) => notes.push(format!("guest: stderr: {line}")),
+        Received::Output(_, bytes) => notes.push(format!(
+            "guest: output: {}",
+            String::from_utf8_lossy(bytes).trim_end()
+        )),
     })
     .context("running the VM")?;
     notes.push(format!(
@@ -222,26 +229,47 @@ fn keep_console(run: &VmRun, request: &VmRequest) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Runs `payload` with `args` as a program inside the VM (the cargo runner
-/// mode): its stdout and stderr come back line by line and its exit code
+/// Runs `program` with `args` inside the VM as `cargo test` runs it on
+/// the host (the cargo runner mode; what it gets: [`crate::vm::runner`]):
+/// its stdout and stderr come back byte for byte and its exit code
 /// becomes ours. A fault is reported and gives exit code 1.
-pub fn run_exec(request: &VmRequest, payload: &Path, args: &[String]) -> anyhow::Result<i32> {
+pub fn run_exec(
+    request: &VmRequest,
+    sharing: &Sharing,
+    program: &Path,
+    args: &[String],
+) -> anyhow::Result<i32> {
     let (kernel, decision) = prepare(request)?;
+    if let Some(note) = runner::choose(sharing.mode, &kernel)? {
+        eprintln!("portrange: {note}");
+    }
+    let gathered = runner::gather(program, sharing)?;
     let mut config = config(request, kernel, decision.accel)?;
-    config.payload = Some(
-        payload
-            .canonicalize()
-            .with_context(|| format!("payload {}", payload.display()))?,
-    );
+    config.payload = Some(gathered.payload.clone());
     config.guest_args = ["exec".to_owned()]
         .into_iter()
         .chain(args.iter().cloned())
         .collect();
-    let run = qemu::launch::run(&config, &mut |received| match received {
-        Received::Message(line) => println!("{line}"),
-        Received::Stderr(line) => eprintln!("{line}"),
+    let initramfs = qemu::launch::pack(&config).context("packing the VM's files")?;
+    if let Some(note) = gathered.packed_note(initramfs.elapsed, initramfs.packed.size) {
+        eprintln!("{note}");
+    }
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let mut relayed = Ok(());
+    let run = qemu::launch::boot(&config, &initramfs, &mut |received| {
+        let written = match received {
+            Received::Output(Stream::Stdout, bytes) => {
+                stdout.write_all(bytes).and_then(|()| stdout.flush())
+            }
+            Received::Output(Stream::Stderr, bytes) => stderr.write_all(bytes),
+            Received::Message(line) | Received::Stderr(line) => writeln!(stderr, "{line}"),
+        };
+        if relayed.is_ok() {
+            relayed = written;
+        }
     })
     .context("running the VM")?;
+    relayed.context("relaying the program's output")?;
     match run_problem(&run, request)? {
         Some(problem) => {
             eprintln!("portrange: VM error: {problem}");

@@ -4,10 +4,13 @@
 //! itself as the guest's `/init` ([`host`]); booted as PID 1 it runs the
 //! cases and sends each result back as a [`GuestMessage`] over the `qemu`
 //! crate's framed result channel ([`guest`]). The host renders the results
-//! with the same reporters as a native run.
+//! with the same reporters as a native run. With a program to run instead
+//! of the suite (the cargo runner), [`runner`] gathers what of the host it
+//! gets in the guest.
 
 pub mod guest;
 pub mod host;
+pub mod runner;
 
 use serde::{Deserialize, Serialize};
 

@@ -215,3 +215,41 @@ fn guest_portrange(arch: arch::Arch) -> Result<(), String> {
         })
         .clone()
 }
+
+/// The minimal x86_64 kernel (Debian's linux-source-6.12 with the shipped
+/// minimal build.config): a copy of the image a build already left in the
+/// cache (so a rebuild by someone else cannot change it under the test),
+/// else built now with `portrange build --debian 6.12`. `None` (the test
+/// then returns early) when there is none and the build tools are
+/// missing, which [`kbuild_missing`] reports.
+pub fn minimal_kernel() -> Option<std::path::PathBuf> {
+    let cache = qemu::kernel::default_cache_dir();
+    let tree = cache.join("debian/linux-source-6.12");
+    let built = kbuild::Location::from_source(&tree)
+        .ok()
+        .and_then(|location| {
+            let file = kbuild::shipped::config(kbuild::shipped::MINIMAL);
+            kbuild::evaluate(&location, &file).ok()
+        })
+        .map(|config| kbuild::source::out_dir(&cache, &config).join("arch/x86/boot/bzImage"))
+        .filter(|image| image.is_file());
+    let image = match built {
+        Some(image) => image,
+        None => {
+            if kbuild_missing() {
+                return None;
+            }
+            let output = portrange(&["build", "--debian", "6.12"]);
+            let stdout = String::from_utf8(output.stdout).unwrap();
+            assert!(
+                output.status.success(),
+                "portrange build --debian 6.12:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            std::path::PathBuf::from(stdout.trim())
+        }
+    };
+    let copy = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bzImage-minimal");
+    std::fs::copy(&image, &copy).expect("copy the minimal kernel");
+    Some(copy)
+}

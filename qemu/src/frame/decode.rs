@@ -1,7 +1,10 @@
 //! Finding frames in a byte stream that also carries other text.
 
 use super::encode::is_literal;
-use super::{KIND_END, KIND_MESSAGE, KIND_STDERR, MAGIC, TERMINATOR, checksum};
+use super::{
+    KIND_END, KIND_MESSAGE, KIND_PAYLOAD_STDERR, KIND_PAYLOAD_STDOUT, KIND_STDERR, MAGIC, Stream,
+    TERMINATOR, checksum,
+};
 
 /// Longest frame text accepted before it counts as broken (1 MiB).
 const MAX_FRAME: usize = 1 << 20;
@@ -11,8 +14,15 @@ const MAX_FRAME: usize = 1 << 20;
 pub enum Event {
     /// A message, in order.
     Message(String),
-    /// A line a payload program wrote to its stderr, in order.
+    /// A line the guest program has for the host's stderr, in order.
     Stderr(String),
+    /// Bytes a payload program wrote to one of its output streams, in order.
+    Output {
+        /// Which stream.
+        stream: Stream,
+        /// The bytes, as read from the stream.
+        bytes: Vec<u8>,
+    },
     /// The end frame with the guest's exit code.
     End {
         /// Exit code the guest reported.
@@ -73,8 +83,11 @@ impl std::fmt::Display for Problem {
 pub struct Decoded {
     /// Messages in the order they were sent.
     pub messages: Vec<String>,
-    /// Lines from a payload's stderr in the order they were sent.
+    /// The guest program's lines for the host's stderr, in the order they
+    /// were sent.
     pub stderr: Vec<String>,
+    /// A payload's output, chunk by chunk in the order it was sent.
+    pub output: Vec<(Stream, Vec<u8>)>,
     /// The exit code from the end frame, if one arrived.
     pub exit_code: Option<i32>,
     /// Defects found; empty for a clean stream.
@@ -96,6 +109,7 @@ impl FromIterator<Event> for Decoded {
             match event {
                 Event::Message(message) => decoded.messages.push(message),
                 Event::Stderr(line) => decoded.stderr.push(line),
+                Event::Output { stream, bytes } => decoded.output.push((stream, bytes)),
                 Event::End { exit_code } => decoded.exit_code = Some(exit_code),
                 Event::Problem(problem) => decoded.problems.push(problem),
             }
@@ -215,6 +229,18 @@ impl Decoder {
             }));
         }
         self.next_seq = next_seq;
+        let stream = match kind {
+            KIND_PAYLOAD_STDOUT => Some(Stream::Stdout),
+            KIND_PAYLOAD_STDERR => Some(Stream::Stderr),
+            _ => None,
+        };
+        if let Some(stream) = stream {
+            events.push(Event::Output {
+                stream,
+                bytes: payload,
+            });
+            return events;
+        }
         let Ok(payload) = String::from_utf8(payload) else {
             return malformed();
         };
@@ -273,7 +299,7 @@ mod tests {
         assert!(decoded.messages.is_empty());
         assert!(matches!(decoded.problems[0], Problem::Malformed { .. }));
     }
-    use crate::frame::{encode_end, encode_message, encode_stderr};
+    use crate::frame::{encode_end, encode_message, encode_output, encode_stderr};
 
     fn stream(messages: &[&str], exit_code: i32) -> String {
         let mut out = String::new();
@@ -306,6 +332,26 @@ mod tests {
         let decoded = decode_all(text.as_bytes());
         assert_eq!(decoded.messages, ["out"]);
         assert_eq!(decoded.stderr, ["err"]);
+        assert!(decoded.problems.is_empty(), "{:?}", decoded.problems);
+    }
+
+    #[test]
+    fn payload_output_keeps_its_bytes_and_its_interleaving() {
+        let text = encode_output(0, Stream::Stdout, b"test a ... ")
+            + &encode_output(1, Stream::Stderr, b"\xffpanicked\r\n")
+            + &encode_output(2, Stream::Stdout, b"ok\n")
+            + &encode_end(3, 101);
+        let decoded = decode_all(text.as_bytes());
+        assert_eq!(
+            decoded.output,
+            [
+                (Stream::Stdout, b"test a ... ".to_vec()),
+                (Stream::Stderr, b"\xffpanicked\r\n".to_vec()),
+                (Stream::Stdout, b"ok\n".to_vec()),
+            ]
+        );
+        assert!(decoded.messages.is_empty() && decoded.stderr.is_empty());
+        assert_eq!(decoded.exit_code, Some(101));
         assert!(decoded.problems.is_empty(), "{:?}", decoded.problems);
     }
 

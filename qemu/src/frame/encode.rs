@@ -1,16 +1,22 @@
 //! Turning messages into frames.
 
-use super::{KIND_END, KIND_MESSAGE, KIND_STDERR, MAGIC, TERMINATOR, checksum};
+use super::{KIND_END, KIND_MESSAGE, KIND_STDERR, MAGIC, Stream, TERMINATOR, checksum};
 
 /// Encodes `message` as frame number `seq`, a single line ending in `\n`.
 pub fn encode_message(seq: u64, message: &str) -> String {
     frame(seq, KIND_MESSAGE, message.as_bytes())
 }
 
-/// Encodes `line`, which a payload program wrote to its stderr, as frame
-/// number `seq`.
+/// Encodes `line`, which the guest program has for the host's stderr, as
+/// frame number `seq`.
 pub fn encode_stderr(seq: u64, line: &str) -> String {
     frame(seq, KIND_STDERR, line.as_bytes())
+}
+
+/// Encodes `bytes`, which a payload program wrote to `stream`, as frame
+/// number `seq`.
+pub fn encode_output(seq: u64, stream: Stream, bytes: &[u8]) -> String {
+    frame(seq, stream.kind(), bytes)
 }
 
 /// Encodes the end frame number `seq`, carrying the guest's exit code.
@@ -66,6 +72,16 @@ mod tests {
         let line = encode_stderr(2, "warning: x");
         assert!(line.starts_with("{{PR1|2|s|"), "{line}");
         assert!(line.ends_with("|warning: x}}\n"));
+    }
+
+    #[test]
+    fn payload_output_is_marked_with_its_stream() {
+        let out = encode_output(4, Stream::Stdout, b"ok\n");
+        assert!(out.starts_with("{{PR1|4|1|"), "{out}");
+        assert!(out.ends_with("|ok%0A}}\n"), "{out}");
+        let err = encode_output(5, Stream::Stderr, &[0xff]);
+        assert!(err.starts_with("{{PR1|5|2|"), "{err}");
+        assert!(err.ends_with("|%FF}}\n"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use nix::fcntl::OFlag;
 use nix::sys::termios::{SetArg, cfmakeraw, tcdrain, tcgetattr, tcsetattr};
 
 use super::Error;
-use crate::frame::{encode_end, encode_message, encode_stderr};
+use crate::frame::{Stream, encode_end, encode_message, encode_output, encode_stderr};
 use crate::layout::CHANNEL_PATH;
 
 /// The open serial port and the next sequence number.
@@ -56,6 +56,12 @@ impl Channel {
     /// Sends `line` as a line of stderr.
     pub(super) fn send_stderr(&mut self, line: &str) -> Result<(), Error> {
         let frame = encode_stderr(self.next_seq, line);
+        self.write(&frame)
+    }
+
+    /// Sends `bytes` a payload wrote to `stream`.
+    pub(super) fn send_output(&mut self, stream: Stream, bytes: &[u8]) -> Result<(), Error> {
+        let frame = encode_output(self.next_seq, stream, bytes);
         self.write(&frame)
     }
 

@@ -55,6 +55,19 @@ impl<W: Write> Archive<W> {
         self.put(entry, data)
     }
 
+    /// Adds a symbolic link to `target`.
+    pub(super) fn symlink(&mut self, path: &str, target: &[u8]) -> io::Result<()> {
+        let path = path.trim_start_matches('/');
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent)?;
+        }
+        let entry = self
+            .builder(path)
+            .mode(0o777)
+            .set_mode_file_type(ModeFileType::Symlink);
+        self.put(entry, target)
+    }
+
     /// Adds a character device node.
     pub(super) fn char_device(&mut self, path: &str, major: u32, minor: u32) -> io::Result<()> {
         let path = path.trim_start_matches('/');
@@ -131,6 +144,9 @@ mod tests {
             .file("/lib/x86_64-linux-gnu/libm.so.6", 0o644, b"m")
             .unwrap();
         archive.char_device("/dev/console", 5, 1).unwrap();
+        archive
+            .symlink("/lib/libc.so", b"x86_64-linux-gnu/libc.so.6")
+            .unwrap();
         let entries = names(archive.finish().unwrap());
         let listed: Vec<&str> = entries.iter().map(|(name, _, _)| name.as_str()).collect();
         assert_eq!(
@@ -141,9 +157,12 @@ mod tests {
                 "lib/x86_64-linux-gnu/libc.so.6",
                 "lib/x86_64-linux-gnu/libm.so.6",
                 "dev",
-                "dev/console"
+                "dev/console",
+                "lib/libc.so"
             ]
         );
+        assert_eq!(entries[6].1, 0o120777);
+        assert_eq!(entries[6].2, b"x86_64-linux-gnu/libc.so.6");
         assert_eq!(entries[2].1, 0o100755);
         assert_eq!(entries[2].2, b"elf");
         assert_eq!(entries[5].1, 0o020600);

@@ -136,6 +136,7 @@ fn boot(kernel_image: &Path, initramfs: &Path, command_line: &str) -> Vec<String
 fn command_line(platform: &Platform, append: &[String]) -> String {
     std::iter::once(format!("console={}", platform.console))
         .chain(BASE_CMDLINE.iter().map(|word| word.to_string()))
+        .chain(platform.cmdline.iter().map(|word| word.to_string()))
         .chain(append.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ")
@@ -290,7 +291,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "console=ttyS0 panic=-1 quiet loglevel=5 rdinit=/nonexistent loglevel=7"
+            "console=ttyS0 panic=-1 quiet loglevel=5 no_timer_check rdinit=/nonexistent loglevel=7"
         );
     }
 
@@ -330,7 +331,7 @@ mod tests {
         assert_eq!(args[0], "-nodefaults");
         assert_eq!(
             args.last().unwrap(),
-            "console=ttyS0 panic=-1 quiet loglevel=5"
+            "console=ttyS0 panic=-1 quiet loglevel=5 no_timer_check"
         );
     }
 }
