@@ -333,7 +333,7 @@ fn merge(
     path: &OsStr,
 ) -> Result<(), BuildError> {
     let dot_config = out_dir.join(".config");
-    let status = Command::new("sh")
+    let status = child_lifetime::bind_to_this_thread(&mut Command::new("sh"))
         .arg(config.source_dir().join("scripts/kconfig/merge_config.sh"))
         .arg("-m")
         .arg("-O")

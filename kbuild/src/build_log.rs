@@ -97,7 +97,8 @@ pub fn run(mut make: Command, out_dir: &Path, goals: &[&str]) -> Result<ExitStat
     let writer_too = writer
         .try_clone()
         .map_err(io("duplicate the pipe for make's output".into()))?;
-    let mut child = make
+    // make dies with the tool; the compilers it started finish their file.
+    let mut child = child_lifetime::bind_to_this_thread(&mut make)
         .stdin(Stdio::null())
         .stdout(writer)
         .stderr(writer_too)

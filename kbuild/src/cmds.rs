@@ -31,20 +31,21 @@ pub fn run(
         out_dir,
         make_args,
     };
-    let status = session::command(
+    let mut command = session::command(
         &config.location,
         &config.file,
         &action,
         path,
         warnings.path(),
-    )
-    .stdout(stdout_to_stderr()?)
-    .stderr(Stdio::inherit())
-    .status()
-    .map_err(|e| BuildError::Spawn {
-        program: "bash".into(),
-        source: e,
-    })?;
+    );
+    let status = child_lifetime::bind_to_this_thread(&mut command)
+        .stdout(stdout_to_stderr()?)
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| BuildError::Spawn {
+            program: "bash".into(),
+            source: e,
+        })?;
     if !status.success() {
         return Err(BuildError::Cmds {
             stage,

@@ -75,7 +75,7 @@ pub fn fetch_debian(
     let tarball = staging.join(format!("pkg/usr/src/{package}.tar.xz"));
     progress(&format!("untarring {}", tarball.display()));
     run(
-        Command::new("tar")
+        child_lifetime::bind_to_this_thread(&mut Command::new("tar"))
             .arg("-xf")
             .arg(&tarball)
             .arg("-C")

@@ -236,37 +236,92 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Starts `portrange` with `args`, SIGKILLs it as soon as a QEMU of its
-/// shows, and checks that QEMU dies too. Returns that QEMU's command line.
-fn killed_portrange_takes_its_qemu_along(args: &[&str]) -> String {
+/// The first child of `pid` named `name`, waited for up to 30 s.
+fn child_named(pid: u32, name: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(&child) = children_named(pid, name).first() {
+            return child;
+        }
+        assert!(Instant::now() < deadline, "{name} never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Starts `portrange` with `args`, SIGKILLs it as soon as a child of its
+/// named `name` shows, and checks that the child dies too. Returns the
+/// child's pid and command line; `before_kill` sees the child's pid first.
+fn killed_portrange_takes_its_child_along(
+    args: &[&str],
+    name: &str,
+    before_kill: impl FnOnce(u32),
+) -> String {
     let mut portrange = common::command(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let qemu = loop {
-        let found = children_named(portrange.id(), "qemu-system-x86");
-        if let Some(&qemu) = found.first() {
-            break qemu;
-        }
-        assert!(Instant::now() < deadline, "QEMU never started");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let cmdline = std::fs::read(format!("/proc/{qemu}/cmdline"))
+    let child = child_named(portrange.id(), name);
+    let cmdline = std::fs::read(format!("/proc/{child}/cmdline"))
         .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
         .unwrap_or_default();
+    before_kill(child);
     portrange.kill().unwrap();
     portrange.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while std::path::Path::new(&format!("/proc/{qemu}")).exists() {
+    while std::path::Path::new(&format!("/proc/{child}")).exists() {
         assert!(
             Instant::now() < deadline,
-            "QEMU {qemu} ({cmdline}) outlived the killed portrange"
+            "{name} {child} ({cmdline}) outlived the killed portrange"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
     cmdline
+}
+
+/// The same for the QEMU of a `portrange vm` run.
+fn killed_portrange_takes_its_qemu_along(args: &[&str]) -> String {
+    killed_portrange_takes_its_child_along(args, "qemu-system-x86", |_| ())
+}
+
+/// make of a killed `portrange build` dies with it (a tree whose defconfig
+/// step sleeps; its recipe's own process, which make started, is cleaned
+/// up by the test: real compilers finish their file and exit).
+#[test]
+fn make_dies_with_a_killed_portrange_build() {
+    let tree = tempfile::tempdir().unwrap();
+    let source = tree.path().join("common");
+    std::fs::create_dir_all(source.join("arch/x86")).unwrap();
+    for file in ["Kconfig", "arch/x86/Kconfig"] {
+        std::fs::write(source.join(file), "").unwrap();
+    }
+    std::fs::write(source.join("Makefile"), "slowconfig:\n\tsleep 600\n").unwrap();
+    std::fs::write(
+        source.join("build.config.slow"),
+        "ARCH=x86_64\nDEFCONFIG=slowconfig\n",
+    )
+    .unwrap();
+    let out = tree.path().join("out");
+    let mut recipe = None;
+    killed_portrange_takes_its_child_along(
+        &[
+            "build",
+            "--source",
+            source.to_str().unwrap(),
+            "--build-config",
+            "build.config.slow",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "make",
+        |make| recipe = Some(child_named(make, "sleep")),
+    );
+    if let Some(sleep) = recipe {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sleep as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 #[test]

@@ -146,15 +146,16 @@ pub fn evaluate(location: &Location, file: &Path) -> Result<BuildConfig, ConfigE
         what: "create a temporary file for skipped commands".into(),
         source: e,
     })?;
-    let output = session::command(
+    let mut bash = session::command(
         location,
         &file,
         &Action::Print(&VARIABLES),
         &session::host_path(),
         warnings.path(),
-    )
-    .output()
-    .map_err(|e| ConfigError::Spawn { source: e })?;
+    );
+    let output = child_lifetime::bind_to_this_thread(&mut bash)
+        .output()
+        .map_err(|e| ConfigError::Spawn { source: e })?;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     if !output.status.success() {
         return Err(ConfigError::Bash {
