@@ -2,6 +2,7 @@
 //! commands, fragments merged (the config's and the project's), olddefconfig,
 //! a check of every option the project needs, then MAKE_GOALS.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use crate::cmds::{self, Stage};
 use crate::config::BuildConfig;
 use crate::error::BuildError;
 use crate::kconfig;
+use crate::pahole;
 use crate::per_arch::kernel_arch;
 use crate::session;
 use crate::shipped;
@@ -225,8 +227,9 @@ pub fn configure(
     merge(config, &out_dir, &[own], make.path)?;
     progress("make olddefconfig");
     make.run(&["olddefconfig"])?;
-    check_options(&out_dir.join(".config"), arch)?;
+    let options = check_options(&out_dir.join(".config"), arch)?;
     progress("every option of the portrange fragment is set");
+    pahole::check(&options, make.path)?;
     Ok(Configured {
         arch,
         out_dir,
@@ -359,16 +362,18 @@ fn merge(
     }
 }
 
-/// Every option of the project fragment for `arch` must have its value in `.config`.
-fn check_options(dot_config: &Path, arch: Arch) -> Result<(), BuildError> {
+/// Every option of the project fragment for `arch` must have its value in
+/// `.config`; gives `.config`'s options.
+fn check_options(dot_config: &Path, arch: Arch) -> Result<BTreeMap<String, String>, BuildError> {
     let text = fs::read_to_string(dot_config).map_err(|e| BuildError::Io {
         what: format!("read {}", dot_config.display()),
         source: e,
     })?;
     let required = kconfig::requirements(&shipped::fragment(arch));
-    let unmet = kconfig::unmet(&required, &kconfig::parse(&text));
+    let options = kconfig::parse(&text);
+    let unmet = kconfig::unmet(&required, &options);
     if unmet.is_empty() {
-        return Ok(());
+        return Ok(options);
     }
     let missing = unmet
         .iter()

@@ -174,6 +174,14 @@ pub enum BuildError {
         /// The build log holding make's output.
         log: PathBuf,
     },
+    /// BTF from zstd-compressed DWARF with a pahole that cannot read it.
+    #[error(
+        "the .config asks for CONFIG_DEBUG_INFO_BTF with CONFIG_DEBUG_INFO_COMPRESSED_ZSTD, but {pahole} cannot read zstd-compressed DWARF (its libdw predates elfutils 0.189), so the build would fail at its very end generating BTF: put a newer pahole first on PATH (ACK's build-tools, BUILDTOOLS_PREBUILT_BIN, carry one), or merge a fragment with CONFIG_DEBUG_INFO_COMPRESSED_NONE=y"
+    )]
+    PaholeCannotReadZstd {
+        /// The pahole probed.
+        pahole: PathBuf,
+    },
     /// A fragment named by the config or the caller does not exist.
     #[error(
         "config fragment {path} does not exist: fix FRAGMENT_CONFIG (paths are relative to ROOT_DIR {root_dir})"

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod kconfig;
 mod location;
+pub mod pahole;
 pub mod per_arch;
 pub mod progress;
 mod session;
