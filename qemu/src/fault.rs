@@ -1110,6 +1110,17 @@ asked to die\r
     }
 
     #[test]
+    fn a_warning_line_that_is_no_report_is_no_fault() {
+        // GKI's built-in command line says "bootconfig"; a kernel without
+        // CONFIG_BOOT_CONFIG warns about it, in capitals, at every boot.
+        let console = "\
+[    0.061234] WARNING: 'bootconfig' found on the kernel command line but CONFIG_BOOT_CONFIG is not set.\r
+[    0.812345] Run /init as init process\r
+";
+        assert_eq!(judge(console, &ended(0), None), None);
+    }
+
+    #[test]
     fn an_empty_console_is_pointed_out_when_nothing_came_back() {
         let silence = Decoded::default();
         let fault = judge("", &silence, None).unwrap();
