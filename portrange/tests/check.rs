@@ -42,7 +42,7 @@ fn check_builds_boots_and_passes_the_gki_traits_kernel() {
     assert!(
         ktap.contains(
             "# kernel command line: console=ttynull stack_depot_disable=on \
-             cgroup_disable=pressure bootconfig console=ttyS0 panic=-1 quiet loglevel=5"
+             cgroup_disable=pressure bootconfig console=ttyS0 panic=-1 quiet loglevel=5 no_timer_check"
         ),
         "the built-in command line, then portrange's: {ktap}"
     );

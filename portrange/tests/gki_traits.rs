@@ -139,7 +139,7 @@ fn built_in_command_line_comes_first_and_the_console_is_still_ours() {
     );
     assert_eq!(validate_ktap(&ktap).len(), 1, "{ktap}");
     let both = "console=ttynull stack_depot_disable=on cgroup_disable=pressure bootconfig \
-                console=ttyS0 panic=-1 quiet loglevel=5 loglevel=7";
+                console=ttyS0 panic=-1 quiet loglevel=5 no_timer_check loglevel=7";
     assert!(
         ktap.contains(&format!("# kernel command line: {both}")),
         "{ktap}"
@@ -148,7 +148,9 @@ fn built_in_command_line_comes_first_and_the_console_is_still_ours() {
     // before it puts the built-in one in front, then the line it runs with.
     let console = std::fs::read_to_string(&console).unwrap();
     assert!(
-        console.contains("Command line: console=ttyS0 panic=-1 quiet loglevel=5 loglevel=7\r\n"),
+        console.contains(
+            "Command line: console=ttyS0 panic=-1 quiet loglevel=5 no_timer_check loglevel=7\r\n"
+        ),
         "{console}"
     );
     assert!(
