@@ -24,7 +24,8 @@ use qemu::frame::{Problem, decode_all};
 const MARKERS: &[(&str, &[&str])] = &[
     ("init", &["Attempted to kill init"]),
     ("panic", &["Kernel panic - not syncing"]),
-    ("bug", &["kernel BUG at"]),
+    ("bug", &["kernel BUG at", "Kernel BUG at"]),
+    ("ubsan", &["UBSAN: "]),
     (
         "oops",
         &[
@@ -34,7 +35,26 @@ const MARKERS: &[(&str, &[&str])] = &[
             "Internal error: ",
         ],
     ),
-    ("bug", &["BUG: "]),
+    (
+        "lockdep",
+        &[
+            "WARNING: possible circular locking dependency detected",
+            "WARNING: possible recursive locking detected",
+            "WARNING: possible irq lock inversion dependency detected",
+            "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected",
+            "WARNING: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
+            "WARNING: inconsistent lock state",
+            "WARNING: bad unlock balance detected!",
+            "WARNING: bad contention detected!",
+            "WARNING: held lock freed!",
+            "still has locks held!",
+            "WARNING: lock held when returning to user space!",
+            "WARNING: Nested lock was not taken",
+            "WARNING: chain_key collision",
+            "WARNING: suspicious RCU usage",
+        ],
+    ),
+    ("bug", &["kernel BUG at", "Kernel BUG at", "BUG: "]),
     ("warning", &["WARNING: CPU: ", "WARNING: at "]),
 ];
 
@@ -44,6 +64,8 @@ fn kind(fault: &Fault) -> &'static str {
         Fault::KernelPanic { .. } => "panic",
         Fault::Oops { .. } => "oops",
         Fault::Bug { .. } => "bug",
+        Fault::Lockdep { .. } => "lockdep",
+        Fault::Ubsan { .. } => "ubsan",
         Fault::Warning { .. } => "warning",
         Fault::Timeout { .. } => "timeout",
         Fault::NoResults { .. } => "no results",

@@ -16,6 +16,12 @@ pub const MINIMAL: &str = "build.config.portrange.minimal.x86_64";
 /// for comparing VM runners on one kernel.
 pub const MINIMAL_PEERS: &str = "build.config.portrange.minimal-peers.x86_64";
 
+/// The minimal configuration with the run-time traits of Android's GKI
+/// configuration (built-in command line, panic on oops with an immediate
+/// reboot, lockdep, UBSAN in trap mode, modules) and LKDTM, built with
+/// clang: for checking that the tool judges such a kernel right.
+pub const GKI_TRAITS: &str = "build.config.portrange.gki-traits.x86_64";
+
 /// The fuller configuration: x86_64_defconfig plus the portrange fragment.
 pub const DEFCONFIG: &str = "build.config.portrange.x86_64";
 

@@ -1,28 +1,23 @@
-//! `portrange check` end to end: Debian's linux-source-6.12 built with the
-//! shipped minimal build.config, booted in QEMU, the suite run inside, one
-//! verdict. The first run fetches the source and builds the kernel (minutes,
-//! cached under ~/.cache/portrange); later runs rebuild incrementally. Needs
-//! the build packages of .ci/install-deps and QEMU; skips with a printed
-//! reason without them (fails under PORTRANGE_REQUIRE=vm,kbuild).
+//! `portrange check` end to end: Debian's linux-source-6.12 built with a
+//! shipped build.config, booted in QEMU, the suite run inside, one verdict.
+//! On x86_64 the configuration is the minimal one with GKI's run-time traits
+//! (`build.config.portrange.gki-traits.x86_64`: a built-in command line,
+//! panic on oops, lockdep, UBSAN traps; portrange/tests/gki_traits.rs
+//! provokes faults on the same kernel); on arm64 the minimal one. The first
+//! run fetches the source and builds the kernels (minutes, cached under
+//! ~/.cache/portrange); later runs rebuild incrementally. Needs the build
+//! packages of .ci/install-deps and QEMU; skips with a printed reason
+//! without them (fails under PORTRANGE_REQUIRE=vm,kbuild).
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
+use common::{one_build, portrange, qemu_missing, validate_ktap};
 
-use common::{portrange, qemu_missing, validate_ktap};
-
-/// One kernel build and VM at a time: both tests build a kernel on first
-/// use, with every core.
-static ONE_BUILD: Mutex<()> = Mutex::new(());
-
-fn one_build() -> MutexGuard<'static, ()> {
-    ONE_BUILD
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
+/// GKI's built-in command line comes before portrange's on x86 (no
+/// CMDLINE_OVERRIDE): portrange's console= still wins, and the kernel under
+/// lockdep and UBSAN passes the whole suite.
 #[test]
-fn check_builds_boots_and_passes_the_minimal_kernel() {
+fn check_builds_boots_and_passes_the_gki_traits_kernel() {
     if qemu_missing() || common::kbuild_missing() {
         return;
     }
@@ -31,6 +26,8 @@ fn check_builds_boots_and_passes_the_minimal_kernel() {
         "check",
         "--debian",
         "6.12",
+        "--build-config",
+        kbuild::shipped::GKI_TRAITS,
         "--format",
         "ktap",
         "--timeout",
@@ -42,6 +39,13 @@ fn check_builds_boots_and_passes_the_minimal_kernel() {
     let results = validate_ktap(&ktap);
     assert_eq!(results.len(), cases::catalogue().len(), "{ktap}");
     assert!(ktap.contains("# kernel profile: upstream"), "{ktap}");
+    assert!(
+        ktap.contains(
+            "# kernel command line: console=ttynull stack_depot_disable=on \
+             cgroup_disable=pressure bootconfig console=ttyS0 panic=-1 quiet loglevel=5 no_timer_check"
+        ),
+        "the built-in command line, then portrange's: {ktap}"
+    );
     assert!(stderr.contains("portrange: built "), "{stderr}");
 }
 

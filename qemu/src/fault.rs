@@ -42,6 +42,19 @@ pub enum Fault {
         /// Console lines of the report.
         splat: Vec<String>,
     },
+    /// A report of the lock validator (lockdep, `CONFIG_PROVE_LOCKING`):
+    /// a locking pattern that can deadlock, or a lock misused.
+    Lockdep {
+        /// Console lines of the report.
+        splat: Vec<String>,
+    },
+    /// Undefined behaviour caught by UBSAN: a report, or in trap mode
+    /// (`CONFIG_UBSAN_TRAP`) the line the trap handler prints before the
+    /// oops (x86 with clang, arm64).
+    Ubsan {
+        /// Console lines of the report.
+        splat: Vec<String>,
+    },
     /// A kernel `WARNING:` splat.
     Warning {
         /// Console lines of the warning.
@@ -74,6 +87,8 @@ impl Fault {
             | Fault::InitDied { splat }
             | Fault::Oops { splat }
             | Fault::Bug { splat }
+            | Fault::Lockdep { splat }
+            | Fault::Ubsan { splat }
             | Fault::Warning { splat }
             | Fault::Timeout { splat, .. }
             | Fault::NoResults { splat } => splat,
@@ -95,14 +110,20 @@ impl fmt::Display for Fault {
             }
             Fault::Oops { splat } => write!(f, "kernel oops: {}", from_marker(splat, OOPS)),
             Fault::Bug { splat } => write!(f, "kernel bug: {}", from_marker(splat, BUG)),
+            Fault::Lockdep { splat } => write!(f, "lockdep: {}", from_marker(splat, LOCKDEP)),
+            Fault::Ubsan { splat } => {
+                write!(f, "undefined behaviour: {}", from_marker(splat, UBSAN))
+            }
             Fault::Warning { splat } => {
                 write!(f, "kernel warning: {}", from_marker(splat, WARNING))
             }
-            Fault::Timeout { after, .. } => {
-                write!(f, "timeout: the VM did not finish within {after:?}")
+            Fault::Timeout { after, splat } => {
+                write!(f, "timeout: the VM did not finish within {after:?}")?;
+                write_silence(f, splat)
             }
-            Fault::NoResults { .. } => {
-                write!(f, "no results: the guest never sent its end frame")
+            Fault::NoResults { splat } => {
+                write!(f, "no results: the guest never sent its end frame")?;
+                write_silence(f, splat)
             }
             Fault::CorruptResults { problems } => {
                 write!(f, "corrupt results: {}", problems.join("; "))
@@ -136,33 +157,68 @@ const OOPS: &[&str] = &[
     "Unable to handle kernel ",
     "Internal error: ",
 ];
-/// Starts the report of a failed BUG_ON(), on every architecture: the
+/// Start the report of a failed BUG_ON(), on every architecture: the
 /// oops that follows it ("invalid opcode" on x86, "Oops - BUG" on arm64)
 /// is how it stops, this line says where and why.
-const KERNEL_BUG: &str = "kernel BUG at";
+const KERNEL_BUG: &[&str] = &[KERNEL_BUG_VERBOSE, KERNEL_BUG_TERSE];
+/// A failed BUG_ON() with `CONFIG_DEBUG_BUGVERBOSE`: "kernel BUG at <file>:<line>!".
+const KERNEL_BUG_VERBOSE: &str = "kernel BUG at";
+/// A failed BUG_ON() without it: "Kernel BUG at <function>+<offset> [verbose
+/// debug info unavailable]".
+const KERNEL_BUG_TERSE: &str = "Kernel BUG at";
 /// Start a BUG report.
-const BUG: &[&str] = &[KERNEL_BUG, "BUG: "];
+const BUG: &[&str] = &[KERNEL_BUG_VERBOSE, KERNEL_BUG_TERSE, "BUG: "];
+/// Head the reports of the lock validator (kernel/locking/lockdep.c; the
+/// last one is RCU's lockdep check), each under a line of `=`.
+const LOCKDEP: &[&str] = &[
+    "WARNING: possible circular locking dependency detected",
+    "WARNING: possible recursive locking detected",
+    "WARNING: possible irq lock inversion dependency detected",
+    "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected",
+    "WARNING: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
+    "WARNING: inconsistent lock state",
+    "WARNING: bad unlock balance detected!",
+    "WARNING: bad contention detected!",
+    "WARNING: held lock freed!",
+    "still has locks held!",
+    "WARNING: lock held when returning to user space!",
+    "WARNING: Nested lock was not taken",
+    "WARNING: chain_key collision",
+    "WARNING: suspicious RCU usage",
+];
+/// Starts a UBSAN line: a report ("UBSAN: array-index-out-of-bounds in
+/// <file>:<line>:<col>"), x86's trap line ("UBSAN: array index out of
+/// bounds at <function>+<offset>", before "Oops: invalid opcode"), arm64's
+/// trap ("Internal error: UBSAN: array index out of bounds: <esr> [#1]").
+/// With gcc, x86 traps are plain "invalid opcode" oopses that do not say UBSAN.
+const UBSAN: &[&str] = &["UBSAN: "];
 /// Start a WARN() splat.
 const WARNING: &[&str] = &["WARNING: CPU: ", "WARNING: at "];
 
 /// Builds a fault from its splat.
 type MakeFault = fn(Vec<String>) -> Fault;
 
-/// Console markers from the most to the least severe.
+/// Console markers from the most to the least severe. A line that says why
+/// an oops follows (a failed BUG_ON(), a UBSAN trap) ranks above the oops;
+/// a lockdep report above the `BUG:` lines that the deadlock or the lock
+/// left held leads to ("scheduling while atomic", "soft lockup").
 const MARKERS: &[(&[&str], MakeFault)] = &[
     (&["Attempted to kill init"], |splat| Fault::InitDied {
         splat,
     }),
     (&[PANIC], |splat| Fault::KernelPanic { splat }),
-    (&[KERNEL_BUG], |splat| Fault::Bug { splat }),
+    (KERNEL_BUG, |splat| Fault::Bug { splat }),
+    (UBSAN, |splat| Fault::Ubsan { splat }),
     (OOPS, |splat| Fault::Oops { splat }),
+    (LOCKDEP, |splat| Fault::Lockdep { splat }),
     (BUG, |splat| Fault::Bug { splat }),
     (WARNING, |splat| Fault::Warning { splat }),
 ];
 
 /// The reports a panic can follow: "Fatal exception" panics come after the
-/// oops that caused them, and that first report is what a reader needs.
-const REPORTS: &[&[&str]] = &[OOPS, BUG, WARNING];
+/// oops that caused them (with `CONFIG_PANIC_ON_OOPS`, after any oops), and
+/// that first report is what a reader needs.
+const REPORTS: &[&[&str]] = &[OOPS, BUG, UBSAN, LOCKDEP, WARNING];
 
 /// Judges a run: the most severe fault found, or `None` for a clean run.
 ///
@@ -207,7 +263,8 @@ pub fn classify(evidence: &Evidence<'_>) -> Option<Fault> {
 }
 
 /// The first splat line holding one of `needles`, from the needle on (so
-/// without the timestamp).
+/// without the timestamp), or from the `WARNING: ` before it (lockdep's
+/// "WARNING: <task>/<pid> still has locks held!").
 fn from_marker<'a>(splat: &'a [String], needles: &[&str]) -> &'a str {
     splat
         .iter()
@@ -216,6 +273,7 @@ fn from_marker<'a>(splat: &'a [String], needles: &[&str]) -> &'a str {
                 .iter()
                 .filter_map(|needle| line.find(needle))
                 .min()?;
+            let at = line[..at].find("WARNING: ").unwrap_or(at);
             Some(line[at..].trim_end())
         })
         .unwrap_or_default()
@@ -235,6 +293,21 @@ fn write_cause(f: &mut fmt::Formatter<'_>, splat: &[String]) -> fmt::Result {
         "" => Ok(()),
         cause => write!(f, " (after {cause})"),
     }
+}
+
+/// Appends, for a run that ended without a verdict, that the console stayed
+/// empty: the kernel then never wrote to portrange's console, which happens
+/// when a built-in command line replaces the one portrange passes.
+fn write_silence(f: &mut fmt::Formatter<'_>, splat: &[String]) -> fmt::Result {
+    if splat.iter().any(|line| !line.trim().is_empty()) {
+        return Ok(());
+    }
+    write!(
+        f,
+        " (and the kernel console stayed empty: if the kernel has a built-in command line \
+         with CONFIG_CMDLINE_OVERRIDE (x86) or CONFIG_CMDLINE_FORCE (arm64), it drops the \
+         console= portrange passes; build it without that option)"
+    )
 }
 
 /// The splat of the marker at `index`, preceded by the splat of the first
@@ -760,5 +833,308 @@ asked to die\r
         };
         let fault = judge(CLEAN_BOOT, &results, None).unwrap();
         assert!(matches!(fault, Fault::NoResults { .. }));
+    }
+
+    /// A clang-built x86 kernel with `CONFIG_UBSAN_TRAP` and
+    /// `CONFIG_PANIC_ON_OOPS` (GKI's): the trap handler names the check,
+    /// the trap is an "invalid opcode" oops, the oops a panic.
+    const X86_UBSAN_TRAP_PANIC: &str = "\
+[   14.201734] lkdtm: Performing direct entry ARRAY_BOUNDS\r
+[   14.202110] lkdtm: Array access within bounds ...\r
+[   14.202533] lkdtm: Array access beyond bounds ...\r
+[   14.203001] UBSAN: array index out of bounds at lkdtm_ARRAY_BOUNDS+0x91/0xc0\r
+[   14.203478] Oops: invalid opcode: 0000 [#1] PREEMPT SMP\r
+[   14.203890] CPU: 1 UID: 0 PID: 61 Comm: payload Not tainted 6.12.117 #1\r
+[   14.204312] RIP: 0010:lkdtm_ARRAY_BOUNDS+0x91/0xc0\r
+[   14.204700] Call Trace:\r
+[   14.204951]  <TASK>\r
+[   14.205203]  lkdtm_do_action+0x1c/0x40\r
+[   14.205602]  direct_entry+0xd0/0x110\r
+[   14.206011]  full_proxy_write+0x55/0x80\r
+[   14.206433]  vfs_write+0xf1/0x440\r
+[   14.206812]  ksys_write+0x6d/0xe0\r
+[   14.207190]  do_syscall_64+0x9e/0x1a0\r
+[   14.207604]  entry_SYSCALL_64_after_hwframe+0x77/0x7f\r
+[   14.208010]  </TASK>\r
+[   14.208277] ---[ end trace 0000000000000000 ]---\r
+[   14.208690] Kernel panic - not syncing: Fatal exception\r
+[   14.209120] Kernel Offset: disabled\r
+";
+
+    #[test]
+    fn x86_ubsan_trap_that_panics_names_the_check() {
+        let fault = judge(X86_UBSAN_TRAP_PANIC, &Decoded::default(), None).unwrap();
+        assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: Fatal exception \
+             (after UBSAN: array index out of bounds at lkdtm_ARRAY_BOUNDS+0x91/0xc0)"
+        );
+        let splat = fault.splat();
+        assert!(
+            splat
+                .iter()
+                .any(|line| line.contains("RIP: 0010:lkdtm_ARRAY_BOUNDS"))
+        );
+        assert!(splat.iter().any(|line| line.contains("Kernel panic")));
+    }
+
+    #[test]
+    fn x86_ubsan_trap_without_panic_is_ubsan_above_its_oops() {
+        let console = X86_UBSAN_TRAP_PANIC
+            .split_inclusive('\n')
+            .filter(|line| !line.contains("Kernel panic") && !line.contains("Kernel Offset"))
+            .collect::<String>();
+        let fault = judge(&console, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Ubsan { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "undefined behaviour: UBSAN: array index out of bounds at lkdtm_ARRAY_BOUNDS+0x91/0xc0"
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line.contains("Oops: invalid opcode"))
+        );
+    }
+
+    /// arm64's UBSAN trap is a BRK whose handler dies with the check's name.
+    const ARM64_UBSAN_TRAP: &str = "\
+[   21.004412] lkdtm: Performing direct entry ARRAY_BOUNDS\r
+[   21.004871] lkdtm: Array access beyond bounds ...\r
+[   21.005390] Internal error: UBSAN: array index out of bounds: 00000000f2005512 [#1] PREEMPT SMP\r
+[   21.005911] Modules linked in:\r
+[   21.006320] CPU: 0 UID: 0 PID: 70 Comm: payload Not tainted 6.12.30-android16-5 #1\r
+[   21.006802] Hardware name: linux,dummy-virt (DT)\r
+[   21.007233] pc : lkdtm_ARRAY_BOUNDS+0x100/0x108\r
+[   21.007651] lr : lkdtm_ARRAY_BOUNDS+0x80/0x108\r
+[   21.008070] Call trace:\r
+[   21.008390]  lkdtm_ARRAY_BOUNDS+0x100/0x108\r
+[   21.008802]  lkdtm_do_action+0x24/0x58\r
+[   21.009210]  direct_entry+0x12c/0x150\r
+[   21.009954] Code: 39000128 b94027e8 11000508 b90027e8 (d42aa240)\r
+[   21.010380] ---[ end trace 0000000000000000 ]---\r
+";
+
+    #[test]
+    fn arm64_ubsan_trap_is_ubsan() {
+        let fault = judge(ARM64_UBSAN_TRAP, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Ubsan { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "undefined behaviour: UBSAN: array index out of bounds: 00000000f2005512 [#1] PREEMPT SMP"
+        );
+        let panicking = format!(
+            "{ARM64_UBSAN_TRAP}[   21.010800] Kernel panic - not syncing: \
+             UBSAN: array index out of bounds: Fatal exception\r\n"
+        );
+        let fault = judge(&panicking, &Decoded::default(), None).unwrap();
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: UBSAN: array index out of bounds: Fatal exception (after Internal \
+             error: UBSAN: array index out of bounds: 00000000f2005512 [#1] PREEMPT SMP)"
+        );
+    }
+
+    /// Without trap mode UBSAN reports and goes on.
+    const UBSAN_REPORT: &str = "\
+[    9.310021] ------------[ cut here ]------------\r
+[    9.310433] UBSAN: array-index-out-of-bounds in net/ipv4/inet_connection_sock.c:330:17\r
+[    9.310912] index 8 is out of range for type 'int [8]'\r
+[    9.311302] CPU: 0 UID: 0 PID: 1 Comm: init Not tainted 6.12.117 #1\r
+[    9.311733] Call Trace:\r
+[    9.312110]  <TASK>\r
+[    9.312500]  __ubsan_handle_out_of_bounds+0xa1/0xd0\r
+[    9.312923]  inet_csk_find_open_port+0x3d0/0x3f0\r
+[    9.313344]  </TASK>\r
+[    9.313702] ---[ end trace ]---\r
+";
+
+    #[test]
+    fn ubsan_report_fails_an_otherwise_clean_run() {
+        let fault = judge(UBSAN_REPORT, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Ubsan { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "undefined behaviour: UBSAN: array-index-out-of-bounds in \
+             net/ipv4/inet_connection_sock.c:330:17"
+        );
+        assert!(fault.splat().last().unwrap().contains("---[ end trace"));
+    }
+
+    /// A lockdep report on x86: the same lock class taken twice.
+    const X86_RECURSIVE_LOCKING: &str = "\
+[    6.520113] \r
+[    6.520301] ============================================\r
+[    6.520688] WARNING: possible recursive locking detected\r
+[    6.521034] 6.12.117 #1 Not tainted\r
+[    6.521388] --------------------------------------------\r
+[    6.521741] portrange/57 is trying to acquire lock:\r
+[    6.522097] ffff888003a1c0b0 (slock-AF_INET/1){+.-.}-{2:2}, at: inet_csk_get_port+0x1a2/0x5e0\r
+[    6.522480] \r
+[    6.522480] but task is already holding lock:\r
+[    6.522899] ffff888003a1c0b0 (slock-AF_INET/1){+.-.}-{2:2}, at: inet_csk_get_port+0x160/0x5e0\r
+[    6.523301] \r
+[    6.523301] other info that might help us debug this:\r
+[    6.523722]  Possible unsafe locking scenario:\r
+[    6.524090]        CPU0\r
+[    6.524301]        ----\r
+[    6.524512]   lock(slock-AF_INET/1);\r
+[    6.524733]   lock(slock-AF_INET/1);\r
+[    6.524955] \r
+[    6.524955]  *** DEADLOCK ***\r
+[    6.525380] stack backtrace:\r
+[    6.525601] CPU: 1 UID: 0 PID: 57 Comm: portrange Not tainted 6.12.117 #1\r
+[    6.526003] Call Trace:\r
+[    6.526210]  <TASK>\r
+[    6.526401]  dump_stack_lvl+0x6e/0xa0\r
+[    6.526633]  __lock_acquire+0x12a5/0x2160\r
+[    6.526877]  lock_acquire+0xc8/0x2d0\r
+[    6.527101]  _raw_spin_lock+0x2f/0x40\r
+[    6.527330]  inet_csk_get_port+0x1a2/0x5e0\r
+[    6.527566]  </TASK>\r
+";
+
+    #[test]
+    fn lockdep_report_fails_an_otherwise_clean_run() {
+        let fault = judge(X86_RECURSIVE_LOCKING, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Lockdep { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "lockdep: WARNING: possible recursive locking detected"
+        );
+        let splat = fault.splat();
+        assert!(splat.iter().any(|line| line.contains("*** DEADLOCK ***")));
+        assert!(splat.iter().any(|line| line.contains("_raw_spin_lock")));
+    }
+
+    #[test]
+    fn lockdep_report_before_a_hang_names_the_report_not_the_timeout() {
+        let fault = judge(
+            X86_RECURSIVE_LOCKING,
+            &Decoded::default(),
+            Some(Duration::from_secs(300)),
+        )
+        .unwrap();
+        assert!(matches!(fault, Fault::Lockdep { .. }), "{fault:?}");
+    }
+
+    /// A lock taken in a system call and never released (LKDTM's
+    /// SPINLOCKUP) on arm64: lockdep reports it on the way back to user
+    /// space, the scheduler then finds preemption still off.
+    const ARM64_LOCK_HELD_TO_USER: &str = "\
+[   11.702331] lkdtm: Performing direct entry SPINLOCKUP\r
+[   11.703020] \r
+[   11.703211] ================================================\r
+[   11.703602] WARNING: lock held when returning to user space!\r
+[   11.703998] 6.12.30-android16-5 #1 Not tainted\r
+[   11.704381] ------------------------------------------------\r
+[   11.704770] payload/70 is leaving the kernel with locks still held!\r
+[   11.705160] 1 lock held by payload/70:\r
+[   11.705544]  #0: ffffd3a0f1e4a118 (lock_me_up){+.+.}-{2:2}, at: lkdtm_SPINLOCKUP+0x20/0x38\r
+[   11.712008] BUG: scheduling while atomic: payload/70/0x00000002\r
+[   11.712421] INFO: lockdep is turned off.\r
+[   11.712830] Modules linked in:\r
+[   11.713233] CPU: 0 UID: 0 PID: 70 Comm: payload Not tainted 6.12.30-android16-5 #1\r
+[   11.713641] Call trace:\r
+[   11.714050]  __schedule_bug+0x6c/0x90\r
+";
+
+    #[test]
+    fn lockdep_report_outranks_the_bug_it_leads_to() {
+        let fault = judge(ARM64_LOCK_HELD_TO_USER, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Lockdep { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "lockdep: WARNING: lock held when returning to user space!"
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line.contains("BUG: scheduling while atomic"))
+        );
+    }
+
+    #[test]
+    fn lockdep_report_naming_a_task_is_shown_from_its_warning() {
+        let console = "\
+[    3.100000] =========================\r
+[    3.100100] WARNING: portrange/1 still has locks held!\r
+[    3.100200] 6.12.117 #1 Not tainted\r
+";
+        let fault = judge(console, &ended(0), None).unwrap();
+        assert_eq!(
+            fault.to_string(),
+            "lockdep: WARNING: portrange/1 still has locks held!"
+        );
+    }
+
+    /// LKDTM's BUG under `CONFIG_PANIC_ON_OOPS` and `CONFIG_PANIC_TIMEOUT=-1`
+    /// (GKI's): the kernel reboots at once, and QEMU (-no-reboot) exits.
+    const X86_BUG_PANIC_ON_OOPS: &str = "\
+[   12.004100] lkdtm: Performing direct entry BUG\r
+[   12.004580] ------------[ cut here ]------------\r
+[   12.004951] kernel BUG at drivers/misc/lkdtm/bugs.c:105!\r
+[   12.005402] Oops: invalid opcode: 0000 [#1] PREEMPT SMP\r
+[   12.005833] CPU: 0 UID: 0 PID: 60 Comm: payload Not tainted 6.12.117 #1\r
+[   12.006254] RIP: 0010:lkdtm_BUG+0x4/0x10\r
+[   12.006690] ---[ end trace 0000000000000000 ]---\r
+[   12.007112] Kernel panic - not syncing: Fatal exception\r
+[   12.007530] Kernel Offset: disabled\r
+";
+
+    #[test]
+    fn bug_that_panics_at_once_names_the_bug() {
+        let fault = judge(X86_BUG_PANIC_ON_OOPS, &Decoded::default(), None).unwrap();
+        assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: Fatal exception (after kernel BUG at drivers/misc/lkdtm/bugs.c:105!)"
+        );
+    }
+
+    #[test]
+    fn bug_without_verbose_info_is_a_bug() {
+        let console = "\
+[    4.000000] Kernel BUG at lkdtm_BUG+0x4/0x10 [verbose debug info unavailable]\r
+[    4.000100] Oops: invalid opcode: 0000 [#1] PREEMPT SMP\r
+";
+        let fault = judge(console, &ended(0), None).unwrap();
+        assert!(matches!(fault, Fault::Bug { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel bug: Kernel BUG at lkdtm_BUG+0x4/0x10 [verbose debug info unavailable]"
+        );
+    }
+
+    #[test]
+    fn a_warning_line_that_is_no_report_is_no_fault() {
+        // GKI's built-in command line says "bootconfig"; a kernel without
+        // CONFIG_BOOT_CONFIG warns about it, in capitals, at every boot.
+        let console = "\
+[    0.061234] WARNING: 'bootconfig' found on the kernel command line but CONFIG_BOOT_CONFIG is not set.\r
+[    0.812345] Run /init as init process\r
+";
+        assert_eq!(judge(console, &ended(0), None), None);
+    }
+
+    #[test]
+    fn an_empty_console_is_pointed_out_when_nothing_came_back() {
+        let silence = Decoded::default();
+        let fault = judge("", &silence, None).unwrap();
+        assert!(
+            fault.to_string().contains("console stayed empty")
+                && fault.to_string().contains("CONFIG_CMDLINE_OVERRIDE"),
+            "{fault}"
+        );
+        let fault = judge("\r\n", &silence, Some(Duration::from_secs(5))).unwrap();
+        assert!(
+            fault.to_string().contains("CONFIG_CMDLINE_OVERRIDE"),
+            "{fault}"
+        );
+        let fault = judge(CLEAN_BOOT, &silence, None).unwrap();
+        assert!(!fault.to_string().contains("console"), "{fault}");
     }
 }

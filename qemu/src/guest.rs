@@ -9,6 +9,7 @@
 //! not report.
 
 mod channel;
+mod cmdline;
 mod modules;
 mod mounts;
 mod payload;
@@ -23,6 +24,16 @@ pub use modules::ModuleReport;
 
 /// Exit code in the end frame when the guest's own setup failed.
 pub const SETUP_FAILED_EXIT_CODE: i32 = 125;
+
+/// Starts the message the guest sends before [`SETUP_FAILED_EXIT_CODE`]:
+/// the reason follows it ([`setup_failure`]).
+const SETUP_FAILED: &str = "portrange guest: setup failed: ";
+
+/// The reason in a message the guest sent when its setup failed, if
+/// `message` is one.
+pub fn setup_failure(message: &str) -> Option<&str> {
+    message.strip_prefix(SETUP_FAILED)
+}
 
 /// Why the guest side failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,12 +89,27 @@ pub enum Error {
         /// The termios error.
         source: nix::Error,
     },
+    /// The kernel booted without the command line the host passed: its
+    /// built-in one replaced it.
+    #[error(
+        "the kernel did not get the command line portrange passed ({passed:?}): it booted with \
+         {booted:?}, its built-in command line in place of the boot loader's \
+         (CONFIG_CMDLINE_OVERRIDE on x86, CONFIG_CMDLINE_FORCE on arm64), so the console \
+         portrange reads for faults is not the kernel's: build the kernel without that option"
+    )]
+    CommandLineIgnored {
+        /// What the host passed.
+        passed: String,
+        /// `/proc/cmdline`.
+        booted: String,
+    },
 }
 
 /// The running guest: its arguments, its modules and its result channel.
 #[derive(Debug)]
 pub struct Guest {
     args: Vec<String>,
+    command_line: String,
     modules: ModuleReport,
     channel: Channel,
 }
@@ -109,6 +135,7 @@ pub fn init() -> Result<Guest, Error> {
 fn set_up() -> Result<Guest, Error> {
     mounts::mount_all()?;
     let channel = Channel::open()?;
+    let command_line = cmdline::check()?;
     let text = std::fs::read_to_string(ARGS_PATH).map_err(|source| Error::Io {
         what: "reading",
         path: ARGS_PATH,
@@ -121,6 +148,7 @@ fn set_up() -> Result<Guest, Error> {
     let modules = modules::load_all()?;
     Ok(Guest {
         args,
+        command_line,
         modules,
         channel,
     })
@@ -130,6 +158,12 @@ impl Guest {
     /// The argument vector the host gave in `VmConfig::guest_args`.
     pub fn args(&self) -> &[String] {
         &self.args
+    }
+
+    /// The kernel command line the guest booted with (`/proc/cmdline`):
+    /// the host's, with the kernel's built-in one if it has one.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
     }
 
     /// Which requested modules are loaded, built in, or unavailable and why.
@@ -172,7 +206,7 @@ impl Guest {
 
 /// Reports a setup failure wherever possible, then powers off.
 fn report_and_power_off(error: Error) -> ! {
-    let text = format!("portrange guest: setup failed: {}", chain(error));
+    let text = format!("{SETUP_FAILED}{}", chain(error));
     eprintln!("{text}");
     if let Ok(mut channel) = Channel::open() {
         let sent = channel

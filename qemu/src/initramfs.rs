@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use arch::Arch;
 
 use crate::layout::{
-    ARGS_PATH, CHANNEL_PATH, MODULES_DIR, MODULES_MANIFEST, ModuleManifest, PAYLOAD_SPEC,
-    PayloadSpec, staged,
+    ARGS_PATH, CHANNEL_PATH, CMDLINE_PATH, MODULES_DIR, MODULES_MANIFEST, ModuleManifest,
+    PAYLOAD_SPEC, PayloadSpec, staged,
 };
 use archive::Archive;
 
@@ -47,6 +47,9 @@ pub struct Contents {
     pub modules: Vec<String>,
     /// The argument vector the guest reads with [`crate::guest::Guest::args`].
     pub guest_args: Vec<String>,
+    /// The kernel command line the host passes, which the guest finds in
+    /// `/proc/cmdline` or fails its setup.
+    pub command_line: String,
 }
 
 /// A program for the guest to run as it runs on the host: at its own
@@ -227,6 +230,9 @@ pub fn write(contents: &Contents, out: &Path) -> Result<Packed, Error> {
         .map_err(write_error)?;
     archive
         .file(CHANNEL_PATH, FILE_MODE, contents.channel_device.as_bytes())
+        .map_err(write_error)?;
+    archive
+        .file(CMDLINE_PATH, FILE_MODE, contents.command_line.as_bytes())
         .map_err(write_error)?;
     let args_json = serde_json::to_vec(&contents.guest_args).expect("strings serialize");
     archive

@@ -136,6 +136,8 @@ pub enum Received<'a> {
 pub struct Initramfs {
     work: tempfile::TempDir,
     path: PathBuf,
+    /// The kernel command line the guest was packed to expect.
+    command_line: String,
     /// What was written.
     pub packed: Packed,
     /// How long writing it took.
@@ -155,6 +157,7 @@ pub fn pack(config: &VmConfig) -> Result<Initramfs, Error> {
             source,
         })?;
     let path = work.path().join("initramfs.cpio");
+    let command_line = args::command_line(platform, &config.append);
     let started = Instant::now();
     let packed = initramfs::write(
         &Contents {
@@ -165,12 +168,14 @@ pub fn pack(config: &VmConfig) -> Result<Initramfs, Error> {
             modules_dir: config.kernel.modules.clone(),
             modules: config.modules.clone(),
             guest_args: config.guest_args.clone(),
+            command_line: command_line.clone(),
         },
         &path,
     )?;
     Ok(Initramfs {
         work,
         path,
+        command_line,
         packed,
         elapsed: started.elapsed(),
     })
@@ -201,6 +206,7 @@ pub fn boot(
     };
     let work = &initramfs.work;
     let packed = &initramfs.packed;
+    let command_line = &initramfs.command_line;
     let initramfs = &initramfs.path;
     let console_path = config
         .console_log
@@ -221,7 +227,7 @@ pub fn boot(
         memory_mib: args::memory_for(config.memory_mib, packed.size),
         console: &console_path,
         results: &results_path,
-        append: &config.append,
+        command_line,
         cpus: args::cpus_for(
             std::thread::available_parallelism().map_or(1, usize::from),
             MAX_CPUS,

@@ -18,6 +18,9 @@ pub(crate) const HOST_DIR: &str = "/portrange/host";
 pub(crate) const MODULES_DIR: &str = "/modules";
 /// The module manifest (JSON of [`ModuleManifest`]).
 pub(crate) const MODULES_MANIFEST: &str = "/modules/manifest.json";
+/// The kernel command line the host passed, which the guest checks
+/// `/proc/cmdline` against.
+pub(crate) const CMDLINE_PATH: &str = "/portrange/cmdline";
 /// A file naming the result channel's device inside the guest, which
 /// depends on the architecture ([`crate::platform::Platform::channel_device`]).
 pub(crate) const CHANNEL_PATH: &str = "/portrange/channel";

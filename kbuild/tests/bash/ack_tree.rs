@@ -184,6 +184,26 @@ fn shipped_peers_config_is_found_by_bare_name_and_adds_its_fragment() {
 }
 
 #[test]
+fn shipped_gki_traits_config_is_the_minimal_one_with_clang_and_its_fragment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("linux-source-6.12");
+    std::fs::create_dir(&source).unwrap();
+    let name = kbuild::shipped::GKI_TRAITS;
+    let cfg = config::evaluate(&Location::from_source(&source).unwrap(), Path::new(name)).unwrap();
+    assert_eq!(cfg.arch(), "x86_64");
+    assert_eq!(cfg.defconfig(), Some("tinyconfig"));
+    assert_eq!(cfg.var("LLVM"), Some("1"));
+    let dir = kbuild::shipped::configs_dir();
+    assert_eq!(
+        cfg.fragments(),
+        [
+            dir.join("portrange.minimal.fragment"),
+            dir.join("portrange.gki-traits.fragment")
+        ]
+    );
+}
+
+#[test]
 fn a_config_in_the_tree_wins_over_a_shipped_one_of_the_same_name() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("common");

@@ -6,11 +6,12 @@ use std::time::Duration;
 use qemu::guest::Guest;
 
 use crate::vm::{GuestMessage, SuiteRequest};
-use harness::Case;
 use harness::outcome::{CaseResult, Totals};
-use harness::probe::{Probes, SetupError};
+use harness::probe::{Availability, Probes, SetupError};
 use harness::report::Phases;
 use harness::runner::{Release, RunOptions, run_all};
+use harness::{Case, Family, Proto, Variant};
+use qemu::Unavailable;
 
 /// Exit code sent when the guest was asked for something it does not know
 /// or could not do it.
@@ -102,10 +103,15 @@ impl Outbox {
 
 fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
     let started = uptime();
+    if let Some(command_line) = outbox.with_guest(|guest| guest.command_line().to_owned()) {
+        outbox.send(&GuestMessage::Note {
+            text: format!("kernel command line: {command_line}"),
+        });
+    }
     let unavailable = outbox
         .with_guest(|guest| guest.module_report().unavailable.clone())
         .unwrap_or_default();
-    for module in unavailable {
+    for module in &unavailable {
         outbox.send(&GuestMessage::Note {
             text: format!("module {}: {}", module.name, module.reason),
         });
@@ -134,6 +140,7 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
             return i32::from(Totals::of(&results).verdict().exit_code());
         }
     };
+    let probes = blame_modules(probes, &unavailable);
     outbox.send(&GuestMessage::Probes {
         probes: probes.clone(),
     });
@@ -166,6 +173,33 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
     i32::from(Totals::of(&results).verdict().exit_code())
 }
 
+/// Puts the reason a protocol's module is unavailable (not in the kernel,
+/// or refused by it: an unsigned module where signatures are enforced)
+/// into the skip reason of that protocol's variants, which the probes found
+/// missing: SCTP's cases then say why `socket()` answered
+/// EPROTONOSUPPORT. A module serves the protocol of its name (`sctp`).
+fn blame_modules(mut probes: Probes, unavailable: &[Unavailable]) -> Probes {
+    for &proto in Proto::ALL {
+        let Some(module) = unavailable
+            .iter()
+            .find(|module| module.name.replace('-', "_") == proto.name())
+        else {
+            continue;
+        };
+        for variant in Variant::matrix(&[proto], Family::ALL) {
+            if let Some(Availability::Missing(reason)) =
+                probes.variants.get_mut(&variant.to_string())
+            {
+                *reason = format!(
+                    "module {} is unavailable: {}; so {reason}",
+                    module.name, module.reason
+                );
+            }
+        }
+    }
+    probes
+}
+
 /// Seconds as microseconds, the unit of [`Phases`].
 fn micros(seconds: f64) -> Option<u64> {
     Some((seconds * 1e6).round() as u64)
@@ -177,4 +211,48 @@ fn uptime() -> f64 {
         .ok()
         .and_then(|text| text.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn a_refused_module_is_the_skip_reason_of_its_protocol_only() {
+        let missing = |reason: &str| Availability::Missing(reason.to_owned());
+        let probes = Probes {
+            kernel: "6.12.117".into(),
+            option: Availability::Available,
+            variants: BTreeMap::from([
+                ("sctp4".into(), missing("SCTP over IPv4 is not available")),
+                ("sctp6".into(), missing("SCTP over IPv6 is not available")),
+                ("tcp4".into(), Availability::Available),
+                ("mptcp4".into(), missing("MPTCP over IPv4 is not available")),
+            ]),
+            profiles: BTreeMap::new(),
+        };
+        let refused = Unavailable {
+            name: "sctp".into(),
+            reason: "the kernel refused /modules/sctp.ko (finit_module: EKEYREJECTED)".into(),
+        };
+        let blamed = blame_modules(probes, &[refused]);
+        assert_eq!(
+            blamed.gate(Variant {
+                proto: Proto::Sctp,
+                family: Family::V6,
+            }),
+            harness::probe::Gate::Skip(
+                "module sctp is unavailable: the kernel refused /modules/sctp.ko \
+                 (finit_module: EKEYREJECTED); so SCTP over IPv6 is not available"
+                    .into()
+            )
+        );
+        assert_eq!(
+            blamed.variants["mptcp4"],
+            missing("MPTCP over IPv4 is not available")
+        );
+        assert_eq!(blamed.variants["tcp4"], Availability::Available);
+    }
 }

@@ -203,7 +203,14 @@ fn run_problem(run: &VmRun, request: &VmRequest) -> anyhow::Result<Option<String
             format!("{fault}\n    {splat}")
         }
         (None, Some(code)) if code == qemu::guest::SETUP_FAILED_EXIT_CODE => {
-            "the guest could not set itself up (see the console log)".into()
+            match run
+                .messages
+                .iter()
+                .find_map(|message| qemu::guest::setup_failure(message))
+            {
+                Some(reason) => format!("the guest could not set itself up: {reason}"),
+                None => "the guest could not set itself up (see the console log)".into(),
+            }
         }
         (None, Some(_)) => return Ok(None),
         (None, None) => "the guest sent no end frame".into(),

@@ -2,7 +2,12 @@
 //! uses a subset, hence the allow.
 #![allow(dead_code)]
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use nix::fcntl::{Flock, FlockArg};
 
 /// The `portrange` binary under test.
 pub const PORTRANGE: &str = env!("CARGO_BIN_EXE_portrange");
@@ -48,6 +53,53 @@ pub fn kbuild_missing() -> bool {
         require::skip_or_fail(require::Requirement::Kbuild, &reason);
     }
     missing.is_some()
+}
+
+/// Holds the lock that keeps kernel builds one at a time, across the test
+/// binaries and the threads of one: a `flock` on a file in the cache,
+/// released when the guard drops. A build uses every core, and two builds
+/// of one configuration share an output directory.
+pub fn one_build() -> Flock<File> {
+    let dir = qemu::kernel::default_cache_dir().join("build");
+    std::fs::create_dir_all(&dir).expect("create the build cache directory");
+    let path = dir.join("portrange-tests.lock");
+    let file = File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Flock::lock(file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", path.display()))
+}
+
+/// The kernel of the shipped GKI-traits configuration
+/// (`kbuild::shipped::GKI_TRAITS` on Debian's linux-source-6.12: the
+/// minimal kernel with GKI's built-in command line, panic on oops, lockdep,
+/// UBSAN traps and LKDTM), built by `portrange build` once per test binary
+/// under [`one_build`]: an incremental rebuild, seconds of make, when
+/// check.rs's x86_64 test built it already (same output directory under
+/// the cache). `None` when QEMU or the build tools are missing (said as
+/// [`qemu_missing`] and [`kbuild_missing`] say it).
+pub fn gki_traits_kernel() -> Option<PathBuf> {
+    if qemu_missing() || kbuild_missing() {
+        return None;
+    }
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let image = BUILT.get_or_init(|| {
+        let _one = one_build();
+        let output = portrange(&[
+            "build",
+            "--debian",
+            "6.12",
+            "--build-config",
+            kbuild::shipped::GKI_TRAITS,
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "portrange build --build-config {} failed:\n{stdout}\n{}",
+            kbuild::shipped::GKI_TRAITS,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        PathBuf::from(stdout.trim())
+    });
+    Some(image.clone())
 }
 
 /// Says why no case could run (no root, no user namespaces): the test then

@@ -60,15 +60,46 @@ fn load(path: &str) -> Result<(), String> {
     let no_parameters: &CStr = c"";
     match finit_module(&file, no_parameters, ModuleInitFlags::empty()) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
-        Err(errno) => Err(format!(
-            "finit_module({path}) failed: {errno}: see the console for the kernel's reason"
-        )),
+        Err(errno) => Err(refusal(path, errno)),
     }
+}
+
+/// Why the kernel refused the module at `path`, from finit_module's errno.
+fn refusal(path: &str, errno: Errno) -> String {
+    let meaning = match errno {
+        Errno::EKEYREJECTED | Errno::ENOKEY | Errno::EBADMSG | Errno::ENOPKG => {
+            "its signature is missing, does not verify, or is made with a key or algorithm \
+             the kernel does not trust, and the kernel requires valid ones \
+             (CONFIG_MODULE_SIG_FORCE, or module.sig_enforce=1 on its command line)"
+        }
+        Errno::EPERM => {
+            "the kernel does not allow loading modules (kernel.modules_disabled, lockdown, \
+             or a security module)"
+        }
+        Errno::ENOEXEC => {
+            "it is not a module for this kernel (another version, architecture or format)"
+        }
+        _ => "see the console for the kernel's reason",
+    };
+    format!("the kernel refused {path} (finit_module: {errno}): {meaning}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_refusal_says_so() {
+        let text = refusal("/modules/sctp.ko", Errno::EKEYREJECTED);
+        assert!(
+            text.starts_with(
+                "the kernel refused /modules/sctp.ko (finit_module: EKEYREJECTED: Key was rejected by service)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("module.sig_enforce=1"), "{text}");
+        assert!(refusal("/m", Errno::EIO).ends_with("see the console for the kernel's reason"));
+    }
 
     #[test]
     fn availability_ignores_dash_and_underscore() {

@@ -26,7 +26,8 @@ pub(super) struct Plan<'a> {
     pub memory_mib: u32,
     pub console: &'a Path,
     pub results: &'a Path,
-    pub append: &'a [String],
+    /// The kernel command line, from [`command_line`].
+    pub command_line: &'a str,
     /// Guest CPUs.
     pub cpus: u32,
 }
@@ -40,11 +41,7 @@ pub(super) fn qemu_args(plan: &Plan<'_>) -> Vec<OsString> {
     add(memory(plan.memory_mib));
     add(cpus(plan.cpus));
     add(serial_ports(plan.platform, plan.console, plan.results));
-    add(boot(
-        plan.kernel_image,
-        plan.initramfs,
-        &command_line(plan.platform, plan.append),
-    ));
+    add(boot(plan.kernel_image, plan.initramfs, plan.command_line));
     args
 }
 
@@ -133,7 +130,7 @@ fn boot(kernel_image: &Path, initramfs: &Path, command_line: &str) -> Vec<String
 
 /// The kernel command line: the platform's console, the fixed words, then
 /// the user's.
-fn command_line(platform: &Platform, append: &[String]) -> String {
+pub(super) fn command_line(platform: &Platform, append: &[String]) -> String {
     std::iter::once(format!("console={}", platform.console))
         .chain(BASE_CMDLINE.iter().map(|word| word.to_string()))
         .chain(platform.cmdline.iter().map(|word| word.to_string()))
@@ -321,7 +318,7 @@ mod tests {
             memory_mib: 256,
             console: Path::new("/c"),
             results: Path::new("/r"),
-            append: &[],
+            command_line: &command_line(x86(), &[]),
             cpus: 2,
         };
         let args: Vec<String> = qemu_args(&plan)
