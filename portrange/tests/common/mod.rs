@@ -4,6 +4,8 @@
 
 use std::process::{Command, Output};
 
+pub mod rootfs;
+
 /// The `portrange` binary under test.
 pub const PORTRANGE: &str = env!("CARGO_BIN_EXE_portrange");
 
