@@ -135,7 +135,18 @@ fn github_workflow_runs_a_kernel_matrix_and_merges_it() {
         .collect();
     assert_eq!(needs, ["native", "vm", "vm-arm64"]);
     assert!(lines("report").contains("ci/scripts/merge.sh"));
-    assert!(lines("build-arm64").contains("ci/scripts/build.sh arm64"));
+    assert!(lines("build-static").contains("ci/scripts/deps.sh build x86_64 arm64"));
+    assert!(lines("build-static").contains("ci/scripts/static.sh"));
+    let uploaded = workflow["jobs"]["build-static"]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["with"]["path"].as_str())
+        .expect("build-static uploads the binaries");
+    assert_eq!(
+        uploaded.lines().collect::<Vec<_>>(),
+        ["bin/portrange-x86_64", "bin/portrange-arm64"]
+    );
     let arm64 = &workflow["jobs"]["vm-arm64"];
     let kernels: Vec<&str> = arm64["strategy"]["matrix"]["kernel"]
         .as_vec()
@@ -173,7 +184,14 @@ fn gitlab_pipeline_runs_a_kernel_matrix_with_junit_reports() {
             .as_str()
             .is_some()
     );
-    assert!(lines("portrange-build-arm64").contains("ci/scripts/build.sh arm64"));
+    assert!(lines("portrange-build-static").contains("ci/scripts/static.sh"));
+    let artifacts: Vec<&str> = pipeline["portrange-build-static"]["artifacts"]["paths"]
+        .as_vec()
+        .expect("the static binaries as artifacts")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(artifacts, ["bin/portrange-x86_64", "bin/portrange-arm64"]);
     let arm64 = lines("portrange-vm-arm64");
     assert!(arm64.contains("ci/scripts/deps.sh vm arm64"), "{arm64}");
     assert!(
@@ -197,7 +215,7 @@ fn github_and_gitlab_call_the_same_scripts() {
     let github = scripts_called(&github_job_lines(&load("github/portrange.yml")));
     let gitlab = scripts_called(&gitlab_job_lines(&load("gitlab/portrange.gitlab-ci.yml")));
     assert_eq!(github, gitlab);
-    for script in ["build.sh", "shard.sh", "merge.sh"] {
+    for script in ["build.sh", "static.sh", "shard.sh", "merge.sh"] {
         assert!(github.contains(&format!("ci/scripts/{script}")), "{script}");
     }
 }

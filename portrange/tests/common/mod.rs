@@ -9,6 +9,16 @@ pub mod rootfs;
 /// The `portrange` binary under test.
 pub const PORTRANGE: &str = env!("CARGO_BIN_EXE_portrange");
 
+/// The target directory the test binaries were built in
+/// (`<target>/<profile>/portrange`).
+pub fn target_dir() -> std::path::PathBuf {
+    std::path::Path::new(PORTRANGE)
+        .ancestors()
+        .nth(2)
+        .expect("the binary lies in <target>/<profile>/")
+        .to_path_buf()
+}
+
 /// A command that runs the binary with `args` (more can be added).
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(PORTRANGE);

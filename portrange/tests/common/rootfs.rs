@@ -34,16 +34,6 @@ ln -s /proc/self/fd/1 /dev/stdout
 ln -s /proc/self/fd/2 /dev/stderr
 ";
 
-/// The target directory the test binaries were built in
-/// (`<target>/<profile>/portrange`).
-pub fn target_dir() -> PathBuf {
-    Path::new(super::PORTRANGE)
-        .ancestors()
-        .nth(2)
-        .expect("the binary lies in <target>/<profile>/")
-        .to_path_buf()
-}
-
 /// The fully static `portrange` for `arch`, built by the documented
 /// command (`ci/scripts/static.sh ARCH`, a release build for the musl
 /// target) into the test's target directory, once per test binary. `Err`
@@ -51,11 +41,11 @@ pub fn target_dir() -> PathBuf {
 pub fn static_portrange(arch: Arch) -> Result<PathBuf, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let bin_dir = target_dir().join("static-bin");
+        let bin_dir = super::target_dir().join("static-bin");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/scripts/static.sh");
         let output = Command::new(&script)
             .arg(arch.to_string())
-            .env("CARGO_TARGET_DIR", target_dir())
+            .env("CARGO_TARGET_DIR", super::target_dir())
             .env("PORTRANGE_BIN_DIR", &bin_dir)
             .output()
             .expect("run ci/scripts/static.sh");
