@@ -454,6 +454,19 @@ fn lava_helper_reports_setup_and_exits_as_portrange_did() {
         refused.stderr
     );
 
+    // Not on PATH: copied from the device's file system, where a LAVA
+    // overlay put it (ci/lava/job-qemu.yaml).
+    let url = format!("file://{}", common::PORTRANGE);
+    let copied = run_lava_helper(false, &[&url, "--exact", "tcp4/sockopt/round_trip"]);
+    assert_eq!(copied.status, Some(0), "{}", copied.stderr);
+    assert_eq!(
+        copied.calls,
+        [
+            "portrange-setup --result pass",
+            "tcp4.sockopt.round_trip --result pass",
+        ]
+    );
+
     let missing = run_lava_helper(false, &[]);
     assert_eq!(missing.status, Some(1), "{}", missing.stderr);
     assert_eq!(missing.calls, ["portrange-setup --result fail"]);

@@ -80,21 +80,6 @@ fn kselftest_install(tree: &std::path::Path, portrange: &std::path::Path) -> tem
     install
 }
 
-/// Portrange's own totals line (`# Totals: pass:P fail:F xfail:0 xpass:0
-/// skip:S error:E`) as counts by name.
-fn totals(ktap: &[&str]) -> BTreeMap<String, usize> {
-    let line = ktap
-        .iter()
-        .find_map(|l| l.strip_prefix("# Totals: "))
-        .unwrap_or_else(|| panic!("no totals line:\n{}", ktap.join("\n")));
-    line.split_whitespace()
-        .map(|pair| {
-            let (name, count) = pair.split_once(':').unwrap();
-            (name.to_owned(), count.parse().unwrap())
-        })
-        .collect()
-}
-
 /// What `kunit.py parse` concluded: the test count of its `Ran N tests:`
 /// line and the counts after it (`passed: P, skipped: S, ...`), by name.
 fn kunit_counts(parsed: &str) -> (usize, BTreeMap<String, usize>) {
@@ -156,7 +141,7 @@ fn static_portrange_runs_from_a_busybox_rootfs_and_kunit_parses_its_ktap() {
         .collect();
     let results = common::validate_ktap(&(ktap.join("\n") + "\n"));
     assert_eq!(results.len(), cases::catalogue().len(), "every case once");
-    let own = totals(&ktap);
+    let own = common::ktap_totals(&ktap);
     assert_eq!(status, 0, "portrange's exit status:\n{console}");
     assert_eq!(own["fail"] + own["error"], 0, "{}", ktap.join("\n"));
     assert!(own["pass"] > 0, "{}", ktap.join("\n"));

@@ -124,6 +124,21 @@ pub fn validate_ktap_head(text: &str) -> (usize, Vec<String>) {
     (planned, results)
 }
 
+/// Portrange's totals line in `ktap` (`# Totals: pass:P fail:F xfail:0
+/// xpass:0 skip:S error:E`) as counts by name.
+pub fn ktap_totals(ktap: &[&str]) -> std::collections::BTreeMap<String, usize> {
+    let line = ktap
+        .iter()
+        .find_map(|l| l.strip_prefix("# Totals: "))
+        .unwrap_or_else(|| panic!("no totals line:\n{}", ktap.join("\n")));
+    line.split_whitespace()
+        .map(|pair| {
+            let (name, count) = pair.split_once(':').unwrap();
+            (name.to_owned(), count.parse().unwrap())
+        })
+        .collect()
+}
+
 /// The kernel's KTAP parser, `tools/testing/kunit/kunit.py` from Debian's
 /// linux-source-6.12 as kbuild unpacks it into the cache, if it and
 /// python3 are there; says why not (the caller then skips) otherwise.
