@@ -237,6 +237,46 @@ fn lava_definition_has_metadata_and_run_steps() {
     assert!(ci_dir().join("lava/run-portrange.sh").exists());
 }
 
+#[test]
+fn lava_job_deploys_the_static_binary_into_the_ramdisk_and_runs_the_definition() {
+    let job = load("lava/job-qemu.yaml");
+    let actions = job["actions"].as_vec().expect("actions");
+    let deploy = &actions[0]["deploy"];
+    assert_eq!(deploy["to"].as_str(), Some("tmpfs"));
+    let ramdisk = &deploy["images"]["ramdisk"];
+    assert_eq!(ramdisk["format"].as_str(), Some("cpio.newc"));
+    assert_eq!(ramdisk["overlays"]["lava"].as_bool(), Some(true));
+    let binary = &ramdisk["overlays"]["portrange"];
+    assert!(
+        binary["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/portrange-x86_64")),
+        "the static build's artifact"
+    );
+    assert_eq!(binary["format"].as_str(), Some("file"));
+    let path = binary["path"].as_str().expect("where the binary goes");
+    assert_eq!(actions[1]["boot"]["method"].as_str(), Some("qemu"));
+    let definition = &actions[2]["test"]["definitions"][0];
+    assert_eq!(definition["from"].as_str(), Some("git"));
+    assert_eq!(definition["path"].as_str(), Some("ci/lava/portrange.yaml"));
+    assert_eq!(
+        definition["parameters"]["PORTRANGE_URL"].as_str(),
+        Some(format!("file://{path}").as_str()),
+        "the definition takes the binary from where the overlay put it"
+    );
+    let device = load("lava/device-qemu.yaml");
+    assert_eq!(job["device_type"], device["device_type"]);
+    let arch = job["context"]["arch"].as_str().expect("the job's arch");
+    assert!(
+        device["available_architectures"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str() == Some(arch))
+    );
+    assert!(!device["actions"]["boot"]["methods"]["qemu"]["parameters"]["command"].is_badvalue());
+}
+
 /// Lays out the kernel's real kselftest runner the way `make install`
 /// does, drops portrange in with ci/kselftest/install.sh, and runs the
 /// collection. Needs root (or user namespaces) for a pass; the network

@@ -6,12 +6,12 @@
 //! `/init`, its result channel) is involved: the console is all there is,
 //! as on a kernel CI board.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use arch::Arch;
@@ -36,39 +36,40 @@ ln -s /proc/self/fd/2 /dev/stderr
 
 /// The fully static `portrange` for `arch`, built by the documented
 /// command (`ci/scripts/static.sh ARCH`, a release build for the musl
-/// target) into the test's target directory, once per test binary. `Err`
-/// is the reason to skip: the Rust target is not installed.
+/// target) into the test's target directory, once per test binary and
+/// architecture. `Err` is the reason to skip: the Rust target is not
+/// installed.
 pub fn static_portrange(arch: Arch) -> Result<PathBuf, String> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let bin_dir = super::target_dir().join("static-bin");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/scripts/static.sh");
-        let output = Command::new(&script)
-            .arg(arch.to_string())
-            .env("CARGO_TARGET_DIR", super::target_dir())
-            .env("PORTRANGE_BIN_DIR", &bin_dir)
-            .output()
-            .expect("run ci/scripts/static.sh");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            return Ok(bin_dir.join(format!("portrange-{arch}")));
-        }
-        let target = qemu::guest_program::rust_target(arch);
-        assert!(
-            stderr.contains("target may not be installed"),
-            "{} {arch} failed:\n{stderr}",
-            script.display()
-        );
-        Err(format!(
-            "the Rust target {target} is not installed (rustup target add {target})"
-        ))
-    });
-    let path = built.clone()?;
-    assert!(
-        path.ends_with(format!("portrange-{arch}")),
-        "one architecture per test binary"
-    );
-    Ok(path)
+    static BUILT: Mutex<BTreeMap<Arch, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    built
+        .entry(arch)
+        .or_insert_with(|| {
+            let bin_dir = super::target_dir().join("static-bin");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/scripts/static.sh");
+            let output = Command::new(&script)
+                .arg(arch.to_string())
+                .env("CARGO_TARGET_DIR", super::target_dir())
+                .env("PORTRANGE_BIN_DIR", &bin_dir)
+                .output()
+                .expect("run ci/scripts/static.sh");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if output.status.success() {
+                return Ok(bin_dir.join(format!("portrange-{arch}")));
+            }
+            let target = qemu::guest_program::rust_target(arch);
+            assert!(
+                stderr.contains("target may not be installed"),
+                "{} {arch} failed:\n{stderr}",
+                script.display()
+            );
+            Err(format!(
+                "the Rust target {target} is not installed (rustup target add {target})"
+            ))
+        })
+        .clone()
 }
 
 /// Debian's `busybox-static` for `arch` (its `/bin/busybox`), fetched with
