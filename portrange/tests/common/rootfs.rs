@@ -213,7 +213,8 @@ impl Drop for Killed {
 
 /// Boots `kernel` with `initramfs` in QEMU for `arch` under TCG (one
 /// thread, as the project's VMs), the console on QEMU's stdout, until the
-/// guest powers off; gives the console with line ends as `\n`. Panics with
+/// guest reboots or powers off (`-no-reboot`: either ends QEMU); gives the
+/// console with line ends as `\n`. Panics with
 /// the console so far after `timeout`. QEMU dies with the calling thread
 /// and is killed on every way out.
 pub fn boot(arch: Arch, kernel: &Path, initramfs: &Path, timeout: Duration) -> String {
@@ -255,7 +256,7 @@ pub fn boot(arch: Arch, kernel: &Path, initramfs: &Path, timeout: Duration) -> S
         if started.elapsed() > timeout {
             let _ = qemu.0.kill();
             let console = String::from_utf8_lossy(&reader.join().unwrap()).replace('\r', "");
-            panic!("the guest did not power off within {timeout:?} (QEMU killed):\n{console}");
+            panic!("the guest did not reboot within {timeout:?} (QEMU killed):\n{console}");
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -268,7 +269,7 @@ pub fn boot(arch: Arch, kernel: &Path, initramfs: &Path, timeout: Duration) -> S
         platform.qemu
     );
     eprintln!(
-        "{} booted {} and powered off in {:.1} s",
+        "{} booted {} to its reboot in {:.1} s",
         platform.qemu,
         kernel.display(),
         started.elapsed().as_secs_f64()
