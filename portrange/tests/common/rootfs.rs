@@ -18,11 +18,16 @@ use arch::Arch;
 use cpio::newc::{Builder, ModeFileType, trailer};
 
 /// The first lines of every `/init` here, as a busybox rootfs's init
-/// does it: the applets as commands, the kernel's file systems mounted,
-/// and the `/dev/fd` and `/dev/std*` links udev or mdev would make (the
+/// does it: the kernel's messages kept off the console but for
+/// emergencies (the programs write KTAP and LAVA's signals there, and a
+/// kernel message can land in the middle of a line: seen here, the
+/// warning the cases' sysctl writes raise spliced into a KTAP result
+/// line), the applets as commands, the kernel's file systems mounted, and
+/// the `/dev/fd` and `/dev/std*` links udev or mdev would make (the
 /// kselftest runner writes to `/dev/stdout`).
 pub const INIT_PREAMBLE: &str = "\
 #!/bin/busybox sh
+/bin/busybox dmesg -n 1
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
