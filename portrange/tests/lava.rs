@@ -40,7 +40,7 @@ const RAMDISK_URL: &str = "https://example.org/portrange/rootfs.cpio";
 const PORTRANGE_URL: &str = "https://example.org/portrange/portrange-x86_64";
 const REPOSITORY_URL: &str = "https://example.org/portrange.git";
 
-/// Longest the job may take: it needs about a minute here.
+/// Longest the job may take: 16 s at load 3-5 here, 225 s at load 10.
 const JOB_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 /// The name LAVA gives the test definition's results (`<index>_<name>`).

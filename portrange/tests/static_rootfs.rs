@@ -31,8 +31,9 @@ use arch::Arch;
 use common::rootfs::{self, Rootfs};
 
 /// Longest the boot may take under TCG on a busy two-core machine: the
-/// suite twice and a kernel boot took 25 s (x86_64) on a quiet one, and
-/// 86 s (x86_64) and 157 s (arm64) at load 10.
+/// suite twice and a kernel boot take 9-11 s at load 3-6; they took 86 s
+/// (x86_64) and 157 s (arm64) at load 10 while the kernel's warnings still
+/// reached the console.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// One VM at a time: both tests' guests run under TCG on the same cores.
