@@ -4,6 +4,8 @@
 # the collection "portrange", so run_kselftest.sh runs it like any other
 # test program: KTAP on stdout, exit 0 pass, 1 fail, 4 skip.
 #   ci/kselftest/install.sh PORTRANGE_BINARY KSELFTEST_DIR
+# e.g. with ci/scripts/static.sh x86_64's bin/portrange-x86_64, which needs
+# nothing from the target's root file system.
 set -eu
 binary="$1"
 install_dir="$2"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds portrange in release mode and puts it at bin/portrange, where the
 # shard and merge jobs take it from (the build job's artifact). With ARCH
-# (arm64), cross-builds it instead as the static musl program an ARCH
-# guest runs as /init, at bin/portrange-ARCH (shard.sh ... ARCH passes it
-# as --guest-binary). Honours CARGO_TARGET_DIR.
+# (x86_64 or arm64), builds it instead fully static for that
+# architecture's musl target, at bin/portrange-ARCH: what an ARCH guest
+# runs as /init (shard.sh ... ARCH passes it as --guest-binary) and what
+# static.sh checks and ships. Honours CARGO_TARGET_DIR and
+# PORTRANGE_BIN_DIR.
 set -euo pipefail
 if (($# > 1)); then
   echo "usage: $0 [ARCH]   (e.g. $0 arm64)" >&2

@@ -2,21 +2,23 @@
 # Installs what one pipeline job needs on a Debian 12 image (as root).
 # Whatever is already there is left alone, so on a prepared machine (or
 # under gitlab-ci-local's shell executor here) it changes nothing.
-#   ci/scripts/deps.sh build   a C linker, and Rust through rustup if cargo is missing
-#   ci/scripts/deps.sh vm      QEMU, and apt's package lists (portrange fetches
-#                              Debian's kernels with apt-get download)
-# With ARCH (arm64) as a second argument: for build, also the Rust target a
-# guest of that architecture needs (rustup target add); for vm, its QEMU.
+#   ci/scripts/deps.sh build [ARCH...]  a C linker and readelf, and Rust through
+#                              rustup if cargo is missing; with ARCHs (x86_64,
+#                              arm64), also their static musl Rust targets
+#                              (rustup target add) for build.sh ARCH and static.sh
+#   ci/scripts/deps.sh vm [ARCH]  QEMU (for ARCH guests), and apt's package lists
+#                              (portrange fetches Debian's kernels with apt-get download)
 set -euo pipefail
 usage() {
-  echo "usage: $0 build|vm [ARCH]" >&2
+  echo "usage: $0 build [ARCH...] | vm [ARCH]" >&2
   exit 2
 }
-(($# == 1 || $# == 2)) || usage
+(($# >= 1)) && { [[ $1 == build ]] || (($# <= 2)); } || usage
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+for named in "${@:2}"; do guest_arch "$named" >/dev/null; done
 arch=$(guest_arch "${2:-x86_64}")
 case $1:$arch in
-  build:*) packages=(ca-certificates curl gcc libc6-dev) ;;
+  build:*) packages=(ca-certificates curl gcc libc6-dev binutils) ;;
   vm:x86_64) packages=(qemu-system-x86) ;;
   vm:arm64) packages=(qemu-system-arm) ;;
   *) usage ;;
@@ -37,6 +39,8 @@ if [[ $1 == build ]] && ! command -v cargo >/dev/null && [[ ! -x $HOME/.cargo/bi
   echo "cargo not found: installing Rust with rustup (minimal profile)"
   curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 fi
-if [[ $1 == build ]] && (($# == 2)); then
-  PATH=$PATH:$HOME/.cargo/bin rustup target add "$(rust_target "$2")"
+if [[ $1 == build ]]; then
+  for target_arch in "${@:2}"; do
+    PATH=$PATH:$HOME/.cargo/bin rustup target add "$(rust_target "$target_arch")"
+  done
 fi

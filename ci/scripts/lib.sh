@@ -1,7 +1,8 @@
 # Sourced by the pipeline scripts: where the repository and the built
-# binary are.
+# binaries are (bin/, the jobs' artifacts; PORTRANGE_BIN_DIR elsewhere).
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bin=$root/bin/portrange
+bin_dir=${PORTRANGE_BIN_DIR:-$root/bin}
+bin=$bin_dir/portrange
 
 # The guest's architecture as portrange's --arch spells it (x86_64, arm64;
 # aarch64 is read as arm64), and the static musl Rust target portrange is
@@ -24,11 +25,11 @@ rust_target() {
     arm64) echo aarch64-unknown-linux-musl ;;
   esac
 }
-# Where build.sh ARCH leaves portrange for an ARCH guest (the build job's artifact).
+# Where build.sh ARCH leaves the static portrange for ARCH (the static build job's artifact).
 guest_bin() {
   local arch
   arch=$(guest_arch "$1") || exit 2
-  echo "$root/bin/portrange-$arch"
+  echo "$bin_dir/portrange-$arch"
 }
 
 # Checks that ci/scripts/build.sh (or the build job's artifact) left the

@@ -135,7 +135,18 @@ fn github_workflow_runs_a_kernel_matrix_and_merges_it() {
         .collect();
     assert_eq!(needs, ["native", "vm", "vm-arm64"]);
     assert!(lines("report").contains("ci/scripts/merge.sh"));
-    assert!(lines("build-arm64").contains("ci/scripts/build.sh arm64"));
+    assert!(lines("build-static").contains("ci/scripts/deps.sh build x86_64 arm64"));
+    assert!(lines("build-static").contains("ci/scripts/static.sh"));
+    let uploaded = workflow["jobs"]["build-static"]["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["with"]["path"].as_str())
+        .expect("build-static uploads the binaries");
+    assert_eq!(
+        uploaded.lines().collect::<Vec<_>>(),
+        ["bin/portrange-x86_64", "bin/portrange-arm64"]
+    );
     let arm64 = &workflow["jobs"]["vm-arm64"];
     let kernels: Vec<&str> = arm64["strategy"]["matrix"]["kernel"]
         .as_vec()
@@ -173,7 +184,14 @@ fn gitlab_pipeline_runs_a_kernel_matrix_with_junit_reports() {
             .as_str()
             .is_some()
     );
-    assert!(lines("portrange-build-arm64").contains("ci/scripts/build.sh arm64"));
+    assert!(lines("portrange-build-static").contains("ci/scripts/static.sh"));
+    let artifacts: Vec<&str> = pipeline["portrange-build-static"]["artifacts"]["paths"]
+        .as_vec()
+        .expect("the static binaries as artifacts")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(artifacts, ["bin/portrange-x86_64", "bin/portrange-arm64"]);
     let arm64 = lines("portrange-vm-arm64");
     assert!(arm64.contains("ci/scripts/deps.sh vm arm64"), "{arm64}");
     assert!(
@@ -197,7 +215,7 @@ fn github_and_gitlab_call_the_same_scripts() {
     let github = scripts_called(&github_job_lines(&load("github/portrange.yml")));
     let gitlab = scripts_called(&gitlab_job_lines(&load("gitlab/portrange.gitlab-ci.yml")));
     assert_eq!(github, gitlab);
-    for script in ["build.sh", "shard.sh", "merge.sh"] {
+    for script in ["build.sh", "static.sh", "shard.sh", "merge.sh"] {
         assert!(github.contains(&format!("ci/scripts/{script}")), "{script}");
     }
 }
@@ -217,6 +235,46 @@ fn lava_definition_has_metadata_and_run_steps() {
             .any(|s| s.as_str().is_some_and(|s| s.contains("run-portrange.sh")))
     );
     assert!(ci_dir().join("lava/run-portrange.sh").exists());
+}
+
+#[test]
+fn lava_job_deploys_the_static_binary_into_the_ramdisk_and_runs_the_definition() {
+    let job = load("lava/job-qemu.yaml");
+    let actions = job["actions"].as_vec().expect("actions");
+    let deploy = &actions[0]["deploy"];
+    assert_eq!(deploy["to"].as_str(), Some("tmpfs"));
+    let ramdisk = &deploy["images"]["ramdisk"];
+    assert_eq!(ramdisk["format"].as_str(), Some("cpio.newc"));
+    assert_eq!(ramdisk["overlays"]["lava"].as_bool(), Some(true));
+    let binary = &ramdisk["overlays"]["portrange"];
+    assert!(
+        binary["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/portrange-x86_64")),
+        "the static build's artifact"
+    );
+    assert_eq!(binary["format"].as_str(), Some("file"));
+    let path = binary["path"].as_str().expect("where the binary goes");
+    assert_eq!(actions[1]["boot"]["method"].as_str(), Some("qemu"));
+    let definition = &actions[2]["test"]["definitions"][0];
+    assert_eq!(definition["from"].as_str(), Some("git"));
+    assert_eq!(definition["path"].as_str(), Some("ci/lava/portrange.yaml"));
+    assert_eq!(
+        definition["parameters"]["PORTRANGE_URL"].as_str(),
+        Some(format!("file://{path}").as_str()),
+        "the definition takes the binary from where the overlay put it"
+    );
+    let device = load("lava/device-qemu.yaml");
+    assert_eq!(job["device_type"], device["device_type"]);
+    let arch = job["context"]["arch"].as_str().expect("the job's arch");
+    assert!(
+        device["available_architectures"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str() == Some(arch))
+    );
+    assert!(!device["actions"]["boot"]["methods"]["qemu"]["parameters"]["command"].is_badvalue());
 }
 
 /// Lays out the kernel's real kselftest runner the way `make install`
@@ -434,6 +492,19 @@ fn lava_helper_reports_setup_and_exits_as_portrange_did() {
         refused.stderr.contains("expected I/N"),
         "{}",
         refused.stderr
+    );
+
+    // Not on PATH: copied from the device's file system, where a LAVA
+    // overlay put it (ci/lava/job-qemu.yaml).
+    let url = format!("file://{}", common::PORTRANGE);
+    let copied = run_lava_helper(false, &[&url, "--exact", "tcp4/sockopt/round_trip"]);
+    assert_eq!(copied.status, Some(0), "{}", copied.stderr);
+    assert_eq!(
+        copied.calls,
+        [
+            "portrange-setup --result pass",
+            "tcp4.sockopt.round_trip --result pass",
+        ]
     );
 
     let missing = run_lava_helper(false, &[]);

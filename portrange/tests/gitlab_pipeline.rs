@@ -1,9 +1,9 @@
 //! The shipped GitLab pipeline (ci/gitlab/portrange.gitlab-ci.yml), run for
-//! real by gitlab-ci-local with its shell executor: the build job, both
-//! native shards, both debian-6.12 shards and the merge job (the debian-6.1
-//! cells and the arm64 jobs, its cross build and one job per arm64 kernel,
-//! are listed but not run, to keep the test to one kernel in QEMU; the
-//! arm64 suite runs in tests/arm64.rs).
+//! real by gitlab-ci-local with its shell executor: the build job, the
+//! static build (whose binaries must come out static), both native shards,
+//! both debian-6.12 shards and the merge job (the debian-6.1 cells and the
+//! one job per arm64 kernel are listed but not run, to keep the test to one
+//! kernel in QEMU; the arm64 suite runs in tests/arm64.rs).
 //! The merged junit.xml and summary.json must hold the same cases with the
 //! same verdicts as one unsharded `portrange matrix` over the same kernels.
 //!
@@ -34,8 +34,9 @@ use portrange::matrix::Matrix;
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 /// The jobs run, as gitlab-ci-local names the cells of a parallel matrix.
-const JOBS: [&str; 6] = [
+const JOBS: [&str; 7] = [
     "portrange-build",
+    "portrange-build-static",
     "portrange-native: [1/2]",
     "portrange-native: [2/2]",
     "portrange-vm: [debian-6.12,1/2]",
@@ -43,10 +44,9 @@ const JOBS: [&str; 6] = [
     "portrange-report",
 ];
 
-/// The debian-6.1 cells and the arm64 jobs, listed by gitlab-ci-local but
-/// not run.
-const NOT_RUN: [&str; 5] = [
-    "portrange-build-arm64",
+/// The debian-6.1 cells and the arm64 VM jobs, listed by gitlab-ci-local
+/// but not run.
+const NOT_RUN: [&str; 4] = [
     "portrange-vm: [debian-6.1,1/2]",
     "portrange-vm: [debian-6.1,2/2]",
     "portrange-vm-arm64: [debian-6.1]",
@@ -64,16 +64,6 @@ const LINGER_GRACE: Duration = Duration::from_secs(10);
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The target directory the test binaries were built in
-/// (`<target>/<profile>/portrange`).
-fn target_dir() -> PathBuf {
-    Path::new(common::PORTRANGE)
-        .ancestors()
-        .nth(2)
-        .expect("the binary lies in <target>/<profile>/")
-        .to_path_buf()
 }
 
 /// Where `.ci/install-deps` puts gitlab-ci-local.
@@ -167,7 +157,7 @@ fn pipeline_args() -> Vec<String> {
         "--variable",
         &format!("PORTRANGE_CACHE={}", cache.display()),
         "--variable",
-        &format!("CARGO_TARGET_DIR={}", target_dir().display()),
+        &format!("CARGO_TARGET_DIR={}", common::target_dir().display()),
     ]
     .map(str::to_owned)
     .to_vec()
@@ -350,18 +340,13 @@ fn gitlab_pipeline_under_gitlab_ci_local_equals_an_unsharded_run() {
     if common::qemu_missing() {
         return;
     }
-    let project = target_dir().join("gitlab-ci-local/project");
+    let project = common::target_dir().join("gitlab-ci-local/project");
     if project.exists() {
         fs::remove_dir_all(&project).unwrap();
     }
     copy_checkout(&project);
     let listed = listed_jobs(&project);
-    let expected: Vec<&str> = JOBS[..5]
-        .iter()
-        .chain(&NOT_RUN)
-        .chain(&JOBS[5..])
-        .copied()
-        .collect();
+    let expected: Vec<&str> = JOBS.iter().chain(&NOT_RUN).copied().collect();
     assert_eq!(
         listed.iter().map(String::as_str).collect::<BTreeSet<_>>(),
         expected.into_iter().collect(),
@@ -381,6 +366,18 @@ fn gitlab_pipeline_under_gitlab_ci_local_equals_an_unsharded_run() {
                 .lines()
                 .any(|l| l.trim_start().starts_with("PASS") && l.contains(job)),
             "{job} did not pass"
+        );
+    }
+    for arch in ["x86_64", "arm64"] {
+        let binary = project.join(format!("bin/portrange-{arch}"));
+        let file = Command::new("file")
+            .arg(&binary)
+            .output()
+            .expect("run file");
+        let file = String::from_utf8_lossy(&file.stdout);
+        assert!(
+            file.contains("statically linked") || file.contains("static-pie linked"),
+            "the static build job's artifact: {file}"
         );
     }
     let merged = project.join("merged");

@@ -30,8 +30,9 @@ pub enum Requirement {
     /// What building a kernel needs: the build tools and Debian's kernel
     /// source package.
     Kbuild,
-    /// The CI engines the templates are run under for real
-    /// (gitlab-ci-local, as `.ci/install-deps` installs it).
+    /// The CI engines the templates are run under for real, as
+    /// `.ci/install-deps` installs them: gitlab-ci-local, and LAVA's
+    /// `lava-run` (Debian's lava-dispatcher).
     CiEngines,
 }
 

@@ -9,8 +9,20 @@ use std::sync::OnceLock;
 
 use nix::fcntl::{Flock, FlockArg};
 
+pub mod rootfs;
+
 /// The `portrange` binary under test.
 pub const PORTRANGE: &str = env!("CARGO_BIN_EXE_portrange");
+
+/// The target directory the test binaries were built in
+/// (`<target>/<profile>/portrange`).
+pub fn target_dir() -> std::path::PathBuf {
+    std::path::Path::new(PORTRANGE)
+        .ancestors()
+        .nth(2)
+        .expect("the binary lies in <target>/<profile>/")
+        .to_path_buf()
+}
 
 /// A command that runs the binary with `args` (more can be added).
 pub fn command(args: &[&str]) -> Command {
@@ -162,6 +174,21 @@ pub fn validate_ktap_head(text: &str) -> (usize, Vec<String>) {
     let planned = planned.expect("no plan line");
     assert!(results.len() <= planned, "more results than planned");
     (planned, results)
+}
+
+/// Portrange's totals line in `ktap` (`# Totals: pass:P fail:F xfail:0
+/// xpass:0 skip:S error:E`) as counts by name.
+pub fn ktap_totals(ktap: &[&str]) -> std::collections::BTreeMap<String, usize> {
+    let line = ktap
+        .iter()
+        .find_map(|l| l.strip_prefix("# Totals: "))
+        .unwrap_or_else(|| panic!("no totals line:\n{}", ktap.join("\n")));
+    line.split_whitespace()
+        .map(|pair| {
+            let (name, count) = pair.split_once(':').unwrap();
+            (name.to_owned(), count.parse().unwrap())
+        })
+        .collect()
 }
 
 /// The kernel's KTAP parser, `tools/testing/kunit/kunit.py` from Debian's
