@@ -621,13 +621,14 @@ def write_results(rows, build, mach, loads_all, a, out, properties, console=None
     print((out / "benchmarks.md").read_text())
 
 
-# The section of benchmarks.md that bench/run does not measure (it boots
-# x86_64 kernels only) and keeps as it was when it rewrites the file.
+# The sections of benchmarks.md that bench/run does not measure (arm64
+# guests, the GKI build), from the first to the end of the file, kept as
+# they were when it rewrites the file.
 HAND_MEASURED = "## arm64 (measured by hand"
 
 
 def hand_measured(path):
-    """The hand-measured arm64 section of an earlier benchmarks.md, to the end of the file."""
+    """The hand-measured sections of an earlier benchmarks.md (arm64 first), to the end of the file."""
     try:
         text = path.read_text()
     except FileNotFoundError:
