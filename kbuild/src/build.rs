@@ -240,7 +240,8 @@ pub fn configure(
 }
 
 /// Configures (see [`configure`]) and builds `config`'s kernel as `options`
-/// say, reporting each step to `progress`; make's own output goes to stderr.
+/// say, reporting each step to `progress`; make's own output goes to the
+/// build log ([`build_log`]).
 pub fn build(
     config: &BuildConfig,
     options: &BuildOptions,
