@@ -65,13 +65,17 @@ impl Channel {
         self.write(&frame)
     }
 
-    /// Sends the end frame and waits until the port has sent everything.
+    /// Sends the end frame.
     pub(super) fn end(&mut self, exit_code: i32) -> Result<(), Error> {
         let frame = encode_end(self.next_seq, exit_code);
-        self.write(&frame)?;
-        tcdrain(&self.port).map_err(|source| Error::Channel { source })
+        self.write(&frame)
     }
 
+    /// Writes `frame` and waits until the port has sent it (tcdrain), so a
+    /// frame written is with QEMU, and so on the host, even if the kernel
+    /// dies right after: without the wait, a crash in the next step lost
+    /// the frame still in the kernel's tty buffer (seen on arm64 under
+    /// load: `qemu/tests/vm.rs::arm64_kernel_crash_is_a_kernel_panic`).
     fn write(&mut self, frame: &str) -> Result<(), Error> {
         self.port
             .write_all(frame.as_bytes())
@@ -80,6 +84,7 @@ impl Channel {
                 device: self.device.clone(),
                 source,
             })?;
+        tcdrain(&self.port).map_err(|source| Error::Channel { source })?;
         self.next_seq += 1;
         Ok(())
     }
