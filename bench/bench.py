@@ -615,6 +615,10 @@ def write_results(rows, build, mach, loads_all, a, out, properties, console=None
     for line in targets(rows):
         md.append(f"- {line}")
     md.append("")
+    md.append("## Targets (issue 19: the full suite, both isolation modes)\n")
+    for line in isolation_targets(rows):
+        md.append(f"- {line}")
+    md.append("")
     kept = hand_measured(out / "benchmarks.md")
     (out / "benchmarks.md").write_text("\n".join(md) + "\n" + kept)
     chart(rows, bds, keys, build, mach, loads_all, out / "benchmarks.png")
@@ -702,6 +706,30 @@ def targets(rows):
             else:
                 res.append(f"{on}, vs {peer}: not comparable here, {peer} did not run "
                            f"({(p.error if p else 'not measured') or 'not measured'})")
+    return res
+
+
+# Issue 19's targets: whole-run wall time of the full suite against the
+# selftest's, natively (<= 3x) and booted the same way on the minimal
+# kernel (<= 2x), for each --isolation mode.
+ISOLATION_TARGETS = [("native", None, "native whole run", 3.0),
+                     ("vm", "minimal 6.12", "VM on minimal 6.12, whole command", 2.0)]
+
+
+def isolation_targets(rows):
+    res = []
+    for group, kname, what, target in ISOLATION_TARGETS:
+        base = find(rows, group, "kernel selftest" if group == "native" else "booted by portrange",
+                    kname)
+        parts = []
+        for mode, name in [("fresh", "(full suite)"), ("reuse", "(full suite, --isolation reuse)")]:
+            r = ratio((row := find(rows, group, name, kname)) and row.median, base and base.median)
+            cases = row and row.bd_median() and row.bd_median().get("cases")
+            phase = "" if cases is None else f", cases phase {fmt(cases)} s"
+            parts.append(f"{mode} {fmt(r)}x ({fmt(row and row.median)} s{phase}) "
+                         f"{'MET' if r is not None and r <= target else 'MISSED'}")
+        res.append(f"{what}, full suite / selftest ({fmt(base and base.median)} s), "
+                   f"target <= {target:g}x: " + "; ".join(parts))
     return res
 
 
