@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{command, not_root, portrange, validate_ktap};
+use common::{command, not_root, portrange, validate_ktap, verdicts};
 
 #[test]
 fn ktap_output_is_valid_and_exit_code_matches_it() {
@@ -219,32 +219,6 @@ fn kselftest_mode_streams_ktap_and_a_killed_run_keeps_its_head() {
             && parsed.contains(&format!("crashed: {crashed}")),
         "kunit.py parse:\n{parsed}"
     );
-}
-
-/// Each case's name and outcome kind from a `--format json` run.
-fn verdicts(args: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
-    let output = portrange(args);
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&output.stderr)));
-    let results = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let outcome = match &r["outcome"] {
-                serde_json::Value::String(kind) => kind.clone(),
-                other => other.as_object().unwrap().keys().next().unwrap().clone(),
-            };
-            (r["name"].as_str().unwrap().to_owned(), outcome)
-        })
-        .collect();
-    let notes = report["notes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect();
-    (results, notes)
 }
 
 #[test]

@@ -36,6 +36,33 @@ pub fn portrange(args: &[&str]) -> Output {
     command(args).output().expect("run portrange")
 }
 
+/// Each case's name and outcome kind from a `--format json` run
+/// (`run` or `vm`), and the report's notes.
+pub fn verdicts(args: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
+    let output = portrange(args);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let results = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let outcome = match &r["outcome"] {
+                serde_json::Value::String(kind) => kind.clone(),
+                other => other.as_object().unwrap().keys().next().unwrap().clone(),
+            };
+            (r["name"].as_str().unwrap().to_owned(), outcome)
+        })
+        .collect();
+    let notes = report["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    (results, notes)
+}
+
 /// Whether QEMU is missing; says so (the test then returns early) when it
 /// is, or fails the test when PORTRANGE_REQUIRE includes `vm`.
 pub fn qemu_missing() -> bool {
