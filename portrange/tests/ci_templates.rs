@@ -286,28 +286,7 @@ fn kselftest_runner_runs_the_dropped_in_binary() {
     let cache = qemu::kernel::default_cache_dir();
     let tree = kbuild::source::fetch_debian("6.12", &cache, &mut |line| eprintln!("{line}"))
         .unwrap_or_else(|e| panic!("fetching linux-source-6.12 for its kselftest runner: {e}"));
-    let selftests = tree.join("tools/testing/selftests");
-    let install = tempfile::tempdir().unwrap();
-    fs::copy(
-        selftests.join("run_kselftest.sh"),
-        install.path().join("run_kselftest.sh"),
-    )
-    .unwrap();
-    fs::create_dir(install.path().join("kselftest")).unwrap();
-    for file in ["runner.sh", "ktap_helpers.sh", "prefix.pl"] {
-        fs::copy(
-            selftests.join("kselftest").join(file),
-            install.path().join("kselftest").join(file),
-        )
-        .unwrap();
-    }
-    fs::write(install.path().join("kselftest-list.txt"), "").unwrap();
-    let status = Command::new(ci_dir().join("kselftest/install.sh"))
-        .arg(common::PORTRANGE)
-        .arg(install.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let install = common::kselftest_install(&tree, Path::new(common::PORTRANGE));
     let output = Command::new(install.path().join("run_kselftest.sh"))
         .args(["-c", "portrange"])
         .output()

@@ -22,7 +22,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -57,37 +56,6 @@ reboot -f
 ",
         rootfs::INIT_PREAMBLE
     )
-}
-
-/// The kselftest install directory with portrange dropped in: the kernel's
-/// runner files copied from the source tree as `make install` lays them
-/// out, then `ci/kselftest/install.sh` with the static binary.
-fn kselftest_install(tree: &std::path::Path, portrange: &std::path::Path) -> tempfile::TempDir {
-    let selftests = tree.join("tools/testing/selftests");
-    let install = tempfile::tempdir().unwrap();
-    fs::copy(
-        selftests.join("run_kselftest.sh"),
-        install.path().join("run_kselftest.sh"),
-    )
-    .unwrap();
-    fs::create_dir(install.path().join("kselftest")).unwrap();
-    for file in ["runner.sh", "ktap_helpers.sh", "prefix.pl"] {
-        fs::copy(
-            selftests.join("kselftest").join(file),
-            install.path().join("kselftest").join(file),
-        )
-        .unwrap();
-    }
-    fs::write(install.path().join("kselftest-list.txt"), "").unwrap();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/kselftest/install.sh");
-    let status = Command::new(script)
-        .arg(portrange)
-        .arg(install.path())
-        .status()
-        .unwrap();
-    assert!(status.success(), "ci/kselftest/install.sh failed");
-    install
 }
 
 /// What `kunit.py parse` concluded: the test count of its `Ran N tests:`
@@ -142,7 +110,7 @@ fn busybox_rootfs_on_debian_6_12(arch: Arch) {
     })
     .unwrap_or_else(|e| panic!("fetching debian-6.12: {e}"));
 
-    let kselftest = kselftest_install(&tree, &portrange);
+    let kselftest = common::kselftest_install(&tree, &portrange);
     let scratch = tempfile::tempdir().unwrap();
     let initramfs = scratch.path().join("rootfs.cpio");
     Rootfs::new(&rootfs::busybox(arch), &init_script())

@@ -2,8 +2,8 @@
 //! uses a subset, hence the allow.
 #![allow(dead_code)]
 
-use std::fs::File;
-use std::path::PathBuf;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -16,8 +16,8 @@ pub const PORTRANGE: &str = env!("CARGO_BIN_EXE_portrange");
 
 /// The target directory the test binaries were built in
 /// (`<target>/<profile>/portrange`).
-pub fn target_dir() -> std::path::PathBuf {
-    std::path::Path::new(PORTRANGE)
+pub fn target_dir() -> PathBuf {
+    Path::new(PORTRANGE)
         .ancestors()
         .nth(2)
         .expect("the binary lies in <target>/<profile>/")
@@ -61,6 +61,36 @@ pub fn verdicts(args: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
         .map(|n| n.as_str().unwrap().to_owned())
         .collect();
     (results, notes)
+}
+
+/// The kselftest install directory with portrange dropped in: the kernel's
+/// runner files copied from the source tree as `make install` lays them
+/// out, then `ci/kselftest/install.sh` with the static binary.
+pub fn kselftest_install(tree: &Path, portrange: &Path) -> tempfile::TempDir {
+    let selftests = tree.join("tools/testing/selftests");
+    let install = tempfile::tempdir().unwrap();
+    fs::copy(
+        selftests.join("run_kselftest.sh"),
+        install.path().join("run_kselftest.sh"),
+    )
+    .unwrap();
+    fs::create_dir(install.path().join("kselftest")).unwrap();
+    for file in ["runner.sh", "ktap_helpers.sh", "prefix.pl"] {
+        fs::copy(
+            selftests.join("kselftest").join(file),
+            install.path().join("kselftest").join(file),
+        )
+        .unwrap();
+    }
+    fs::write(install.path().join("kselftest-list.txt"), "").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/kselftest/install.sh");
+    let status = Command::new(script)
+        .arg(portrange)
+        .arg(install.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "ci/kselftest/install.sh failed");
+    install
 }
 
 /// Whether QEMU is missing; says so (the test then returns early) when it
@@ -221,7 +251,7 @@ pub fn ktap_totals(ktap: &[&str]) -> std::collections::BTreeMap<String, usize> {
 /// The kernel's KTAP parser, `tools/testing/kunit/kunit.py` from Debian's
 /// linux-source-6.12 as kbuild unpacks it into the cache, if it and
 /// python3 are there; says why not (the caller then skips) otherwise.
-pub fn kunit_py() -> Option<std::path::PathBuf> {
+pub fn kunit_py() -> Option<PathBuf> {
     let script = qemu::kernel::default_cache_dir()
         .join("debian/linux-source-6.12/tools/testing/kunit/kunit.py");
     if !script.is_file() {
@@ -239,7 +269,7 @@ pub fn kunit_py() -> Option<std::path::PathBuf> {
 }
 
 /// What `kunit.py parse` says of `ktap`: its stdout and stderr.
-pub fn kunit_parse(script: &std::path::Path, ktap: &str) -> String {
+pub fn kunit_parse(script: &Path, ktap: &str) -> String {
     use std::io::Write;
     let mut child = Command::new("python3")
         .arg(script)
