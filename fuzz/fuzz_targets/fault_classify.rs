@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use qemu::fault::{Evidence, Fault, classify};
+use qemu::fault::{Evidence, Fault, LOCKDEP, classify};
 use qemu::frame::{Problem, decode_all};
 
 /// Console markers from the most to the least severe, as `classify` ranks
@@ -35,25 +35,7 @@ const MARKERS: &[(&str, &[&str])] = &[
             "Internal error: ",
         ],
     ),
-    (
-        "lockdep",
-        &[
-            "WARNING: possible circular locking dependency detected",
-            "WARNING: possible recursive locking detected",
-            "WARNING: possible irq lock inversion dependency detected",
-            "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected",
-            "WARNING: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
-            "WARNING: inconsistent lock state",
-            "WARNING: bad unlock balance detected!",
-            "WARNING: bad contention detected!",
-            "WARNING: held lock freed!",
-            "still has locks held!",
-            "WARNING: lock held when returning to user space!",
-            "WARNING: Nested lock was not taken",
-            "WARNING: chain_key collision",
-            "WARNING: suspicious RCU usage",
-        ],
-    ),
+    ("lockdep", LOCKDEP),
     ("bug", &["kernel BUG at", "Kernel BUG at", "BUG: "]),
     ("warning", &["WARNING: CPU: ", "WARNING: at "]),
 ];

@@ -169,8 +169,9 @@ const KERNEL_BUG_TERSE: &str = "Kernel BUG at";
 /// Start a BUG report.
 const BUG: &[&str] = &[KERNEL_BUG_VERBOSE, KERNEL_BUG_TERSE, "BUG: "];
 /// Head the reports of the lock validator (kernel/locking/lockdep.c; the
-/// last one is RCU's lockdep check), each under a line of `=`.
-const LOCKDEP: &[&str] = &[
+/// last one is RCU's lockdep check), each under a line of `=`. Public for
+/// the fault_classify fuzz target, whose own ranking uses the same headers.
+pub const LOCKDEP: &[&str] = &[
     "WARNING: possible circular locking dependency detected",
     "WARNING: possible recursive locking detected",
     "WARNING: possible irq lock inversion dependency detected",
