@@ -1,6 +1,6 @@
 //! The IP_LOCAL_PORT_RANGE conformance cases.
 //!
-//! Each module holds the cases for one group of properties from SPEC.md as
+//! Each module holds the cases for one group of properties of docs/spec.md as
 //! a table of [`CaseDef`]s; [`catalogue`] expands all of them over the
 //! protocol x family matrix.
 

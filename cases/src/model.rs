@@ -148,8 +148,8 @@ pub fn exhaustion_error(proto: Proto, op: Op) -> Option<Errno> {
     }
 }
 
-/// Kernel generations whose port selection differs (SPEC.md, "Behaviour
-/// that differs between kernels").
+/// Kernel generations whose port selection differs (docs/spec.md,
+/// "Behaviour that differs between kernels").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
     /// 6.12 and later: connect() of a socket with `IP_LOCAL_PORT_RANGE`

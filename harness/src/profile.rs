@@ -1,6 +1,6 @@
 //! Kernel profiles: named sets of expectations for the properties whose
-//! correct behaviour differs between kernel generations (SPEC.md, "Behaviour
-//! that differs between kernels"), and what a kernel is expected to show.
+//! correct behaviour differs between kernel generations (docs/spec.md,
+//! "Behaviour that differs between kernels"), and what a kernel is expected to show.
 //!
 //! Cases and probes record which profile the kernel matched for which
 //! [`Property`]. An [`Expectation`] judges that: pinned by the user

@@ -35,7 +35,7 @@ fn cannot_boot_arm64() -> bool {
 
 /// The whole suite on a prebuilt arm64 kernel, as `vm.rs` checks it on
 /// x86_64: valid KTAP, every case reported, each executed or skipped with
-/// a reason, a pass, the profile SPEC.md expects, TCG with its reason.
+/// a reason, a pass, the profile docs/spec.md expects, TCG with its reason.
 fn suite_passes(kernel: &str, profile: &str) {
     if cannot_boot_arm64() {
         return;

@@ -20,7 +20,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 /// The whole suite on a prebuilt kernel: valid KTAP, every case reported,
-/// a pass, and the profile SPEC.md expects for that kernel line; returns
+/// a pass, and the profile docs/spec.md expects for that kernel line; returns
 /// the KTAP text.
 fn suite_passes(kernel: &str, profile: &str, extra: &[&str]) -> String {
     if qemu_missing() {

@@ -45,7 +45,7 @@ pub struct HostPlan {
     pub asked: (u16, u16),
     /// How `asked` relates to the netns range.
     pub fit: Fit,
-    /// The range the kernel must use (SPEC.md's clamping applied to `asked`).
+    /// The range the kernel must use (docs/spec.md's clamping applied to `asked`).
     pub effective: RangeInclusive<u16>,
     /// The destination ports the router steers back to this host.
     pub rule: RangeInclusive<u16>,
@@ -90,7 +90,7 @@ pub struct Request {
     pub remove_rule: Option<usize>,
 }
 
-/// SPEC.md's effective range: each bound clamped on its own.
+/// docs/spec.md's effective range: each bound clamped on its own.
 pub fn effective(asked: (u16, u16), netns: (u16, u16)) -> RangeInclusive<u16> {
     let (sl, sh) = asked;
     let (l, h) = netns;
@@ -303,7 +303,7 @@ mod tests {
         let rows = [
             // narrower: as asked
             ((40100, 40199), (40000, 49999), 40100..=40199),
-            // partial overlap below (SPEC.md's example)
+            // partial overlap below (docs/spec.md's example)
             ((30000, 45000), (40000, 49999), 40000..=45000),
             // partial overlap above
             ((45000, 60000), (40000, 49999), 45000..=49999),
