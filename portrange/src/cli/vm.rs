@@ -116,12 +116,21 @@ impl VmSuiteArgs {
         self.boot.request(kernel, self.console_log.clone())
     }
 
-    /// Boots `kernel`, runs the selected cases and reports.
-    pub fn run(&self, kernel: &str, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
-        let cases = self.selection.apply(cases);
+    /// The cases the selection keeps, once `--output` is known to be
+    /// writable: all that can be refused before a kernel is built or
+    /// booted.
+    pub fn prepare(&self, cases: Vec<Case>) -> anyhow::Result<Vec<Case>> {
+        let cases = self.selection.apply(cases)?;
+        self.output.check_writable()?;
+        Ok(cases)
+    }
+
+    /// Boots `kernel`, runs `cases` (as [`VmSuiteArgs::prepare`] gave them)
+    /// and reports.
+    pub fn run(&self, kernel: &str, cases: &[Case]) -> anyhow::Result<ExitCode> {
         let report = host::run_suite(
             &self.request(kernel),
-            &cases,
+            cases,
             &self.runner.options()?,
             &mut |result| self.output.progress(result),
         )?;
@@ -175,5 +184,6 @@ pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         let code = host::run_exec(&request, &sharing, Path::new(program), program_args)?;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
-    args.suite.run(&args.kernel, cases)
+    let cases = args.suite.prepare(cases)?;
+    args.suite.run(&args.kernel, &cases)
 }
