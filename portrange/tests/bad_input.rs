@@ -207,14 +207,14 @@ fn output_in_a_missing_directory_is_refused_before_any_case_runs() {
     assert_eq!(
         stderr,
         format!(
-            "portrange: error: cannot write the report to {}: No such file or directory (os error 2)\n",
+            "portrange: error: cannot write {}: No such file or directory (os error 2)\n",
             target.display()
         )
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
-/// `vm` and `check` refuse an unwritable output before QEMU is looked for
+/// `vm` and `check` refuse an unwritable output or console log before QEMU is looked for
 /// or a kernel tree is read.
 #[test]
 fn vm_and_check_refuse_an_unwritable_output_before_booting_or_building() {
@@ -240,9 +240,20 @@ fn vm_and_check_refuse_an_unwritable_output_before_booting_or_building() {
         refused(
             &args,
             Some("/nonexistent"),
-            &[&format!(
-                "portrange: error: cannot write the report to {target}: "
-            )],
+            &[&format!("portrange: error: cannot write {target}: ")],
+        );
+    }
+    for args in [
+        vec!["vm", "--kernel", image.path().to_str().unwrap()],
+        vec!["check", "--source", tree.path().to_str().unwrap()],
+    ] {
+        let target = "/nonexistent/dir/console.log";
+        let mut args = args.clone();
+        args.extend(["--console-log", target]);
+        refused(
+            &args,
+            Some("/nonexistent"),
+            &[&format!("portrange: error: cannot write {target}: ")],
         );
     }
 }

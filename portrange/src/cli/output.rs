@@ -141,22 +141,22 @@ pub fn write_whole(path: &Path, contents: &str) -> anyhow::Result<()> {
     fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Checks, before any work whose report would go to `path`, that
-/// [`write_whole`] can write it there: `path` names a file, not a
-/// directory, and the temporary file beside it can be made (it is removed
-/// again). The error names `path` and the OS error, for the caller to
-/// stop with before anything runs.
+/// Checks, before any work whose report (or log) would go to `path`, that
+/// a file can be written there as [`write_whole`] writes it: `path` names
+/// a file, not a directory, and the temporary file beside it can be made
+/// (it is removed again). The error names `path` and the OS error, for
+/// the caller to stop with before anything runs.
 pub fn check_writable(path: &Path) -> anyhow::Result<()> {
     let temporary = temporary_beside(path)?;
     if path.is_dir() {
         anyhow::bail!(
-            "cannot write the report to {}: it is a directory: name a file",
+            "cannot write {}: it is a directory: name a file",
             path.display()
         );
     }
     fs::write(&temporary, "")
         .and_then(|()| fs::remove_file(&temporary))
-        .with_context(|| format!("cannot write the report to {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The temporary file [`write_whole`] writes before renaming it to `path`.
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(
             format!("{error:#}"),
             format!(
-                "cannot write the report to {}: No such file or directory (os error 2)",
+                "cannot write {}: No such file or directory (os error 2)",
                 path.display()
             )
         );

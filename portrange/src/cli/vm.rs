@@ -8,7 +8,7 @@ use arch::Arch;
 use qemu::accel::AccelChoice;
 
 use super::native::RunnerArgs;
-use super::output::OutputArgs;
+use super::output::{OutputArgs, check_writable};
 use super::selection::Selection;
 use crate::vm::host::{self, VmRequest};
 use crate::vm::runner::{ShareMode, Sharing};
@@ -116,12 +116,15 @@ impl VmSuiteArgs {
         self.boot.request(kernel, self.console_log.clone())
     }
 
-    /// The cases the selection keeps, once `--output` is known to be
-    /// writable: all that can be refused before a kernel is built or
-    /// booted.
+    /// The cases the selection keeps, once `--output` and `--console-log`
+    /// are known to be writable: all that can be refused before a kernel
+    /// is built or booted.
     pub fn prepare(&self, cases: Vec<Case>) -> anyhow::Result<Vec<Case>> {
         let cases = self.selection.apply(cases)?;
         self.output.check_writable()?;
+        if let Some(log) = &self.console_log {
+            check_writable(log)?;
+        }
         Ok(cases)
     }
 
