@@ -449,6 +449,10 @@ fn with_shared_budget(options: &RunOptions, cases: &[Case]) -> RunOptions {
 /// or fails when `PORTRANGE_REQUIRE` includes `root`.
 pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
     let arguments = Arguments::from_args();
+    if let Some(refusal) = refused_thread_count(&arguments) {
+        eprintln!("error: {refusal}");
+        return std::process::ExitCode::from(2);
+    }
     let randomized = match Randomized::from_env() {
         Ok(randomized) => randomized,
         Err(e) => {
@@ -501,4 +505,35 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
         })
         .collect();
     libtest_mimic::run(&arguments, trials).exit_code()
+}
+
+/// Why `arguments` cannot run: `--test-threads 0`, with which libtest-mimic
+/// starts no worker and waits forever (libtest itself refuses it).
+fn refused_thread_count(arguments: &Arguments) -> Option<String> {
+    (arguments.test_threads == Some(0)).then(|| {
+        "--test-threads 0 would run no test and wait forever: give 1 or more, or leave it out \
+         for one per CPU"
+            .to_owned()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_test_threads_are_refused() {
+        let zero = Arguments::from_iter(["conformance", "--test-threads", "0"]);
+        let refusal = refused_thread_count(&zero).unwrap();
+        assert!(
+            refusal.starts_with("--test-threads 0 would run no test"),
+            "{refusal}"
+        );
+        for fine in [
+            &["conformance", "--test-threads", "1"][..],
+            &["conformance"],
+        ] {
+            assert_eq!(refused_thread_count(&Arguments::from_iter(fine)), None);
+        }
+    }
 }

@@ -15,19 +15,38 @@ pub enum Error {
     #[error("cannot enter a network namespace with setns()")]
     Setns(#[source] nix::Error),
     /// The process lacks the privilege to make network namespaces: not
-    /// root and no user namespace could be made, or EPERM from
-    /// `unshare(CLONE_NEWNET)` itself (no CAP_SYS_ADMIN). The one error
-    /// that means "cannot run here" rather than "something broke".
+    /// root and the kernel refused it a user namespace (EPERM or EACCES),
+    /// or refused `unshare(CLONE_NEWNET)` itself (no CAP_SYS_ADMIN). The
+    /// one error that means "cannot run here" rather than "something
+    /// broke".
     #[error(
-        "no privilege to create network namespaces ({what} failed): run as root, or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1)"
+        "no privilege to create network namespaces ({what} failed): run as root, or allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1 on Debian, kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu, not in a chroot)"
     )]
     NoPrivileges {
         /// The step that failed.
+        what: &'static str,
+        /// The errno it failed with (EPERM or EACCES).
+        #[source]
+        source: io::Error,
+    },
+    /// Entering a user namespace of our own failed for a reason other than
+    /// privileges: ENOSPC when `user.max_user_namespaces` is reached,
+    /// EINVAL without CONFIG_USER_NS, a `uid_map` write the kernel
+    /// rejected. A failure of the harness, never a skip.
+    #[error("{}", user_namespace_failure(what, source))]
+    UserNamespace {
+        /// The step that failed (`unshare(CLONE_NEWUSER)`, `/proc/self/uid_map`).
         what: &'static str,
         /// The errno it failed with.
         #[source]
         source: io::Error,
     },
+    /// A user namespace was asked for by a process that already has
+    /// several threads, which `unshare(CLONE_NEWUSER)` refuses.
+    #[error(
+        "cannot make a user namespace: the process already has {0} threads and unshare(CLONE_NEWUSER) needs it to have one: call ensure_privileges before any thread starts"
+    )]
+    Threaded(usize),
     /// A file under `/proc` could not be read or written.
     #[error("{what} {path}")]
     Proc {
@@ -127,6 +146,24 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         cause = error.source();
     }
     text
+}
+
+/// What went wrong entering a user namespace, with what to do about the
+/// errnos whose cause is known.
+fn user_namespace_failure(what: &str, source: &io::Error) -> String {
+    let errno = nix::errno::Errno::from_raw(source.raw_os_error().unwrap_or(0));
+    let advice = match errno {
+        nix::errno::Errno::ENOSPC => {
+            "ENOSPC means the limit user.max_user_namespaces (of this user namespace or one \
+             above it) is reached, or user namespaces nest 32 deep: raise the limit where it is \
+             reached, or run as root"
+        }
+        nix::errno::Errno::EINVAL if what.starts_with("unshare") => {
+            "EINVAL means a kernel without CONFIG_USER_NS: run as root"
+        }
+        _ => "run as root to need no user namespace",
+    };
+    format!("cannot make a user namespace to create network namespaces in: {what} failed: {advice}")
 }
 
 /// "netlink: add rule ...: the kernel answered EINVAL (Invalid dest port

@@ -7,6 +7,7 @@ use nix::sched::{CloneFlags, setns, unshare};
 use crate::Error;
 use crate::loopback;
 use crate::netlink::Netlink;
+use crate::privileges;
 use crate::residue::{self, FreshState, Residue, SocketCount};
 use crate::snapshot::Snapshot;
 use crate::sysctl;
@@ -41,12 +42,15 @@ impl Netns {
     /// Meant for threads dedicated to one namespace (a test case's thread):
     /// it saves the thread [`Netns::new`] starts and the `setns()` into it.
     pub fn unshare_current_thread() -> Result<Self, Error> {
-        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| match e {
-            nix::Error::EPERM => Error::NoPrivileges {
-                what: "unshare(CLONE_NEWNET)",
-                source: e.into(),
-            },
-            other => Error::Unshare(other),
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+            if privileges::denies_privilege(e) {
+                Error::NoPrivileges {
+                    what: "unshare(CLONE_NEWNET)",
+                    source: e.into(),
+                }
+            } else {
+                Error::Unshare(e)
+            }
         })?;
         let path = "/proc/thread-self/ns/net";
         let file = File::open(path).map_err(|source| Error::Proc {

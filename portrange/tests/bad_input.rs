@@ -182,31 +182,173 @@ fn unknown_and_conflicting_options_are_usage_errors() {
     }
 }
 
+/// An output file that cannot be written is refused before any case runs
+/// (no progress line, nothing left in the directory), naming the path and
+/// the OS error.
 #[test]
-fn output_in_a_missing_directory_leaves_nothing_behind() {
+fn output_in_a_missing_directory_is_refused_before_any_case_runs() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("no/such/dir/report.ktap");
-    let line = refused(
+    let output = portrange(
         &[
             "run",
-            "--exact",
-            "tcp4/sockopt/round_trip",
             "--format",
             "ktap",
             "--output",
             target.to_str().unwrap(),
+            "sockopt/",
         ],
         None,
-        &["cannot write"],
     );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stdout, "", "cases ran before the output was refused");
     assert_eq!(
-        line,
+        stderr,
         format!(
-            "portrange: error: cannot write {}: No such file or directory (os error 2)",
-            target.with_file_name(".report.ktap.partial").display()
+            "portrange: error: cannot write {}: No such file or directory (os error 2)\n",
+            target.display()
         )
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// `vm` and `check` refuse an unwritable output or console log before QEMU is looked for
+/// or a kernel tree is read.
+#[test]
+fn vm_and_check_refuse_an_unwritable_output_before_booting_or_building() {
+    let image = qemu_free_image();
+    let tree = tempfile::tempdir().unwrap();
+    let output_dir = tempfile::tempdir().unwrap();
+    for (args, target) in [
+        (
+            vec!["vm", "--kernel", image.path().to_str().unwrap()],
+            "/nonexistent/dir/r.xml".to_owned(),
+        ),
+        (
+            vec!["check", "--source", tree.path().to_str().unwrap()],
+            "/nonexistent/dir/r.xml".to_owned(),
+        ),
+        (
+            vec!["vm", "--kernel", image.path().to_str().unwrap()],
+            output_dir.path().to_str().unwrap().to_owned(),
+        ),
+    ] {
+        let mut args = args.clone();
+        args.extend(["--format", "junit", "--output", &target]);
+        refused(
+            &args,
+            Some("/nonexistent"),
+            &[&format!("portrange: error: cannot write {target}: ")],
+        );
+    }
+    for args in [
+        vec!["vm", "--kernel", image.path().to_str().unwrap()],
+        vec!["check", "--source", tree.path().to_str().unwrap()],
+    ] {
+        let target = "/nonexistent/dir/console.log";
+        let mut args = args.clone();
+        args.extend(["--console-log", target]);
+        refused(
+            &args,
+            Some("/nonexistent"),
+            &[&format!("portrange: error: cannot write {target}: ")],
+        );
+    }
+}
+
+/// Filters and shards that select no case are refused with the nearest
+/// names, in every command that takes a selection, before anything runs.
+#[test]
+fn selections_of_nothing_are_refused_with_the_nearest_names() {
+    let image = qemu_free_image();
+    let image = image.path().to_str().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let typo = "tcp4/sockopt/round_trp";
+    let nearest = "the nearest names are tcp4/sockopt/round_trip";
+    for command in [
+        vec!["run"],
+        vec!["list"],
+        vec!["vm", "--kernel", image],
+        vec!["check", "--source", tree.path().to_str().unwrap()],
+        vec![
+            "matrix",
+            "--kernel",
+            "running",
+            "--out-dir",
+            out_dir.path().to_str().unwrap(),
+        ],
+    ] {
+        let mut args = command.clone();
+        args.push(typo);
+        refused(
+            &args,
+            Some("/nonexistent"),
+            &[&format!("no case name contains \"{typo}\""), nearest],
+        );
+    }
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+    refused(
+        &["run", "--exact", "udp6/clamp/one_port_rnge"],
+        None,
+        &[
+            "no case is named \"udp6/clamp/one_port_rnge\"",
+            "the nearest names are udp6/clamp/one_port_range",
+        ],
+    );
+    refused(
+        &["list", "round_trp"],
+        None,
+        &["the nearest names are round_trip;"],
+    );
+    refused(
+        &[
+            "run",
+            "--shard",
+            "3/3",
+            "--exact",
+            "tcp4/sockopt/round_trip",
+        ],
+        None,
+        &[
+            "--shard 3/3 selects no case",
+            "the filters select 1 case(s)",
+            "N at most 1",
+        ],
+    );
+    refused(
+        &["run", "harness_fault/"],
+        None,
+        &["add --include-harness-faults"],
+    );
+    refused(
+        &["list", "--selftest-equivalent", "4in6/"],
+        None,
+        &["none of the selected cases answers the kernel's selftest"],
+    );
+}
+
+/// `--threads 0` would start no worker and wait forever: it is refused
+/// when the command line is parsed (under `timeout`, so the old hang fails
+/// the test instead of hanging it).
+#[test]
+fn zero_threads_are_refused_at_parse_time() {
+    for command in ["run", "vm", "matrix"] {
+        let output = Command::new("timeout")
+            .args(["60", PORTRANGE, command, "--threads", "0"])
+            .output()
+            .expect("timeout");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.starts_with(
+                "error: invalid value '0' for '--threads <THREADS>': 0 threads would run no case"
+            ),
+            "{command}: {stderr}"
+        );
+    }
 }
 
 /// Without root the tool moves itself into a user namespace and runs (the

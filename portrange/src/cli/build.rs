@@ -166,7 +166,8 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
 /// Runs `portrange check`: build, boot (on the architecture built for),
 /// run, report; one verdict.
 pub fn check(args: &CheckArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    let cases = args.suite.prepare(cases)?;
     let (image, arch) = args.source.build(&args.suite.cache(), args.suite.arch())?;
     eprintln!("portrange: built {} ({arch})", image.display());
-    args.suite.run(&image.to_string_lossy(), cases)
+    args.suite.run(&image.to_string_lossy(), &cases)
 }

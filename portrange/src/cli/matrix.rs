@@ -58,7 +58,7 @@ pub struct MergeArgs {
 
 /// Runs `portrange matrix`.
 pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
-    let cases = args.selection.apply(cases);
+    let cases = args.selection.apply(cases)?;
     let planned: Vec<String> = cases.iter().map(|case| case.name.clone()).collect();
     let shard = args.selection.shard.unwrap_or(Shard::WHOLE);
     let options = args.runner.options()?;

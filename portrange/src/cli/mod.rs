@@ -120,11 +120,19 @@ fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
             selection,
             selftest_equivalent,
         }) => {
-            let mut out = std::io::stdout().lock();
-            let listed = selection
-                .apply(cases)
+            let listed: Vec<Case> = selection
+                .apply(cases)?
                 .into_iter()
-                .filter(|case| !selftest_equivalent || cases::selftest::is_equivalent(case));
+                .filter(|case| !selftest_equivalent || cases::selftest::is_equivalent(case))
+                .collect();
+            if listed.is_empty() {
+                anyhow::bail!(
+                    "none of the selected cases answers the kernel's selftest (its properties \
+                     on IPv4 and IPv6 sockets, no IPv4-mapped IPv6): drop \
+                     --selftest-equivalent or select other cases"
+                );
+            }
+            let mut out = std::io::stdout().lock();
             for case in listed {
                 writeln!(out, "{}", case.name)?;
             }

@@ -55,6 +55,12 @@ impl OutputArgs {
         Ok(report.verdict().process_exit())
     }
 
+    /// Checks that `--output`, if given, can be written
+    /// ([`check_writable`]): call it before the run.
+    pub fn check_writable(&self) -> anyhow::Result<()> {
+        self.output.as_deref().map_or(Ok(()), check_writable)
+    }
+
     /// Writes `rendered` to `--output` (whole or not at all) or stdout.
     pub fn emit(&self, rendered: &str) -> anyhow::Result<()> {
         match &self.output {
@@ -129,11 +135,72 @@ impl Live {
 /// Writes `contents` to a temporary file beside `path`, then renames it, so
 /// a reader never sees half a report.
 pub fn write_whole(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let temporary = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let temporary = temporary_beside(path)?;
     fs::write(&temporary, contents)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Checks, before any work whose report (or log) would go to `path`, that
+/// a file can be written there as [`write_whole`] writes it: `path` names
+/// a file, not a directory, and the temporary file beside it can be made
+/// (it is removed again). The error names `path` and the OS error, for
+/// the caller to stop with before anything runs.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let temporary = temporary_beside(path)?;
+    if path.is_dir() {
+        anyhow::bail!(
+            "cannot write {}: it is a directory: name a file",
+            path.display()
+        );
+    }
+    fs::write(&temporary, "")
+        .and_then(|()| fs::remove_file(&temporary))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The temporary file [`write_whole`] writes before renaming it to `path`.
+fn temporary_beside(path: &Path) -> anyhow::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    Ok(path.with_file_name(format!(".{}.partial", name.to_string_lossy())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writable_path_passes_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("report.xml")).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_missing_directory_is_named_with_the_os_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/report.xml");
+        let error = check_writable(&path).unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            format!(
+                "cannot write {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_directory_is_no_report_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = check_writable(dir.path()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("it is a directory: name a file"),
+            "{error:#}"
+        );
+    }
 }

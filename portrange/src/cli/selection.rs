@@ -22,29 +22,105 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// The cases this selection keeps, in catalogue order.
-    pub fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
-        let filtered = cases.into_iter().filter(|case| {
-            let wanted = self.include_harness_faults || !case.is_harness_fault();
-            let named = self.filters.is_empty()
-                || self.filters.iter().any(|f| {
-                    if self.exact {
-                        case.name == *f
-                    } else {
-                        case.name.contains(f.as_str())
-                    }
-                });
-            wanted && named
-        });
-        match self.shard {
-            None => filtered.collect(),
-            Some(shard) => filtered
-                .enumerate()
-                .filter(|(k, _)| shard.keeps(*k))
-                .map(|(_, case)| case)
-                .collect(),
+    /// The cases this selection keeps, in catalogue order. A selection
+    /// that keeps nothing is an error, and so is a filter that matches no
+    /// case (a typo would otherwise drop its cases silently): the error
+    /// names the filter and the nearest names there are.
+    pub fn apply(&self, cases: Vec<Case>) -> anyhow::Result<Vec<Case>> {
+        let (wanted, faults): (Vec<Case>, Vec<Case>) = cases
+            .into_iter()
+            .partition(|case| self.include_harness_faults || !case.is_harness_fault());
+        for filter in &self.filters {
+            if wanted.iter().any(|case| self.matches(filter, case)) {
+                continue;
+            }
+            if faults.iter().any(|case| self.matches(filter, case)) {
+                anyhow::bail!(
+                    "{filter:?} matches only cases that hang, crash or flood the console on \
+                     purpose (*/harness_fault/*): add --include-harness-faults to run them"
+                );
+            }
+            anyhow::bail!("{}", unmatched(filter, self.exact, &wanted));
+        }
+        let filtered: Vec<Case> = wanted
+            .into_iter()
+            .filter(|case| {
+                self.filters.is_empty() || self.filters.iter().any(|f| self.matches(f, case))
+            })
+            .collect();
+        let Some(shard) = self.shard else {
+            return Ok(filtered);
+        };
+        let selected = filtered.len();
+        let kept: Vec<Case> = filtered
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| shard.keeps(*k))
+            .map(|(_, case)| case)
+            .collect();
+        if kept.is_empty() {
+            anyhow::bail!(
+                "--shard {shard} selects no case: the filters select {selected} case(s), too few \
+                 for {} shards: use --shard I/N with N at most {selected}",
+                shard.count
+            );
+        }
+        Ok(kept)
+    }
+
+    fn matches(&self, filter: &str, case: &Case) -> bool {
+        if self.exact {
+            case.name == filter
+        } else {
+            case.name.contains(filter)
         }
     }
+}
+
+/// How many nearest names an unmatched filter's error gives at most: the
+/// nearest one and any other as near, or within a third of the filter's
+/// length.
+const NEAREST: usize = 3;
+
+/// The error for `filter` matching none of `cases`, with the names nearest
+/// to it (Damerau-Levenshtein distance, from `strsim`, as clap uses for
+/// its own suggestions): whole case names with `--exact`; else runs of as many
+/// `/`-separated parts of a name as the filter has (`round_trp` is nearest
+/// to `round_trip`, `tcp4/sockopt/round_trp` to the whole name), since a
+/// filter is matched against any part of a name.
+fn unmatched(filter: &str, exact: bool, cases: &[Case]) -> String {
+    let parts = filter.split('/').count();
+    let mut candidates: Vec<String> = cases
+        .iter()
+        .flat_map(|case| {
+            let name: Vec<&str> = case.name.split('/').collect();
+            let width = if exact {
+                name.len()
+            } else {
+                parts.min(name.len())
+            };
+            name.windows(width)
+                .map(|run| run.join("/"))
+                .collect::<Vec<String>>()
+        })
+        .collect();
+    candidates.sort();
+    candidates.dedup();
+    let distance = |candidate: &String| strsim::damerau_levenshtein(filter, candidate);
+    candidates.sort_by_key(distance);
+    let best = candidates.first().map_or(0, distance);
+    let near = best.max(filter.chars().count() / 3);
+    candidates.retain(|candidate| distance(candidate) <= near);
+    candidates.truncate(NEAREST);
+    let what = if exact {
+        "no case is named"
+    } else {
+        "no case name contains"
+    };
+    format!(
+        "{what} {filter:?}: the nearest names are {}; `portrange list` prints every name",
+        candidates.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -57,18 +133,27 @@ mod tests {
         Ok(())
     }
 
-    fn names(selection: &Selection) -> Vec<String> {
+    fn catalogue() -> Vec<Case> {
         let defs = [
             CaseDef::new("a/one", noop),
             CaseDef::new("b/two", noop)
                 .protos(&[Proto::Udp])
                 .families(Family::BOTH),
         ];
+        expand(&defs)
+    }
+
+    fn names(selection: &Selection) -> Vec<String> {
         selection
-            .apply(expand(&defs))
+            .apply(catalogue())
+            .unwrap()
             .into_iter()
             .map(|c| c.name)
             .collect()
+    }
+
+    fn refusal(selection: &Selection) -> String {
+        selection.apply(catalogue()).unwrap_err().to_string()
     }
 
     #[test]
@@ -101,11 +186,83 @@ mod tests {
         };
         assert_eq!(names(&udp), ["udp6/a/one", "udp6/b/two"]);
         let exact = Selection {
-            filters: vec!["udp6/a".into(), "tcp4/a/one".into()],
+            filters: vec!["udp6/a/one".into(), "tcp4/a/one".into()],
             exact: true,
             ..Selection::default()
         };
-        assert_eq!(names(&exact), ["tcp4/a/one"]);
+        assert_eq!(names(&exact), ["tcp4/a/one", "udp6/a/one"]);
+        let part = Selection {
+            filters: vec!["udp6/a".into()],
+            exact: true,
+            ..Selection::default()
+        };
+        assert!(refusal(&part).starts_with("no case is named \"udp6/a\""));
+    }
+
+    #[test]
+    fn a_filter_matching_nothing_is_refused_with_the_nearest_parts() {
+        let typo = Selection {
+            filters: vec!["udp6/".into(), "b/tow".into()],
+            ..Selection::default()
+        };
+        assert_eq!(
+            refusal(&typo),
+            "no case name contains \"b/tow\": the nearest names are b/two; \
+             `portrange list` prints every name"
+        );
+    }
+
+    #[test]
+    fn an_exact_name_matching_nothing_is_refused_with_the_nearest_names() {
+        let typo = Selection {
+            filters: vec!["udp4/b/tow".into()],
+            exact: true,
+            ..Selection::default()
+        };
+        assert_eq!(
+            refusal(&typo),
+            "no case is named \"udp4/b/tow\": the nearest names are udp4/b/two, udp6/b/two; \
+             `portrange list` prints every name"
+        );
+    }
+
+    #[test]
+    fn an_empty_shard_is_refused_naming_how_many_cases_there_are() {
+        let shard = Selection {
+            filters: vec!["b/two".into()],
+            shard: Some("3/3".parse().unwrap()),
+            ..Selection::default()
+        };
+        assert_eq!(
+            refusal(&shard),
+            "--shard 3/3 selects no case: the filters select 2 case(s), too few for 3 shards: \
+             use --shard I/N with N at most 2"
+        );
+    }
+
+    #[test]
+    fn a_filter_matching_only_harness_faults_asks_for_them() {
+        let defs = [
+            CaseDef::new("a/one", noop),
+            CaseDef::new("harness_fault/hangs", noop),
+        ];
+        let faults = Selection {
+            filters: vec!["hangs".into()],
+            ..Selection::default()
+        };
+        let error = faults.apply(expand(&defs)).unwrap_err().to_string();
+        assert!(error.contains("--include-harness-faults"), "{error}");
+        let included = Selection {
+            include_harness_faults: true,
+            ..faults
+        };
+        let names: Vec<String> = included
+            .apply(expand(&defs))
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert!(!names.is_empty() && names.iter().all(|n| n.ends_with("/harness_fault/hangs")));
     }
 
     #[test]

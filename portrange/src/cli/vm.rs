@@ -8,7 +8,7 @@ use arch::Arch;
 use qemu::accel::AccelChoice;
 
 use super::native::RunnerArgs;
-use super::output::OutputArgs;
+use super::output::{OutputArgs, check_writable};
 use super::selection::Selection;
 use crate::vm::host::{self, VmRequest};
 use crate::vm::runner::{ShareMode, Sharing};
@@ -116,12 +116,24 @@ impl VmSuiteArgs {
         self.boot.request(kernel, self.console_log.clone())
     }
 
-    /// Boots `kernel`, runs the selected cases and reports.
-    pub fn run(&self, kernel: &str, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
-        let cases = self.selection.apply(cases);
+    /// The cases the selection keeps, once `--output` and `--console-log`
+    /// are known to be writable: all that can be refused before a kernel
+    /// is built or booted.
+    pub fn prepare(&self, cases: Vec<Case>) -> anyhow::Result<Vec<Case>> {
+        let cases = self.selection.apply(cases)?;
+        self.output.check_writable()?;
+        if let Some(log) = &self.console_log {
+            check_writable(log)?;
+        }
+        Ok(cases)
+    }
+
+    /// Boots `kernel`, runs `cases` (as [`VmSuiteArgs::prepare`] gave them)
+    /// and reports.
+    pub fn run(&self, kernel: &str, cases: &[Case]) -> anyhow::Result<ExitCode> {
         let report = host::run_suite(
             &self.request(kernel),
-            &cases,
+            cases,
             &self.runner.options()?,
             &mut |result| self.output.progress(result),
         )?;
@@ -175,5 +187,6 @@ pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         let code = host::run_exec(&request, &sharing, Path::new(program), program_args)?;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
-    args.suite.run(&args.kernel, cases)
+    let cases = args.suite.prepare(cases)?;
+    args.suite.run(&args.kernel, &cases)
 }
