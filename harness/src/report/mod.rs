@@ -186,6 +186,7 @@ pub mod fixture {
             target: "running kernel".into(),
             probes: Probes {
                 kernel: "6.18.0-test".into(),
+                build: String::new(),
                 option: Availability::Available,
                 variants: BTreeMap::from([
                     ("tcp4".into(), Availability::Available),

@@ -13,6 +13,8 @@ use super::selection::Selection;
 use crate::vm::host::{self, VmRequest};
 use crate::vm::runner::{ShareMode, Sharing};
 use harness::Case;
+use harness::profile::RequiredProtocols;
+use harness::runner::RunOptions;
 
 /// How to boot, shared by `vm`, `check` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]
@@ -116,15 +118,22 @@ impl VmSuiteArgs {
         self.boot.request(kernel, self.console_log.clone())
     }
 
-    /// Boots `kernel`, runs the selected cases and reports.
-    pub fn run(&self, kernel: &str, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    /// Boots `kernel`, runs the selected cases and reports; `required`:
+    /// the protocols the kernel's configuration is known to enable.
+    pub fn run(
+        &self,
+        kernel: &str,
+        cases: Vec<Case>,
+        required: RequiredProtocols,
+    ) -> anyhow::Result<ExitCode> {
         let cases = self.selection.apply(cases);
-        let report = host::run_suite(
-            &self.request(kernel),
-            &cases,
-            &self.runner.options()?,
-            &mut |result| self.output.progress(result),
-        )?;
+        let options = RunOptions {
+            required_protocols: required,
+            ..self.runner.options()?
+        };
+        let report = host::run_suite(&self.request(kernel), &cases, &options, &mut |result| {
+            self.output.progress(result)
+        })?;
         self.output.finish(&report)
     }
 }
@@ -175,5 +184,6 @@ pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         let code = host::run_exec(&request, &sharing, Path::new(program), program_args)?;
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
-    args.suite.run(&args.kernel, cases)
+    args.suite
+        .run(&args.kernel, cases, RequiredProtocols::default())
 }
