@@ -136,7 +136,10 @@ impl Probes {
             for variant in Variant::matrix(Proto::ALL, Family::ALL) {
                 let (availability, profile) = probe_variant(variant);
                 variants.insert(variant.to_string(), availability);
-                if let Some(profile) = profile {
+                // Without the option, MPTCP's refusal says nothing of a profile.
+                if let (Some(profile), false) =
+                    (profile, matches!(option, Availability::Missing(_)))
+                {
                     profiles.insert(variant.to_string(), profile.name().to_owned());
                 }
             }
@@ -184,7 +187,9 @@ impl Probes {
                      kernel ({why}): --expect-option present makes its absence a failure"
                 ));
             }
-            (Availability::Missing(_), OptionRule::Forbidden(_)) => {}
+            (Availability::Missing(reason), OptionRule::Forbidden(why)) => {
+                return Gate::Skip(format!("{reason}, as expected: {why}"));
+            }
             (Availability::Available | Availability::Refused(_), OptionRule::Forbidden(why)) => {
                 return Gate::Fail(format!(
                     "IP_LOCAL_PORT_RANGE is present (setsockopt on a TCP socket knows it), but \
@@ -197,10 +202,7 @@ impl Probes {
             return Gate::Fail(failure);
         }
         let unprobed = Availability::Broken(format!("{variant} was not probed"));
-        let availability = match &self.option {
-            Availability::Missing(_) => &self.option,
-            _ => self.variants.get(&variant.to_string()).unwrap_or(&unprobed),
-        };
+        let availability = self.variants.get(&variant.to_string()).unwrap_or(&unprobed);
         match availability {
             Availability::Available | Availability::Refused(_) => Gate::Run,
             Availability::Missing(reason) => match expectation.requires(variant.proto) {
