@@ -49,7 +49,7 @@ impl Answer {
         let checks = 2 + self.args.len();
         // Instruction i jumps to "allow" (the last) when a check fails.
         let mut program = Vec::new();
-        let mut check = |program: &mut Vec<libc::sock_filter>, at: u32, value: u32| {
+        let check = |program: &mut Vec<libc::sock_filter>, at: u32, value: u32| {
             program.push(op(LD_W_ABS, 0, 0, at));
             let index = program.len();
             let allow = 2 * checks + 1;
