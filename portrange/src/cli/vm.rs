@@ -144,7 +144,7 @@ pub struct VmArgs {
     #[command(flatten)]
     suite: VmSuiteArgs,
     /// Kernel to boot: a bzImage or arm64 Image path, or a prebuilt fetched
-    /// on first use for `--arch` (`debian-6.1`, `debian-6.12`).
+    /// on first use for `--arch` (`debian-5.10`, `debian-6.1`, `debian-6.12`).
     #[arg(long, default_value = "debian-6.12")]
     kernel: String,
     /// A program and its arguments to run in the VM instead of the suite

@@ -4,10 +4,20 @@
 use std::path::{Path, PathBuf};
 
 use arch::Arch;
-use debian_archive::Archive;
+use debian_archive::{Archive, Suite};
 
 /// The prebuilt kernel names, each `debian-<series>`.
-pub(super) const NAMES: &[&str] = &["debian-6.1", "debian-6.12"];
+pub(super) const NAMES: &[&str] = &["debian-5.10", "debian-6.1", "debian-6.12"];
+
+/// Where a series' packages come from: the machine's apt sources
+/// (bookworm: 6.1, and 6.12 through bookworm-security), or the sources of a
+/// suite of their own (bullseye's 5.10, which predates the option).
+fn archive(series: &str, cache: &Path, arch: Arch) -> Archive {
+    match series {
+        "5.10" => Archive::of_suite(cache, arch, Suite::Bullseye),
+        _ => Archive::new(cache, arch),
+    }
+}
 
 /// Why a prebuilt kernel could not be fetched or unpacked.
 #[derive(Debug, thiserror::Error)]
@@ -16,14 +26,14 @@ pub enum FetchError {
     #[error(transparent)]
     Archive(#[from] debian_archive::Error),
     /// No package of the wanted series is known to apt.
-    #[error(
-        "apt-cache knows no package {pattern} for {arch}: check that apt's sources include bookworm and bookworm-security"
-    )]
+    #[error("apt-cache knows no package {pattern} for {arch}: check that {sources}")]
     NoPackage {
         /// The package name pattern searched for.
         pattern: String,
         /// The architecture searched.
         arch: Arch,
+        /// Which sources should list it.
+        sources: &'static str,
     },
     /// A file operation in the cache failed.
     #[error("{what} {path} failed (check the cache directory, PORTRANGE_CACHE)")]
@@ -85,13 +95,17 @@ pub(super) fn fetch(
         move |source| FetchError::Io { what, path, source }
     };
     std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
-    let archive = Archive::new(cache, arch);
+    let archive = archive(series, cache, arch);
     let flavour = flavour(arch);
     let pattern = format!("^linux-image-{}\\..*{flavour}$", series.replace('.', "\\."));
     let names = archive.search(&pattern, progress)?;
     let package = pick_newest(series, &flavour, &names).ok_or(FetchError::NoPackage {
         pattern: pattern.clone(),
         arch,
+        sources: match series {
+            "5.10" => "deb.debian.org serves bullseye and bullseye-security (the cache's own sources list)",
+            _ => "apt's sources include bookworm and bookworm-security",
+        },
     })?;
     // Download and unpack in a private directory, then rename: a concurrent
     // fetch of the same kernel cannot see or break a half-unpacked tree.
@@ -209,6 +223,7 @@ mod tests {
     fn names_map_to_series() {
         assert_eq!(series("debian-6.12"), Some("6.12"));
         assert_eq!(series("debian-6.1"), Some("6.1"));
+        assert_eq!(series("debian-5.10"), Some("5.10"));
         assert_eq!(series("debian-6"), None);
     }
 
