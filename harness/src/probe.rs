@@ -135,11 +135,18 @@ impl Probes {
             let mut profiles = BTreeMap::new();
             for variant in Variant::matrix(Proto::ALL, Family::ALL) {
                 let (availability, profile) = probe_variant(variant);
+                // Without the option, a socket refusing it says only that
+                // the socket exists, and MPTCP's refusal is no profile.
+                let (availability, profile) = match (availability, profile) {
+                    (Availability::Refused(_), _) | (Availability::Missing(_), Some(_))
+                        if matches!(option, Availability::Missing(_)) =>
+                    {
+                        (Availability::Available, None)
+                    }
+                    probed => probed,
+                };
                 variants.insert(variant.to_string(), availability);
-                // Without the option, MPTCP's refusal says nothing of a profile.
-                if let (Some(profile), false) =
-                    (profile, matches!(option, Availability::Missing(_)))
-                {
+                if let Some(profile) = profile {
                     profiles.insert(variant.to_string(), profile.name().to_owned());
                 }
             }
