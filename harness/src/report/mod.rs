@@ -181,7 +181,7 @@ pub mod fixture {
         let result = |name: &str, outcome| {
             CaseResult::new(name, outcome, std::time::Duration::from_micros(1500))
         };
-        let missing = "SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))";
+        let missing = "SCTP over IPv4 is not available in this kernel (socket: EPROTONOSUPPORT (Protocol not supported))";
         RunReport {
             target: "running kernel".into(),
             probes: Probes {
