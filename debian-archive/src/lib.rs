@@ -82,19 +82,62 @@ pub enum Error {
     },
 }
 
+/// A Debian release the machine's apt sources need not list, reached
+/// through a sources list of the archive's own (in its state directory),
+/// signed by the keys of the machine's `debian-archive-keyring`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// Debian 11 and its security updates (Linux 5.10).
+    Bullseye,
+}
+
+impl Suite {
+    /// The suite's name (`bullseye`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Bullseye => "bullseye",
+        }
+    }
+
+    /// The sources list apt reads for this suite.
+    fn sources(self) -> String {
+        let name = self.name();
+        let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
+        format!(
+            "deb [signed-by={keyring}] http://deb.debian.org/debian {name} main\n\
+             deb [signed-by={keyring}] http://deb.debian.org/debian-security {name}-security main\n"
+        )
+    }
+}
+
 /// Debian's archive for one architecture, with its apt state in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Archive {
     arch: Arch,
     state: PathBuf,
+    suite: Option<Suite>,
 }
 
 impl Archive {
-    /// The archive for `arch`, its apt state under `<cache>/apt/<debian arch>`.
+    /// The archive for `arch` as the machine's apt sources list it, its apt
+    /// state under `<cache>/apt/<debian arch>`.
     pub fn new(cache: &Path, arch: Arch) -> Archive {
         Archive {
             arch,
             state: cache.join("apt").join(arch.debian_name()),
+            suite: None,
+        }
+    }
+
+    /// The archive of `suite` for `arch`, through sources of its own (not
+    /// the machine's), its apt state under `<cache>/apt/<debian arch>-<suite>`.
+    pub fn of_suite(cache: &Path, arch: Arch, suite: Suite) -> Archive {
+        Archive {
+            arch,
+            state: cache
+                .join("apt")
+                .join(format!("{}-{}", arch.debian_name(), suite.name())),
+            suite: Some(suite),
         }
     }
 
@@ -163,9 +206,22 @@ impl Archive {
         })
     }
 
-    /// apt's options that point it at this archive's own state.
+    /// apt's options that point it at this archive's own state (and, for
+    /// a suite, at its own sources only).
     fn options(&self) -> Vec<String> {
         let arch = self.arch.debian_name();
+        let sources = self.suite.map(|_| {
+            [
+                format!(
+                    "Dir::Etc::SourceList={}",
+                    self.state.join("sources.list").display()
+                ),
+                format!(
+                    "Dir::Etc::SourceParts={}",
+                    self.state.join("sources.list.d").display()
+                ),
+            ]
+        });
         [
             format!("Dir::State::Lists={}", self.state.join("lists").display()),
             format!("Dir::Cache={}", self.state.join("cache").display()),
@@ -175,6 +231,7 @@ impl Archive {
             "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".to_string(),
         ]
         .into_iter()
+        .chain(sources.into_iter().flatten())
         .flat_map(|option| ["-o".to_string(), option])
         .collect()
     }
@@ -211,9 +268,16 @@ impl Archive {
         Ok(())
     }
 
-    /// Takes the state's lock, creating the state directory on first use.
+    /// Takes the state's lock, creating the state directory (and a
+    /// suite's sources list) on first use.
     fn lock(&self) -> Result<Flock<File>, Error> {
         std::fs::create_dir_all(&self.state).map_err(io("creating", &self.state))?;
+        if let Some(suite) = self.suite {
+            let parts = self.state.join("sources.list.d");
+            std::fs::create_dir_all(&parts).map_err(io("creating", &parts))?;
+            let list = self.state.join("sources.list");
+            std::fs::write(&list, suite.sources()).map_err(io("writing", &list))?;
+        }
         let path = self.state.join(LOCK);
         let file = File::create(&path).map_err(io("creating", &path))?;
         Flock::lock(file, FlockArg::LockExclusive)
@@ -319,6 +383,41 @@ mod tests {
                 "Acquire::Languages=none",
                 "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false",
             ]
+        );
+    }
+
+    #[test]
+    fn a_suite_has_its_own_state_and_only_its_own_sources() {
+        let cache = tempfile::tempdir().unwrap();
+        let archive = Archive::of_suite(cache.path(), Arch::X86_64, Suite::Bullseye);
+        let state = cache.path().join("apt/amd64-bullseye");
+        assert_eq!(archive.state, state);
+        let options = archive.options();
+        for option in [
+            format!(
+                "Dir::Etc::SourceList={}",
+                state.join("sources.list").display()
+            ),
+            format!(
+                "Dir::Etc::SourceParts={}",
+                state.join("sources.list.d").display()
+            ),
+        ] {
+            assert!(options.contains(&option), "{options:?}");
+        }
+        drop(archive.lock().unwrap());
+        let sources = std::fs::read_to_string(state.join("sources.list")).unwrap();
+        assert!(sources.contains("/debian bullseye main\n"), "{sources}");
+        assert!(
+            sources.contains("/debian-security bullseye-security main\n"),
+            "{sources}"
+        );
+        assert!(state.join("sources.list.d").is_dir());
+        assert!(
+            !Archive::new(cache.path(), Arch::X86_64)
+                .options()
+                .iter()
+                .any(|o| o.starts_with("Dir::Etc"))
         );
     }
 

@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod probe;
 pub mod profile;
 pub mod randomized;
+pub mod release;
 pub mod report;
 pub mod runner;
 pub mod sockopt;

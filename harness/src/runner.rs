@@ -20,7 +20,7 @@ use require::{Required, Requirement};
 use crate::case::{Case, CaseError, Ctx};
 use crate::outcome::{CaseResult, Outcome};
 use crate::probe::{Gate, Probes};
-use crate::profile::{Expectation, Profile, Property};
+use crate::profile::{Expectation, OptionPresence, Profile, Property, RequiredProtocols, Tally};
 use crate::randomized::Randomized;
 use pool::{Pool, Pooled};
 
@@ -42,6 +42,14 @@ pub struct RunOptions {
     /// `None`: expected from the kernel's version ([`Expectation`]).
     #[serde(default)]
     pub expect_profile: Option<Profile>,
+    /// Whether the kernel must have the option (`--expect-option`);
+    /// `None`: a pinned profile or the release line decides.
+    #[serde(default)]
+    pub expect_option: Option<OptionPresence>,
+    /// Protocols the kernel's configuration enables (a kernel built with
+    /// the project's fragment): missing, they fail instead of skipping.
+    #[serde(default)]
+    pub required_protocols: RequiredProtocols,
     /// When each case's namespace is released; not part of a request to a
     /// guest, whose `/init` chooses for itself.
     #[serde(skip)]
@@ -140,6 +148,8 @@ impl Default for RunOptions {
             timeout: CASE_TIMEOUT,
             randomized: Randomized::default(),
             expect_profile: None,
+            expect_option: None,
+            required_protocols: RequiredProtocols::default(),
             release: Release::AfterCase,
             isolation: Isolation::Thread,
             namespaces: Namespaces::Fresh,
@@ -153,9 +163,21 @@ impl Default for RunOptions {
 /// The case's body runs on a new thread that enters a new namespace, brings
 /// `lo` up and applies the case's sysctls first. A case still running at
 /// the timeout is left behind (its namespace dies with the process) and
-/// reported as a harness error.
-pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions) -> CaseResult {
-    run_case_from(case, probes, options, None)
+/// reported as a harness error. The profiles the run has seen are in
+/// `tally` ([`Probes::seed`] first): a case whose profile mixes with them
+/// fails.
+pub fn run_case(case: &Case, probes: &Probes, options: &RunOptions, tally: &Tally) -> CaseResult {
+    run_case_from(case, probes, options, None, tally)
+}
+
+/// What `options` and the probed release expect of the kernel.
+pub fn expectation(options: &RunOptions, probes: &Probes) -> Expectation {
+    Expectation::new(
+        options.expect_profile,
+        options.expect_option,
+        options.required_protocols.clone(),
+        probes.release(),
+    )
 }
 
 /// [`run_case`], the namespace taken from `pool` when there is one.
@@ -164,23 +186,25 @@ fn run_case_from(
     probes: &Probes,
     options: &RunOptions,
     pool: Option<&Arc<Pool>>,
+    tally: &Tally,
 ) -> CaseResult {
     let start = Instant::now();
-    let expectation = Expectation::new(options.expect_profile, &probes.kernel);
-    let mut observed = match (
-        probes.profile_failure(case.variant, &expectation),
-        probes.gate(case.variant),
-    ) {
-        (Some(failure), _) => Observed::outcome(Outcome::Fail(failure)),
-        (None, Gate::Skip(reason)) => Observed::outcome(Outcome::Skip(reason)),
-        (None, Gate::Error(reason)) => Observed::outcome(Outcome::Error(reason)),
-        (None, Gate::Run) => match options.isolation {
+    let expectation = expectation(options, probes);
+    let mut observed = match probes.gate(case.variant, &expectation, tally) {
+        Gate::Fail(failure) => Observed::outcome(Outcome::Fail(failure)),
+        Gate::Skip(reason) => Observed::outcome(Outcome::Skip(reason)),
+        Gate::Error(reason) => Observed::outcome(Outcome::Error(reason)),
+        Gate::Run => match options.isolation {
             Isolation::Thread => run_isolated(case, options, pool),
             Isolation::Process => process::run(case, options),
         },
     };
     if let (Outcome::Pass, Some((property, profile))) = (&observed.outcome, observed.profile) {
-        if let Some(failure) = expectation.judge(property, profile) {
+        let seen_in = case.variant.to_string();
+        if let Some(failure) = expectation
+            .judge(property, profile)
+            .or_else(|| tally.check(property, profile, &seen_in))
+        {
             observed.outcome = Outcome::Fail(failure);
         }
     }
@@ -386,6 +410,8 @@ pub fn run_all(
         }
         _ => None,
     };
+    let tally = Arc::new(Tally::default());
+    probes.seed(&tally);
     let probes = Arc::new(probes.clone());
     let on_result = Arc::new(on_result);
     let slots: Arc<Mutex<Vec<Option<CaseResult>>>> = Arc::new(Mutex::new(vec![None; cases.len()]));
@@ -393,16 +419,17 @@ pub fn run_all(
         .iter()
         .enumerate()
         .map(|(index, case)| {
-            let (case, probes, on_result, slots, pool) = (
+            let (case, probes, on_result, slots, pool, tally) = (
                 case.clone(),
                 Arc::clone(&probes),
                 Arc::clone(&on_result),
                 Arc::clone(&slots),
                 pool.clone(),
+                Arc::clone(&tally),
             );
             let options = options.clone();
             Trial::test(case.name.clone(), move || {
-                let result = run_case_from(&case, &probes, &options, pool.as_ref());
+                let result = run_case_from(&case, &probes, &options, pool.as_ref(), &tally);
                 on_result(&result);
                 slots.lock().expect("results lock")[index] = Some(result);
                 Ok(())
@@ -484,14 +511,18 @@ pub fn libtest_main(cases: Vec<Case>) -> std::process::ExitCode {
         },
         other => other,
     });
+    let tally = Arc::new(Tally::default());
+    if let Ok(probes) = &setup {
+        probes.seed(&tally);
+    }
     let trials = cases
         .into_iter()
         .map(|case| {
-            let (setup, options) = (setup.clone(), options.clone());
+            let (setup, options, tally) = (setup.clone(), options.clone(), Arc::clone(&tally));
             Trial::ignorable_test(case.name.clone(), move || {
                 let outcome = match setup {
                     Err(outcome) => outcome,
-                    Ok(probes) => run_case(&case, &probes, &options).outcome,
+                    Ok(probes) => run_case(&case, &probes, &options, &tally).outcome,
                 };
                 match outcome {
                     Outcome::Pass => Ok(Completion::Completed),

@@ -72,7 +72,7 @@ pub fn resolve(spec: &str, cache: &Path, progress: &mut dyn FnMut(&str)) -> Resu
 }
 
 /// Resolves `spec`: a path to a bzImage/vmlinuz or an arm64 Image, or a
-/// prebuilt name (`debian-6.1`, `debian-6.12`) for `arch` (`None`: the
+/// prebuilt name (`debian-5.10`, `debian-6.1`, `debian-6.12`) for `arch` (`None`: the
 /// host's), fetched into `cache` on first use and reused afterwards without
 /// touching the network. A path's architecture is its image's; with
 /// `Some(arch)`, an image for another one is an error. `progress` hears
@@ -216,9 +216,12 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_the_known_ones() {
-        let err = resolve("debian-5.10", Path::new("/nonexistent"), &mut |_| {}).unwrap_err();
+        let err = resolve("debian-4.19", Path::new("/nonexistent"), &mut |_| {}).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("debian-6.1, debian-6.12"), "{text}");
+        assert!(
+            text.contains("debian-5.10, debian-6.1, debian-6.12"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -186,7 +186,7 @@ mod tests {
 KTAP version 1
 # portrange: IP_LOCAL_PORT_RANGE conformance on running kernel
 # kernel: 6.18.0-test
-# probe: sctp4: SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
+# probe: sctp4: SCTP over IPv4 is not available in this kernel (socket: EPROTONOSUPPORT (Protocol not supported))
 # vm: 3.2 s from QEMU start to exit
 1..4
 # tcp4/sockopt/round_trip: matched kernel profile upstream
@@ -195,7 +195,7 @@ ok 1 tcp4/sockopt/round_trip
 # tcp4/bind_zero/exhausts_with_eaddrinuse: 9th bind(): expected EADDRINUSE,
 #   but it succeeded
 not ok 2 tcp4/bind_zero/exhausts_with_eaddrinuse
-ok 3 sctp4/sockopt/round_trip # SKIP SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
+ok 3 sctp4/sockopt/round_trip # SKIP SCTP over IPv4 is not available in this kernel (socket: EPROTONOSUPPORT (Protocol not supported))
 # tcp4/connect/autobind_in_range: harness error: timed out after 20 s
 not ok 4 tcp4/connect/autobind_in_range
 # kernel profile: upstream (matched 1 times)

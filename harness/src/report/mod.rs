@@ -181,11 +181,12 @@ pub mod fixture {
         let result = |name: &str, outcome| {
             CaseResult::new(name, outcome, std::time::Duration::from_micros(1500))
         };
-        let missing = "SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))";
+        let missing = "SCTP over IPv4 is not available in this kernel (socket: EPROTONOSUPPORT (Protocol not supported))";
         RunReport {
             target: "running kernel".into(),
             probes: Probes {
                 kernel: "6.18.0-test".into(),
+                build: String::new(),
                 option: Availability::Available,
                 variants: BTreeMap::from([
                     ("tcp4".into(), Availability::Available),

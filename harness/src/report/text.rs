@@ -138,7 +138,7 @@ bind_zero/exhausts_with_eaddrinuse   FAIL      -
 connect/autobind_in_range           ERROR      -
 
 skipped because the kernel lacks them:
-    sctp4: SCTP over IPv4 is not available in this kernel (socket/bind: EPROTONOSUPPORT (Protocol not supported))
+    sctp4: SCTP over IPv4 is not available in this kernel (socket: EPROTONOSUPPORT (Protocol not supported))
 
 notes:
     vm: 3.2 s from QEMU start to exit

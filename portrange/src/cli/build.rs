@@ -9,7 +9,8 @@ use arch::Arch;
 use kbuild::{BuildConfig, BuildOptions, Location, shipped, source};
 
 use super::vm::VmSuiteArgs;
-use harness::Case;
+use harness::profile::RequiredProtocols;
+use harness::{Case, Proto};
 
 /// Which tree and build.config, shared by `build` and `check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -164,10 +165,42 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `portrange check`: build, boot (on the architecture built for),
-/// run, report; one verdict.
+/// run, report; one verdict. The kernel has SCTP and MPTCP ([`fragment_protocols`]).
 pub fn check(args: &CheckArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.suite.prepare(cases)?;
     let (image, arch) = args.source.build(&args.suite.cache(), args.suite.arch())?;
     eprintln!("portrange: built {} ({arch})", image.display());
-    args.suite.run(&image.to_string_lossy(), &cases)
+    args.suite
+        .run(&image.to_string_lossy(), &cases, fragment_protocols())
+}
+
+/// The protocols every kernel `build` and `check` make has: the project
+/// fragment, merged into every build and checked option by option after
+/// olddefconfig, sets `CONFIG_IP_SCTP=y` and `CONFIG_MPTCP=y`.
+fn fragment_protocols() -> RequiredProtocols {
+    RequiredProtocols {
+        protos: vec![Proto::Sctp, Proto::Mptcp],
+        because: "portrange check built it with the project fragment \
+                  (kbuild/fragments/portrange.config), which sets CONFIG_IP_SCTP=y and \
+                  CONFIG_MPTCP=y and is checked after olddefconfig"
+            .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `check` requires is what the fragment every build merges sets.
+    #[test]
+    fn the_required_protocols_are_those_the_fragment_enables() {
+        let fragment = kbuild::shipped::FRAGMENT;
+        for option in ["CONFIG_IP_SCTP=y", "CONFIG_MPTCP=y"] {
+            assert!(
+                fragment.lines().any(|line| line == option),
+                "{option} not in the fragment"
+            );
+        }
+        assert_eq!(fragment_protocols().protos, [Proto::Sctp, Proto::Mptcp]);
+    }
 }

@@ -10,7 +10,7 @@ use harness::Case;
 use harness::outcome::{CaseResult, Outcome};
 use harness::probe::Availability;
 use harness::probe::{Probes, SetupError};
-use harness::profile::Profile;
+use harness::profile::{OptionPresence, Profile};
 use harness::randomized::{self, Randomized};
 use harness::report::{Format, Phases, RunReport};
 use harness::runner::{self, Isolation, Namespaces, RunOptions};
@@ -38,6 +38,12 @@ pub struct RunnerArgs {
     /// Default: expected from the kernel's version (docs/profiles.md).
     #[arg(long, value_name = "PROFILE")]
     pub expect_profile: Option<Profile>,
+    /// Whether the kernel must have IP_LOCAL_PORT_RANGE: `present` (its
+    /// absence fails every case) or `absent` (its presence does). Default:
+    /// a pinned profile requires it, else the release line decides
+    /// (docs/profiles.md); a kernel the rules cannot place skips without it.
+    #[arg(long, value_enum, value_name = "PRESENCE")]
+    pub expect_option: Option<OptionPresence>,
     /// Where each case's network namespace comes from: `fresh` (made for
     /// the case) or `reuse` (one an earlier case used, kept only when a
     /// check proved it back to a fresh one's state: no socket of any
@@ -57,6 +63,7 @@ impl RunnerArgs {
             seed: None,
             random_configs: None,
             expect_profile: None,
+            expect_option: None,
             isolation: Namespaces::Fresh,
         }
     }
@@ -75,6 +82,7 @@ impl RunnerArgs {
             timeout: Duration::from_secs(self.case_timeout),
             randomized: given.or(from_env),
             expect_profile: self.expect_profile,
+            expect_option: self.expect_option,
             namespaces: self.isolation,
             ..RunOptions::default()
         })
@@ -178,6 +186,7 @@ pub fn unrunnable_report(target: &str, cases: &[Case], outcome: &Outcome) -> Run
         target: target.to_owned(),
         probes: Probes {
             kernel: "unknown".into(),
+            build: String::new(),
             option: Availability::Broken(reason),
             variants: BTreeMap::new(),
             profiles: BTreeMap::new(),
@@ -204,10 +213,12 @@ pub fn run_report(
     let started = Instant::now();
     let probes = Probes::setup()?;
     let probed = Instant::now();
+    let expectation = runner::expectation(options, &probes).note();
     let mut report = RunReport {
         target: "running kernel".into(),
         probes,
         notes: vec![
+            expectation,
             options.isolation.note().to_owned(),
             options.namespaces.note().to_owned(),
         ],

@@ -13,6 +13,8 @@ use super::selection::Selection;
 use crate::vm::host::{self, VmRequest};
 use crate::vm::runner::{ShareMode, Sharing};
 use harness::Case;
+use harness::profile::RequiredProtocols;
+use harness::runner::RunOptions;
 
 /// How to boot, shared by `vm`, `check` and `matrix`.
 #[derive(Debug, Clone, clap::Args)]
@@ -129,14 +131,21 @@ impl VmSuiteArgs {
     }
 
     /// Boots `kernel`, runs `cases` (as [`VmSuiteArgs::prepare`] gave them)
-    /// and reports.
-    pub fn run(&self, kernel: &str, cases: &[Case]) -> anyhow::Result<ExitCode> {
-        let report = host::run_suite(
-            &self.request(kernel),
-            cases,
-            &self.runner.options()?,
-            &mut |result| self.output.progress(result),
-        )?;
+    /// and reports; `required`: the protocols the kernel's configuration is
+    /// known to enable.
+    pub fn run(
+        &self,
+        kernel: &str,
+        cases: &[Case],
+        required: RequiredProtocols,
+    ) -> anyhow::Result<ExitCode> {
+        let options = RunOptions {
+            required_protocols: required,
+            ..self.runner.options()?
+        };
+        let report = host::run_suite(&self.request(kernel), cases, &options, &mut |result| {
+            self.output.progress(result)
+        })?;
         self.output.finish(&report)
     }
 }
@@ -147,7 +156,7 @@ pub struct VmArgs {
     #[command(flatten)]
     suite: VmSuiteArgs,
     /// Kernel to boot: a bzImage or arm64 Image path, or a prebuilt fetched
-    /// on first use for `--arch` (`debian-6.1`, `debian-6.12`).
+    /// on first use for `--arch` (`debian-5.10`, `debian-6.1`, `debian-6.12`).
     #[arg(long, default_value = "debian-6.12")]
     kernel: String,
     /// A program and its arguments to run in the VM instead of the suite
@@ -188,5 +197,6 @@ pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
     }
     let cases = args.suite.prepare(cases)?;
-    args.suite.run(&args.kernel, &cases)
+    args.suite
+        .run(&args.kernel, &cases, RequiredProtocols::default())
 }

@@ -151,6 +151,9 @@ fn run_suite(outbox: &Outbox, cases: Vec<Case>, options: &RunOptions) -> i32 {
         ..options.clone()
     };
     outbox.send(&GuestMessage::Note {
+        text: harness::runner::expectation(&options, &probes).note(),
+    });
+    outbox.send(&GuestMessage::Note {
         text: options.namespaces.note().to_owned(),
     });
     let ran = run_all(&cases, &probes, &options, move |result| {
@@ -224,6 +227,7 @@ mod tests {
         let missing = |reason: &str| Availability::Missing(reason.to_owned());
         let probes = Probes {
             kernel: "6.12.117".into(),
+            build: String::new(),
             option: Availability::Available,
             variants: BTreeMap::from([
                 ("sctp4".into(), missing("SCTP over IPv4 is not available")),
@@ -238,11 +242,16 @@ mod tests {
             reason: "the kernel refused /modules/sctp.ko (finit_module: EKEYREJECTED)".into(),
         };
         let blamed = blame_modules(probes, &[refused]);
+        let expectation = harness::runner::expectation(&RunOptions::default(), &blamed);
         assert_eq!(
-            blamed.gate(Variant {
-                proto: Proto::Sctp,
-                family: Family::V6,
-            }),
+            blamed.gate(
+                Variant {
+                    proto: Proto::Sctp,
+                    family: Family::V6,
+                },
+                &expectation,
+                &harness::profile::Tally::default(),
+            ),
             harness::probe::Gate::Skip(
                 "module sctp is unavailable: the kernel refused /modules/sctp.ko \
                  (finit_module: EKEYREJECTED); so SCTP over IPv6 is not available"

@@ -181,6 +181,7 @@ pub fn run_suite(
     }
     let probes = probes.unwrap_or_else(|| Probes {
         kernel: release,
+        build: String::new(),
         option: Availability::Broken("the guest never reported its probes".into()),
         variants: BTreeMap::new(),
         profiles: BTreeMap::new(),

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use nix::fcntl::{Flock, FlockArg};
 
 pub mod rootfs;
+pub mod seccomp;
 
 /// The `portrange` binary under test.
 pub const PORTRANGE: &str = env!("CARGO_BIN_EXE_portrange");

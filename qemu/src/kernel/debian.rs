@@ -4,10 +4,20 @@
 use std::path::{Path, PathBuf};
 
 use arch::Arch;
-use debian_archive::Archive;
+use debian_archive::{Archive, Suite};
 
 /// The prebuilt kernel names, each `debian-<series>`.
-pub(super) const NAMES: &[&str] = &["debian-6.1", "debian-6.12"];
+pub(super) const NAMES: &[&str] = &["debian-5.10", "debian-6.1", "debian-6.12"];
+
+/// Where a series' packages come from: the machine's apt sources
+/// (bookworm: 6.1, and 6.12 through bookworm-security), or the sources of a
+/// suite of their own (bullseye's 5.10, which predates the option).
+fn archive(series: &str, cache: &Path, arch: Arch) -> Archive {
+    match series {
+        "5.10" => Archive::of_suite(cache, arch, Suite::Bullseye),
+        _ => Archive::new(cache, arch),
+    }
+}
 
 /// Why a prebuilt kernel could not be fetched or unpacked.
 #[derive(Debug, thiserror::Error)]
@@ -16,14 +26,14 @@ pub enum FetchError {
     #[error(transparent)]
     Archive(#[from] debian_archive::Error),
     /// No package of the wanted series is known to apt.
-    #[error(
-        "apt-cache knows no package {pattern} for {arch}: check that apt's sources include bookworm and bookworm-security"
-    )]
+    #[error("apt-cache knows no package {pattern} for {arch}: check that {sources}")]
     NoPackage {
         /// The package name pattern searched for.
         pattern: String,
         /// The architecture searched.
         arch: Arch,
+        /// Which sources should list it.
+        sources: &'static str,
     },
     /// A file operation in the cache failed.
     #[error("{what} {path} failed (check the cache directory, PORTRANGE_CACHE)")]
@@ -85,21 +95,30 @@ pub(super) fn fetch(
         move |source| FetchError::Io { what, path, source }
     };
     std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
-    let archive = Archive::new(cache, arch);
+    let archive = archive(series, cache, arch);
     let flavour = flavour(arch);
     let pattern = format!("^linux-image-{}\\..*{flavour}$", series.replace('.', "\\."));
     let names = archive.search(&pattern, progress)?;
-    let package = pick_newest(series, &flavour, &names).ok_or(FetchError::NoPackage {
-        pattern: pattern.clone(),
-        arch,
-    })?;
+    let newest = newest_first(series, &flavour, &names);
+    if newest.is_empty() {
+        return Err(FetchError::NoPackage {
+            pattern: pattern.clone(),
+            arch,
+            sources: match series {
+                "5.10" => {
+                    "deb.debian.org serves bullseye and bullseye-security (the cache's own sources list)"
+                }
+                _ => "apt's sources include bookworm and bookworm-security",
+            },
+        });
+    }
     // Download and unpack in a private directory, then rename: a concurrent
     // fetch of the same kernel cannot see or break a half-unpacked tree.
     let staging = tempfile::Builder::new()
         .prefix("fetch-")
         .tempdir_in(&dir)
         .map_err(io("creating a directory in", &dir))?;
-    let deb = archive.download(&package, staging.path(), progress)?;
+    let deb = download_newest(&archive, &newest, staging.path(), progress)?;
     progress(&format!("unpacking {} with dpkg-deb", deb.display()));
     let unpacked = staging.path().join("root");
     debian_archive::unpack(&deb, &unpacked)?;
@@ -111,14 +130,45 @@ pub(super) fn fetch(
     locate(&root)
 }
 
-/// Picks the highest version among package names of `series` and `flavour`.
-fn pick_newest(series: &str, flavour: &str, names: &[String]) -> Option<String> {
+/// How many of the newest packages a fetch tries: a mirror may list a
+/// package it does not serve (measured 2026-12-05: bullseye-security's
+/// newest three 5.10 kernels, ABI 44 to 46, answered 404 while the lists
+/// named them; ABI 43 downloaded).
+const TRIES: usize = 8;
+
+/// Downloads the first of `newest` (newest first) that the archive serves,
+/// trying at most [`TRIES`]; the first error when none could be had.
+fn download_newest(
+    archive: &Archive,
+    newest: &[String],
+    dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf, debian_archive::Error> {
+    let mut first_error = None;
+    for package in newest.iter().take(TRIES) {
+        match archive.download(package, dir, progress) {
+            Ok(deb) => return Ok(deb),
+            Err(error) => {
+                progress(&format!(
+                    "{package} could not be fetched, trying an older one: {error}"
+                ));
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.expect("newest is not empty"))
+}
+
+/// The package names of `series` and `flavour`, highest version first.
+fn newest_first(series: &str, flavour: &str, names: &[String]) -> Vec<String> {
     let prefix = format!("linux-image-{series}.");
-    names
+    let mut matching: Vec<String> = names
         .iter()
         .filter(|name| name.starts_with(&prefix) && name.ends_with(flavour))
-        .max_by_key(|name| version_key(name))
         .cloned()
+        .collect();
+    matching.sort_by_key(|name| std::cmp::Reverse(version_key(name)));
+    matching
 }
 
 /// The numbers in a package name, in order, to compare versions.
@@ -180,14 +230,25 @@ mod tests {
         ]);
         let amd64 = flavour(Arch::X86_64);
         assert_eq!(
-            pick_newest("6.12", &amd64, &listing).as_deref(),
+            newest_first("6.12", &amd64, &listing)
+                .first()
+                .map(String::as_str),
             Some("linux-image-6.12.117+deb12-cloud-amd64-unsigned")
         );
         assert_eq!(
-            pick_newest("6.1", &amd64, &listing).as_deref(),
+            newest_first("6.1", &amd64, &listing)
+                .first()
+                .map(String::as_str),
             Some("linux-image-6.1.0-56-cloud-amd64-unsigned")
         );
-        assert_eq!(pick_newest("6.6", &amd64, &listing), None);
+        assert!(newest_first("6.6", &amd64, &listing).is_empty());
+        assert_eq!(
+            newest_first("6.1", &amd64, &listing)[1..],
+            [
+                "linux-image-6.1.0-48-cloud-amd64-unsigned",
+                "linux-image-6.1.0-9-cloud-amd64-unsigned"
+            ]
+        );
     }
 
     #[test]
@@ -200,7 +261,9 @@ mod tests {
             "linux-image-6.1.0-58-cloud-amd64-unsigned",
         ]);
         assert_eq!(
-            pick_newest("6.1", &flavour(Arch::Arm64), &listing).as_deref(),
+            newest_first("6.1", &flavour(Arch::Arm64), &listing)
+                .first()
+                .map(String::as_str),
             Some("linux-image-6.1.0-57-cloud-arm64-unsigned")
         );
     }
@@ -209,6 +272,7 @@ mod tests {
     fn names_map_to_series() {
         assert_eq!(series("debian-6.12"), Some("6.12"));
         assert_eq!(series("debian-6.1"), Some("6.1"));
+        assert_eq!(series("debian-5.10"), Some("5.10"));
         assert_eq!(series("debian-6"), None);
     }
 
