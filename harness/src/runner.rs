@@ -76,7 +76,7 @@ pub enum Namespaces {
     /// back to a fresh one's state (no socket of any protocol, no
     /// TIME_WAIT, the port sysctls written back and read back, `lo` up, no
     /// extra link, address, route or rule); otherwise a fresh one made
-    /// ahead of time. Only with [`Isolation::Thread`].
+    /// ahead of time. Only with thread isolation (`--isolate thread`).
     Reuse,
 }
 
@@ -107,7 +107,7 @@ pub enum Isolation {
     /// A child process of its own (a re-exec of the program) leading its
     /// own process group, killed as a group at the timeout: an abort or a
     /// segfault is a harness error for that case naming the signal. The
-    /// program must call [`serve_isolated_case`] first thing in `main`.
+    /// program must call `serve_isolated_case` first thing in `main`.
     Process,
 }
 
