@@ -124,7 +124,8 @@ impl VmSuiteArgs {
             &cases,
             &self.runner.options()?,
             &mut |result| self.output.progress(result),
-        )?;
+        )?
+        .report;
         self.output.finish(&report)
     }
 }
