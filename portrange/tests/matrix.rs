@@ -320,3 +320,26 @@ fn vm_shards_that_each_ended_in_a_fault_merge() {
         ]
     );
 }
+
+/// An --out-dir that cannot be made is refused before any column runs.
+#[test]
+fn matrix_refuses_an_out_dir_it_cannot_make_before_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = file.join("matrix");
+    let output = common::portrange(&[
+        "matrix",
+        "--kernel",
+        "running",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("creating --out-dir {}", out.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("[1/1]"), "a column ran: {stderr}");
+}
