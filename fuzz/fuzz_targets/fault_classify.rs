@@ -52,6 +52,7 @@ fn kind(fault: &Fault) -> &'static str {
         Fault::Timeout { .. } => "timeout",
         Fault::NoResults { .. } => "no results",
         Fault::CorruptResults { .. } => "corrupt",
+        Fault::QemuEnded { .. } => "qemu ended",
     }
 }
 
@@ -68,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
         console: &console,
         results: &results,
         timed_out,
+        qemu_failed: None,
     };
     let fault = classify(&evidence);
     let message = fault.as_ref().map(ToString::to_string);

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use harness::outcome::{CaseResult, Outcome, Verdict};
+use harness::profile::Profile;
 use harness::report::{self, RunReport};
 
 /// One kernel's column of the matrix.
@@ -20,8 +21,95 @@ pub struct KernelReport {
     /// The cases this shard was to run, in catalogue order: what `merge`
     /// checks the results against.
     pub planned: Vec<String>,
+    /// What the column was asked to run and what it ran on: what `merge`
+    /// checks the shards of one label against each other.
+    pub asked: Asked,
     /// What ran on it.
     pub report: RunReport,
+}
+
+/// What a column was asked to run and what it ran on. The shards of one
+/// run agree on all of it; `merge` refuses shards that do not, since their
+/// planned cases would not add up to one run of one kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asked {
+    /// The name filters with `--exact` and `--include-harness-faults`, as
+    /// given (`sockopt/`; empty: every case).
+    pub selection: String,
+    /// The catalogue the selection was applied to ([`catalogue_version`]).
+    pub catalogue: String,
+    /// `--seed` (or PORTRANGE_SEED); `None`: each randomized case drew its
+    /// own.
+    pub seed: Option<u64>,
+    /// The profile the kernel had to match (`--expect-profile` or the
+    /// column's `:PROFILE`); `None`: expected from its release.
+    pub expect_profile: Option<Profile>,
+    /// The kernel's release as the run saw it; `None` when the column could
+    /// not run at all, so it never learned it.
+    pub kernel: Option<String>,
+    /// The kernel's architecture; `None` when the column could not run at
+    /// all.
+    pub arch: Option<String>,
+}
+
+impl Asked {
+    /// Each field's name and value, for comparing shards: `None` where the
+    /// shard does not know the value, which agrees with any.
+    fn fields(&self) -> [(&'static str, Option<String>); 6] {
+        let or_none = |value: Option<String>| value.unwrap_or_else(|| "none".into());
+        [
+            ("selection", Some(self.selection.clone())),
+            ("catalogue", Some(self.catalogue.clone())),
+            ("seed", Some(or_none(self.seed.map(|s| s.to_string())))),
+            (
+                "expected profile",
+                Some(or_none(self.expect_profile.map(|p| p.name().to_owned()))),
+            ),
+            ("kernel release", self.kernel.clone()),
+            ("arch", self.arch.clone()),
+        ]
+    }
+
+    /// The first field on which `self` and `other` disagree: its name and
+    /// both values.
+    fn disagreement(&self, other: &Asked) -> Option<(&'static str, String, String)> {
+        self.fields().into_iter().zip(other.fields()).find_map(
+            |((field, mine), (_, theirs))| match (mine, theirs) {
+                (Some(mine), Some(theirs)) if mine != theirs => Some((field, mine, theirs)),
+                _ => None,
+            },
+        )
+    }
+
+    /// `self` with what only `other` knows (kernel release, arch) filled in.
+    fn completed_by(self, other: &Asked) -> Asked {
+        Asked {
+            kernel: self.kernel.or_else(|| other.kernel.clone()),
+            arch: self.arch.or_else(|| other.arch.clone()),
+            ..self
+        }
+    }
+}
+
+/// The version of the catalogue `names` (every case's name, in catalogue
+/// order): portrange's version, the number of cases and a CRC-32 of their
+/// names. The version alone stays the same between commits of a work
+/// tree, and the count alone misses a case renamed or swapped for another;
+/// the names' checksum catches both. A case whose checks changed under the
+/// same name is not caught: that takes a release with a new version.
+pub fn catalogue_version<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut hasher = crc32fast::Hasher::new();
+    let mut count = 0;
+    for name in names {
+        hasher.update(name.as_bytes());
+        hasher.update(b"\n");
+        count += 1;
+    }
+    format!(
+        "portrange {} ({count} cases, names crc32 {:08x})",
+        env!("CARGO_PKG_VERSION"),
+        hasher.finalize()
+    )
 }
 
 /// Shard `index` of `count`, 1-based: case k of the filtered catalogue
@@ -123,6 +211,25 @@ pub enum MergeError {
         /// A shard of another split.
         second: Shard,
     },
+    /// Shards of one label were asked to run different things, or ran on
+    /// different kernels.
+    #[error(
+        "{kernel}: shards {first} and {second} disagree on the {field}: {first_value:?} and {second_value:?}: merge only the shards of one run (same selection, catalogue, seed, expected profile, kernel release and arch)"
+    )]
+    Disagree {
+        /// The kernel label.
+        kernel: String,
+        /// The field they disagree on.
+        field: &'static str,
+        /// One shard.
+        first: Shard,
+        /// Its value.
+        first_value: String,
+        /// The other shard.
+        second: Shard,
+        /// Its value.
+        second_value: String,
+    },
     /// Shards of a kernel are missing.
     #[error(
         "{kernel}: {} of {count} shards missing ({}{}): pass every shard's summary.json, or re-run the missing shards",
@@ -174,8 +281,11 @@ impl Matrix {
     /// in `order` (the catalogue's case names; names not in it go last).
     ///
     /// Refuses, per kernel, a shard given twice, a shard missing, shards of
-    /// runs split different ways, and a case some shard was to run that no
-    /// shard has a result for. The merged columns are whole runs (shard 1/1).
+    /// runs split different ways, shards that disagree on what they were
+    /// asked to run or what they ran on ([`Asked`]), and a case some shard
+    /// was to run that no shard has a result for. The harness's own results
+    /// of a shard (a VM's `vm/run`) are named after it. The merged columns
+    /// are whole runs (shard 1/1).
     pub fn merge(parts: Vec<Matrix>, order: &[String]) -> Result<Matrix, MergeError> {
         let rank: BTreeMap<&str, usize> = order
             .iter()
@@ -187,10 +297,24 @@ impl Matrix {
         for part in parts {
             for kernel in part.kernels {
                 record_shard(shards.entry(kernel.label.clone()).or_default(), &kernel)?;
+                let kernel = harness_results_named_by_shard(kernel);
                 let Some(into) = merged.iter_mut().find(|k| k.label == kernel.label) else {
                     merged.push(kernel);
                     continue;
                 };
+                if let Some((field, first_value, second_value)) =
+                    into.asked.disagreement(&kernel.asked)
+                {
+                    return Err(MergeError::Disagree {
+                        kernel: kernel.label,
+                        field,
+                        first: into.shard,
+                        first_value,
+                        second: kernel.shard,
+                        second_value,
+                    });
+                }
+                into.asked = into.asked.clone().completed_by(&kernel.asked);
                 for name in kernel.planned {
                     if !into.planned.contains(&name) {
                         into.planned.push(name);
@@ -306,6 +430,22 @@ impl Matrix {
     }
 }
 
+/// `kernel` with each result of a case it did not plan (the harness's own,
+/// as a VM's `vm/run`) named after its shard (`vm/run/shard-1-of-2`), so
+/// two shards that each ended with a fault merge with both faults kept.
+fn harness_results_named_by_shard(mut kernel: KernelReport) -> KernelReport {
+    let Shard { index, count } = kernel.shard;
+    if kernel.shard == Shard::WHOLE {
+        return kernel;
+    }
+    for result in &mut kernel.report.results {
+        if !kernel.planned.contains(&result.name) {
+            result.name = format!("{}/shard-{index}-of-{count}", result.name);
+        }
+    }
+    kernel
+}
+
 /// Adds `kernel`'s shard to those seen for its label, refusing one that
 /// cannot exist, one seen before and one of another split.
 fn record_shard(seen: &mut Vec<Shard>, kernel: &KernelReport) -> Result<(), MergeError> {
@@ -409,6 +549,14 @@ mod tests {
             label: label.into(),
             shard: Shard::WHOLE,
             planned: report.results.iter().map(|r| r.name.clone()).collect(),
+            asked: Asked {
+                selection: String::new(),
+                catalogue: catalogue_version(report.results.iter().map(|r| r.name.as_str())),
+                seed: None,
+                expect_profile: None,
+                kernel: Some(report.probes.kernel.clone()),
+                arch: Some("x86_64".into()),
+            },
             report,
         }
     }
@@ -535,6 +683,94 @@ verdict                                   FAIL        PASS
                 "running: 1 planned case(s) have no result in any shard ({lost}): the shard that was to run them lost them; re-run it"
             )
         );
+    }
+
+    #[test]
+    fn shards_that_disagree_are_refused_naming_the_field_and_both_values() {
+        let whole = two_kernels();
+        let mut other_selection = shard(&whole, 2, 2);
+        other_selection.kernels[0].asked.selection = "clamp/".into();
+        let mut parts = vec![shard(&whole, 1, 2), other_selection];
+        parts[0].kernels[0].asked.selection = "sockopt/".into();
+        let err = Matrix::merge(parts, &order(&whole)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "running: shards 1/2 and 2/2 disagree on the selection: \"sockopt/\" and \"clamp/\": \
+             merge only the shards of one run (same selection, catalogue, seed, expected profile, \
+             kernel release and arch)"
+        );
+        let mut other_kernel = shard(&whole, 2, 2);
+        other_kernel.kernels[0].asked.kernel = Some("6.1.0-56-cloud-amd64".into());
+        let err =
+            Matrix::merge(vec![shard(&whole, 1, 2), other_kernel], &order(&whole)).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "running: shards 1/2 and 2/2 disagree on the kernel release: \"6.18.0-test\" and \"6.1.0-56-cloud-amd64\""
+            ),
+            "{err}"
+        );
+        let changes: [fn(&mut Asked); 4] = [
+            |a: &mut Asked| a.catalogue = "portrange 0.0.9 (1 cases, names crc32 00000000)".into(),
+            |a: &mut Asked| a.seed = Some(7),
+            |a: &mut Asked| a.expect_profile = Some(Profile::Stable61),
+            |a: &mut Asked| a.arch = Some("arm64".into()),
+        ];
+        for change in changes {
+            let mut changed = shard(&whole, 2, 2);
+            change(&mut changed.kernels[1].asked);
+            let err =
+                Matrix::merge(vec![shard(&whole, 1, 2), changed], &order(&whole)).unwrap_err();
+            assert!(matches!(err, MergeError::Disagree { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_shard_that_never_learned_its_kernel_agrees_and_learns_it() {
+        let whole = two_kernels();
+        let mut unrun = shard(&whole, 2, 2);
+        unrun.kernels[0].asked.kernel = None;
+        unrun.kernels[0].asked.arch = None;
+        let merged = Matrix::merge(vec![unrun, shard(&whole, 1, 2)], &order(&whole)).unwrap();
+        assert_eq!(merged.kernels[0].asked, whole.kernels[0].asked);
+    }
+
+    #[test]
+    fn harness_results_of_two_shards_merge_named_by_shard() {
+        let whole = two_kernels();
+        let mut parts = vec![shard(&whole, 1, 2), shard(&whole, 2, 2)];
+        for part in &mut parts {
+            part.kernels[0].report.results.push(CaseResult::new(
+                "vm/run",
+                Outcome::Error("kernel panic".into()),
+                std::time::Duration::ZERO,
+            ));
+        }
+        let merged = Matrix::merge(parts, &order(&whole)).unwrap();
+        let names: Vec<&str> = merged.kernels[0]
+            .report
+            .results
+            .iter()
+            .map(|r| r.name.as_str())
+            .filter(|name| name.starts_with("vm/"))
+            .collect();
+        assert_eq!(names, ["vm/run/shard-1-of-2", "vm/run/shard-2-of-2"]);
+        assert_eq!(merged.verdict(), Verdict::Fail);
+    }
+
+    #[test]
+    fn the_catalogue_version_changes_with_any_name() {
+        let names = ["tcp4/a", "tcp4/b"];
+        let version = catalogue_version(names);
+        assert_eq!(
+            version,
+            format!(
+                "portrange {} (2 cases, names crc32 {:08x})",
+                env!("CARGO_PKG_VERSION"),
+                crc32fast::hash(b"tcp4/a\ntcp4/b\n")
+            )
+        );
+        assert_ne!(catalogue_version(["tcp4/a", "tcp4/c"]), version);
+        assert_ne!(catalogue_version(["tcp4/a"]), version);
     }
 
     #[test]

@@ -356,6 +356,12 @@ struct LavaRun {
 /// arguments; LAVA's own needs a LAVA job around it) and, if
 /// `portrange_on_path`, the real binary under test beside it.
 fn run_lava_helper(portrange_on_path: bool, args: &[&str]) -> LavaRun {
+    let real = portrange_on_path.then_some(Path::new(common::PORTRANGE));
+    run_lava_helper_with(real, args)
+}
+
+/// [`run_lava_helper`] with `portrange` (if any) as the `portrange` on PATH.
+fn run_lava_helper_with(portrange: Option<&Path>, args: &[&str]) -> LavaRun {
     let scratch = tempfile::tempdir().unwrap();
     let bin = scratch.path().join("bin");
     fs::create_dir(&bin).unwrap();
@@ -371,8 +377,8 @@ fn run_lava_helper(portrange_on_path: bool, args: &[&str]) -> LavaRun {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    if portrange_on_path {
-        std::os::unix::fs::symlink(common::PORTRANGE, bin.join("portrange")).unwrap();
+    if let Some(portrange) = portrange {
+        std::os::unix::fs::symlink(portrange, bin.join("portrange")).unwrap();
     }
     let output = Command::new(ci_dir().join("lava/run-portrange.sh"))
         .args(args)
@@ -390,6 +396,36 @@ fn run_lava_helper(portrange_on_path: bool, args: &[&str]) -> LavaRun {
             .collect(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// A run that skips as a whole (`1..0 # SKIP`, no privileges) reports
+/// each planned case as skipped, not failed. The `portrange` here is a
+/// fake for the test: it plans two cases and skips the run, as the real
+/// one does without privileges.
+#[test]
+fn lava_helper_reports_the_plan_of_a_wholly_skipped_run_as_skips() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fake = scratch.path().join("fake-portrange-that-skips-everything");
+    fs::write(
+        &fake,
+        "#!/bin/sh\n# Test fake of portrange: plans two cases, skips the whole run.\n\
+         case \"$*\" in\n\
+         *--list*) printf 'tcp4/sockopt/round_trip\\nudp4/sockopt/round_trip\\n' ;;\n\
+         *) printf 'KTAP version 1\\n1..0 # SKIP no privileges\\n'; exit 4 ;;\n\
+         esac\n",
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let skipped = run_lava_helper_with(Some(&fake), &["", "sockopt/round_trip"]);
+    assert_eq!(skipped.status, Some(4), "{}", skipped.stderr);
+    assert_eq!(
+        skipped.calls,
+        [
+            "portrange-setup --result pass",
+            "tcp4.sockopt.round_trip --result skip",
+            "udp4.sockopt.round_trip --result skip",
+        ]
+    );
 }
 
 #[test]
@@ -437,7 +473,8 @@ fn lava_helper_reports_setup_and_exits_as_portrange_did() {
         ]
     );
 
-    // The run dies in its second case; the first one's result was streamed.
+    // The run dies in its third case, after the first two results were
+    // streamed: the third planned case is reported too, as a failure.
     let aborted = run_lava_helper(
         true,
         &[
@@ -447,6 +484,7 @@ fn lava_helper_reports_setup_and_exits_as_portrange_did() {
             "1",
             "--exact",
             "tcp4/sockopt/round_trip",
+            "udp4/sockopt/round_trip",
             "tcp4/harness_fault/aborts_the_process",
         ],
     );
@@ -461,7 +499,16 @@ fn lava_helper_reports_setup_and_exits_as_portrange_did() {
         [
             "portrange-setup --result pass",
             "tcp4.sockopt.round_trip --result pass",
+            "udp4.sockopt.round_trip --result pass",
+            "tcp4.harness_fault.aborts_the_process --result fail",
         ]
+    );
+    assert!(
+        aborted.stderr.contains(
+            "portrange: tcp4/harness_fault/aborts_the_process never reported: the run ended (exit status 134) before it"
+        ),
+        "{}",
+        aborted.stderr
     );
 
     let refused = run_lava_helper(true, &["", "--shard", "3/2"]);

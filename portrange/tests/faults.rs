@@ -219,6 +219,172 @@ fn vm_faults_are_named_and_earlier_results_kept() {
     );
 }
 
+/// The path of the result channel's file in QEMU `qemu`'s command line.
+fn result_file_of(qemu: u32) -> std::path::PathBuf {
+    let raw = std::fs::read(format!("/proc/{qemu}/cmdline")).unwrap();
+    String::from_utf8_lossy(&raw)
+        .split('\0')
+        .find_map(|arg| {
+            let path = arg.split(",path=").nth(1)?;
+            path.ends_with("/results").then(|| path.into())
+        })
+        .unwrap_or_else(|| panic!("no result file in QEMU {qemu}'s command line"))
+}
+
+/// Waits until the first QEMU that `portrange` (by pid) starts has sent
+/// `count` case results on its result channel, then SIGKILLs that QEMU, as
+/// an operator or the OOM killer would: portrange itself is left alone.
+fn kill_its_qemu_after_results(portrange: u32, count: usize) {
+    let qemu = child_named(portrange, "qemu-system-x86");
+    let results = result_file_of(qemu);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let sent = std::fs::read_to_string(&results)
+            .unwrap_or_default()
+            .matches(r#""kind":"result""#)
+            .count();
+        if sent >= count {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "QEMU {qemu} sent {sent} results in 180 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(qemu as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+/// A case without a result after QEMU was killed: an error that names
+/// QEMU's end.
+const KILLED: &str = "QEMU itself ended with signal: 9 (SIGKILL)";
+
+/// A result's harness error message, if it is one (`--format json`).
+fn error_of(result: &serde_json::Value) -> Option<&str> {
+    (result["outcome"] == "error").then(|| result["message"].as_str())?
+}
+
+/// QEMU killed from outside midway: the results it sent stay, every case
+/// without one is an error naming QEMU's end, the report is written and the
+/// exit status is 1 (not 2, which would drop everything).
+#[test]
+fn vm_keeps_the_results_of_a_killed_qemu_and_errors_the_rest() {
+    if common::qemu_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let portrange = common::command(&[
+        "vm",
+        "--kernel",
+        "debian-6.12",
+        "--accel",
+        "tcg",
+        "--threads",
+        "1",
+        "--format",
+        "json",
+        "--output",
+        report.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    kill_its_qemu_after_results(portrange.id(), 5);
+    let output = portrange.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}\n{stdout}");
+    let progress: Vec<&str> = stdout.lines().filter(|l| l.starts_with("test ")).collect();
+    assert!(progress.len() >= 5, "{stdout}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let results = json["results"].as_array().unwrap();
+    let planned = cases::catalogue().len();
+    assert_eq!(results.len(), planned + 1, "every case and vm/run");
+    let errors: Vec<&str> = results.iter().filter_map(error_of).collect();
+    assert_eq!(
+        results.len() - errors.len(),
+        progress.len(),
+        "the results received before the kill are kept, as their progress lines showed"
+    );
+    assert_eq!(errors.len(), planned + 1 - progress.len());
+    assert!(
+        errors.iter().all(|e| e.contains(KILLED)),
+        "{:?}",
+        errors.iter().find(|e| !e.contains(KILLED))
+    );
+    assert_eq!(results.last().unwrap()["name"], "vm/run");
+}
+
+/// The same in a matrix: the killed column keeps what it received and the
+/// other column runs as usual.
+#[test]
+fn matrix_keeps_a_killed_column_and_the_others() {
+    if common::qemu_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("matrix");
+    let portrange = common::command(&[
+        "matrix",
+        "--kernel",
+        "debian-6.12",
+        "--kernel",
+        "running",
+        "--accel",
+        "tcg",
+        "--threads",
+        "1",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "tcp4/",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    kill_its_qemu_after_results(portrange.id(), 3);
+    let output = portrange.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let kernels = summary["kernels"].as_array().unwrap();
+    assert_eq!(kernels.len(), 2);
+    let planned = kernels[0]["planned"].as_array().unwrap().len();
+    let killed = kernels[0]["report"]["results"].as_array().unwrap();
+    let errors: Vec<&str> = killed.iter().filter_map(error_of).collect();
+    let received = killed.len() - errors.len();
+    assert!(received >= 3, "{killed:?}");
+    assert_eq!(killed.len(), planned + 1, "every case and vm/run");
+    assert!(
+        errors.iter().all(|e| e.contains(KILLED)),
+        "{:?}",
+        errors.iter().find(|e| !e.contains(KILLED))
+    );
+    assert!(
+        received < planned,
+        "QEMU was killed only after the run: {killed:?}"
+    );
+    let running = kernels[1]["report"]["results"].as_array().unwrap();
+    assert_eq!(running.len(), planned);
+    assert!(
+        running
+            .iter()
+            .all(|r| !r["message"].to_string().contains("QEMU")),
+        "{running:?}"
+    );
+    for file in ["debian-6.12.ktap", "running.ktap", "junit.xml"] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+}
+
 /// The children of `pid` named `name`, from /proc.
 fn children_named(pid: u32, name: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")

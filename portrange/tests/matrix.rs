@@ -147,3 +147,199 @@ fn merge_refuses_a_missing_a_duplicated_shard_and_a_lost_case() {
         )
     );
 }
+
+/// Runs `matrix --kernel KERNEL` over `cases` (exact names), shard
+/// `shard`, into `out`; gives the exit code.
+fn matrix_shard(kernel: &str, cases: &[&str], shard: &str, out: &Path) -> i32 {
+    let mut args = vec!["matrix", "--kernel", kernel, "--exact"];
+    args.extend(cases);
+    args.extend(["--shard", shard, "--out-dir", out.to_str().unwrap()]);
+    exit_code(&args)
+}
+
+#[test]
+fn merge_refuses_shards_of_other_selections_and_other_kernels() {
+    let dir = tempfile::tempdir().unwrap();
+    let sockopt = ["tcp4/sockopt/round_trip", "udp4/sockopt/round_trip"];
+    let clamp = [
+        "tcp4/clamp/partial_overlap_uses_the_overlap",
+        "udp4/clamp/partial_overlap_uses_the_overlap",
+    ];
+    let (first, second, other) = (
+        dir.path().join("sockopt-1"),
+        dir.path().join("sockopt-2"),
+        dir.path().join("clamp-2"),
+    );
+    if matrix_shard("running", &sockopt, "1/2", &first) == 4 {
+        common::unprivileged("no case could run here, so the kernel is never learned");
+        return;
+    }
+    matrix_shard("running", &sockopt, "2/2", &second);
+    matrix_shard("running", &clamp, "2/2", &other);
+    let out = dir.path().join("merged");
+    assert_eq!(
+        merge_refused(&[&first, &other], &out),
+        format!(
+            "portrange: error: running: shards 1/2 and 2/2 disagree on the selection: \"--exact {}\" and \"--exact {}\": merge only the shards of one run (same selection, catalogue, seed, expected profile, kernel release and arch)",
+            sockopt.join(" "),
+            clamp.join(" ")
+        )
+    );
+
+    // A summary written on another machine, booted into another kernel
+    // (a stand-in: the release field edited, as the other kernel's run
+    // would have written it).
+    let summary = second.join("summary.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let ours = json["kernels"][0]["asked"]["kernel"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    json["kernels"][0]["asked"]["kernel"] = "6.1.0-56-cloud-amd64".into();
+    std::fs::write(&summary, json.to_string()).unwrap();
+    assert!(
+        merge_refused(&[&first, &second], &out).starts_with(&format!(
+            "portrange: error: running: shards 1/2 and 2/2 disagree on the kernel release: \"{ours}\" and \"6.1.0-56-cloud-amd64\""
+        ))
+    );
+}
+
+#[test]
+fn matrix_refuses_a_kernel_given_twice_before_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let output = common::portrange(&[
+        "matrix",
+        "--kernel",
+        "running",
+        "--kernel",
+        "running",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--kernel running is given twice"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "a refused matrix wrote {}", out.display());
+}
+
+/// One file that cannot be written (junit.xml is a directory) costs that
+/// file and the exit status, not the others.
+#[test]
+fn merge_writes_every_file_it_can_and_names_the_one_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = ["tcp4/sockopt/round_trip", "udp4/sockopt/round_trip"];
+    let (first, second) = (dir.path().join("1"), dir.path().join("2"));
+    matrix_shard("running", &cases, "1/2", &first);
+    matrix_shard("running", &cases, "2/2", &second);
+    let out = dir.path().join("merged");
+    std::fs::create_dir_all(out.join("junit.xml")).unwrap();
+    let output = common::portrange(&[
+        "merge",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("1 of 3 files were not written (the others were): cannot write")
+            && stderr.contains("junit.xml"),
+        "{stderr}"
+    );
+    assert_eq!(outcomes(&out).len(), 2, "summary.json misses results");
+    assert!(out.join("running.ktap").is_file());
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("verdict: "),
+        "the verdict was not printed"
+    );
+}
+
+/// Two VM shards that each ended with a fault (in one the guest's /init
+/// dies, a harness fault case aborts it; in the other a case hangs until
+/// the VM's time limit) merge, each shard's `vm/run` kept under its own
+/// name.
+#[test]
+fn vm_shards_that_each_ended_in_a_fault_merge() {
+    if common::qemu_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let shard = |index: &str| {
+        let out = dir.path().join(index);
+        let spec = format!("{index}/2");
+        let code = exit_code(&[
+            "matrix",
+            "--kernel",
+            "debian-6.12",
+            "--accel",
+            "tcg",
+            "--timeout",
+            "30",
+            "--case-timeout",
+            "300",
+            "--include-harness-faults",
+            "--exact",
+            "tcp4/harness_fault/aborts_the_process",
+            "tcp4/harness_fault/hangs",
+            "--shard",
+            &spec,
+            "--out-dir",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1);
+        out
+    };
+    let (first, second) = (shard("1"), shard("2"));
+    let out = dir.path().join("merged");
+    let output = common::portrange(&[
+        "merge",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let names: Vec<String> = outcomes(&out)
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "tcp4/harness_fault/hangs",
+            "tcp4/harness_fault/aborts_the_process",
+            "vm/run/shard-1-of-2",
+            "vm/run/shard-2-of-2",
+        ]
+    );
+}
+
+/// An --out-dir that cannot be made is refused before any column runs.
+#[test]
+fn matrix_refuses_an_out_dir_it_cannot_make_before_running_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = file.join("matrix");
+    let output = common::portrange(&[
+        "matrix",
+        "--kernel",
+        "running",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("creating --out-dir {}", out.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("[1/1]"), "a column ran: {stderr}");
+}

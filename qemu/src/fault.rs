@@ -77,6 +77,16 @@ pub enum Fault {
         /// What was wrong with the stream.
         problems: Vec<String>,
     },
+    /// QEMU itself ended with a failure status or a signal (killed from
+    /// outside, crashed) rather than by the guest powering off.
+    QemuEnded {
+        /// How it ended (`signal: 9 (SIGKILL)`, `exit status: 1`).
+        status: String,
+        /// What QEMU printed on stderr, if anything.
+        stderr: String,
+        /// The last console lines.
+        splat: Vec<String>,
+    },
 }
 
 impl Fault {
@@ -91,7 +101,8 @@ impl Fault {
             | Fault::Ubsan { splat }
             | Fault::Warning { splat }
             | Fault::Timeout { splat, .. }
-            | Fault::NoResults { splat } => splat,
+            | Fault::NoResults { splat }
+            | Fault::QemuEnded { splat, .. } => splat,
             Fault::CorruptResults { problems } => problems,
         }
     }
@@ -128,6 +139,13 @@ impl fmt::Display for Fault {
             Fault::CorruptResults { problems } => {
                 write!(f, "corrupt results: {}", problems.join("; "))
             }
+            Fault::QemuEnded { status, stderr, .. } => {
+                write!(f, "QEMU itself ended with {status}")?;
+                if !stderr.is_empty() {
+                    write!(f, ": {stderr}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -141,6 +159,18 @@ pub struct Evidence<'a> {
     pub results: &'a Decoded,
     /// The time limit, if the run was killed for reaching it.
     pub timed_out: Option<Duration>,
+    /// How QEMU ended when it ended on its own with a failure status or a
+    /// signal, and what it printed on stderr.
+    pub qemu_failed: Option<&'a QemuFailure>,
+}
+
+/// QEMU's own failing end, as [`Evidence`] carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuFailure {
+    /// How it ended (`signal: 9 (SIGKILL)`, `exit status: 1`).
+    pub status: String,
+    /// What it printed on stderr, trimmed.
+    pub stderr: String,
 }
 
 /// Starts the line of every kernel panic.
@@ -223,7 +253,9 @@ const REPORTS: &[&[&str]] = &[OOPS, BUG, UBSAN, LOCKDEP, WARNING];
 
 /// Judges a run: the most severe fault found, or `None` for a clean run.
 ///
-/// Console faults come first (a panic explains missing results), then the
+/// QEMU's own failing end comes first (whatever the console shows, it is
+/// why the results stop where they do; the console's last lines go with
+/// it), then console faults (a panic explains missing results), then the
 /// timeout, then a damaged result stream, then missing results.
 pub fn classify(evidence: &Evidence<'_>) -> Option<Fault> {
     let lines: Vec<&str> = evidence
@@ -231,6 +263,13 @@ pub fn classify(evidence: &Evidence<'_>) -> Option<Fault> {
         .lines()
         .map(|line| line.trim_end_matches('\r'))
         .collect();
+    if let Some(failure) = evidence.qemu_failed {
+        return Some(Fault::QemuEnded {
+            status: failure.status.clone(),
+            stderr: failure.stderr.clone(),
+            splat: tail(&lines),
+        });
+    }
     for (needles, make) in MARKERS {
         let found = lines
             .iter()
@@ -669,7 +708,53 @@ asked to die\r
             console,
             results,
             timed_out,
+            qemu_failed: None,
         })
+    }
+
+    #[test]
+    fn qemu_killed_midway_is_named_before_the_missing_end_frame() {
+        let killed = QemuFailure {
+            status: "signal: 9 (SIGKILL)".into(),
+            stderr: String::new(),
+        };
+        let half = Decoded {
+            messages: vec!["ok".into()],
+            ..Decoded::default()
+        };
+        let fault = classify(&Evidence {
+            console: WARNING,
+            results: &half,
+            timed_out: None,
+            qemu_failed: Some(&killed),
+        })
+        .unwrap();
+        assert_eq!(
+            fault.to_string(),
+            "QEMU itself ended with signal: 9 (SIGKILL)"
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line.contains("WARNING: CPU: ")),
+            "{fault:?}"
+        );
+        let crashed = QemuFailure {
+            status: "exit status: 1".into(),
+            stderr: "qemu: fatal: lost the plot".into(),
+        };
+        let fault = classify(&Evidence {
+            console: CLEAN_BOOT,
+            results: &ended(0),
+            timed_out: None,
+            qemu_failed: Some(&crashed),
+        })
+        .unwrap();
+        assert_eq!(
+            fault.to_string(),
+            "QEMU itself ended with exit status: 1: qemu: fatal: lost the plot"
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::accel::Accel;
 use crate::binary;
-use crate::fault::{self, Evidence, Fault};
-use crate::frame::{Decoded, Decoder, Event, Stream};
+use crate::fault::{self, Evidence, Fault, QemuFailure};
+use crate::frame::{Decoded, Decoder, Event, Problem, Stream};
 use crate::initramfs::{self, Contents, Packed, Payload};
 use crate::kernel::Kernel;
 use crate::platform::platform;
@@ -106,9 +106,12 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// QEMU itself failed (bad arguments, unloadable kernel, ...).
+    /// QEMU failed before the guest showed any sign of life (bad
+    /// arguments, an unloadable kernel, ...). A QEMU that fails later is a
+    /// [`Fault::QemuEnded`] of the run instead, with what came back kept.
     #[error(
-        "{qemu} exited with {status}: {stderr}: check the kernel image and the extra arguments"
+        "{qemu} exited with {status} before the kernel wrote anything{}: check the kernel image and the extra arguments",
+        said(stderr)
     )]
     QemuFailed {
         /// The QEMU binary.
@@ -118,6 +121,16 @@ pub enum Error {
         /// What QEMU printed on stderr.
         stderr: String,
     },
+}
+
+/// QEMU's stderr as the tail of an error message: nothing when it said
+/// nothing.
+fn said(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {stderr}")
+    }
 }
 
 /// One thing the guest sent, as [`run`]'s callback hears it.
@@ -272,20 +285,32 @@ pub fn boot(
         .read(&mut results)
         .map_err(io("reading", &results_path))?;
     let decoded = collected.finish();
-    if let Some(status) = status.filter(|status| !status.success()) {
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        return Err(Error::QemuFailed {
-            qemu,
-            status: status.to_string(),
-            stderr: stderr.trim().to_string(),
-        });
-    }
     let console_bytes = std::fs::read(&console_path).map_err(io("reading", &console_path))?;
     let console = String::from_utf8_lossy(&console_bytes).into_owned();
+    let qemu_failed = status
+        .filter(|status| !status.success())
+        .map(|status| QemuFailure {
+            status: status.to_string(),
+            stderr: std::fs::read_to_string(&stderr_path)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        });
+    if let Some(failure) = &qemu_failed
+        && status.is_some_and(|status| status.code().is_some())
+        && guest_silent(&console, &decoded)
+    {
+        return Err(Error::QemuFailed {
+            qemu,
+            status: failure.status.clone(),
+            stderr: failure.stderr.clone(),
+        });
+    }
     let fault = fault::classify(&Evidence {
         console: &console,
         results: &decoded,
         timed_out,
+        qemu_failed: qemu_failed.as_ref(),
     });
     Ok(VmRun {
         messages: decoded.messages,
@@ -296,6 +321,21 @@ pub fn boot(
         console,
         elapsed,
     })
+}
+
+/// Whether the guest left no trace at all: nothing on the console and
+/// nothing on the result channel, as when QEMU refuses its arguments or
+/// the kernel image.
+fn guest_silent(console: &str, decoded: &Decoded) -> bool {
+    console.trim().is_empty()
+        && decoded.messages.is_empty()
+        && decoded.stderr.is_empty()
+        && decoded.output.is_empty()
+        && decoded.exit_code.is_none()
+        && decoded
+            .problems
+            .iter()
+            .all(|problem| *problem == Problem::MissingEnd)
 }
 
 /// Feeds the result file into the decoder and the caller's callback.

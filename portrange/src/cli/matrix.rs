@@ -1,5 +1,6 @@
 //! `portrange matrix` and `portrange merge`: several kernels, one table.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use super::native::{self, RunnerArgs};
 use super::output::write_whole;
 use super::selection::Selection;
 use super::vm::BootArgs;
-use crate::matrix::{KernelReport, Matrix, Shard};
+use crate::matrix::{Asked, KernelReport, Matrix, Shard, catalogue_version};
 use crate::vm::host;
 use harness::Case;
 use harness::outcome::Outcome;
@@ -58,6 +59,7 @@ pub struct MergeArgs {
 
 /// Runs `portrange matrix`.
 pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
+    let catalogue = catalogue_version(cases.iter().map(|case| case.name.as_str()));
     let cases = args.selection.apply(cases)?;
     let planned: Vec<String> = cases.iter().map(|case| case.name.clone()).collect();
     let shard = args.selection.shard.unwrap_or(Shard::WHOLE);
@@ -81,16 +83,27 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
             Arch::host()
         );
     }
+    let labels: Vec<String> = specs.iter().map(|spec| column(spec, foreign)).collect();
+    distinct_files(&labels)?;
+    fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating --out-dir {}", args.out_dir.display()))?;
+    let asked = Asked {
+        selection: selection_words(&args.selection),
+        catalogue,
+        seed: options.randomized.seed,
+        expect_profile: options.expect_profile,
+        kernel: None,
+        arch: None,
+    };
     let mut matrix = Matrix::default();
-    for (index, spec) in specs.iter().enumerate() {
-        let label = column(spec, foreign);
+    for (index, (spec, label)) in specs.iter().zip(labels).enumerate() {
         eprintln!(
             "portrange: [{}/{}] {label}: {} cases",
             index + 1,
             specs.len(),
             cases.len()
         );
-        let report = kernel_report(args, &options, spec, &label, &cases);
+        let (report, asked) = kernel_report(args, &options, spec, &label, &cases, &asked);
         eprintln!(
             "portrange: [{}/{}] {label}: {}",
             index + 1,
@@ -101,10 +114,53 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
             label,
             shard,
             planned: planned.clone(),
+            asked,
             report,
         });
     }
     publish(&matrix, &args.out_dir)
+}
+
+/// The selection as the command line gave it, without the shard:
+/// `--exact`, `--include-harness-faults` and the filters (empty: every case).
+fn selection_words(selection: &Selection) -> String {
+    let switches = [
+        (selection.exact, "--exact"),
+        (selection.include_harness_faults, "--include-harness-faults"),
+    ];
+    switches
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, switch)| switch.to_owned())
+        .chain(selection.filters.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Refuses columns whose files would overwrite each other: a kernel given
+/// twice (its columns could not be told apart in the table nor matched in
+/// a merge either), or labels that differ only where a file name has `_`.
+/// Numbering repeated columns instead would name a column by its place on
+/// the command line, and a merge would pair the wrong shards when another
+/// shard gave the kernels in another order.
+fn distinct_files(labels: &[String]) -> anyhow::Result<()> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for label in labels {
+        let file = format!("{}.ktap", file_name(label));
+        match seen.insert(file.clone(), label) {
+            None => {}
+            Some(first) if first == label => anyhow::bail!(
+                "--kernel {label} is given twice: the two columns would overwrite each other's \
+                 files; give each kernel once (a second profile is a column of its own: \
+                 {label}:PROFILE)"
+            ),
+            Some(first) => anyhow::bail!(
+                "columns {first} and {label} would both be written to {file}: give one of the \
+                 kernels another name (a path of another name)"
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// A kernel's column name: `spec` (the `--kernel` value) as given, with
@@ -120,8 +176,9 @@ fn column(spec: &str, foreign: Option<Arch>) -> String {
     format!("{kernel}-{arch}{}", &spec[kernel.len()..])
 }
 
-/// One kernel's report, named `label`, for `spec` (the `--kernel` value);
-/// a kernel that cannot be run at all (no privileges, no image, no QEMU)
+/// One kernel's report, named `label`, for `spec` (the `--kernel` value),
+/// and `asked` completed with the column's profile and what it ran on; a
+/// kernel that cannot be run at all (no privileges, no image, no QEMU)
 /// gets every case marked with the reason instead of stopping the other
 /// columns.
 fn kernel_report(
@@ -130,24 +187,49 @@ fn kernel_report(
     spec: &str,
     label: &str,
     cases: &[Case],
-) -> RunReport {
+    asked: &Asked,
+) -> (RunReport, Asked) {
     let (kernel, pinned) = match split_profile(spec) {
         Ok(split) => split,
-        Err(e) => return native::unrunnable_report(label, cases, &Outcome::Error(e)),
+        Err(e) => {
+            let report = native::unrunnable_report(label, cases, &Outcome::Error(e));
+            return (report, asked.clone());
+        }
     };
     let options = &RunOptions {
         expect_profile: pinned.or(options.expect_profile),
         ..options.clone()
     };
+    let asked = Asked {
+        expect_profile: options.expect_profile,
+        ..asked.clone()
+    };
+    let ran_on = |report: &RunReport, arch: Arch| Asked {
+        kernel: Some(report.probes.kernel.clone()),
+        arch: Some(arch.to_string()),
+        ..asked.clone()
+    };
     if kernel == RUNNING {
-        return native::run_report(cases, options, |_| {}, |_| {})
-            .unwrap_or_else(|e| native::unrunnable_report(label, cases, &e.outcome()));
+        return match native::run_report(cases, options, |_| {}, |_| {}) {
+            Ok(report) => {
+                let asked = ran_on(&report, Arch::host());
+                (report, asked)
+            }
+            Err(e) => (native::unrunnable_report(label, cases, &e.outcome()), asked),
+        };
     }
     let request = args.boot.request(kernel, None);
-    host::run_suite(&request, cases, options, &mut |_| {}).unwrap_or_else(|e| {
-        eprintln!("portrange: {label}: {e:#}");
-        native::unrunnable_report(label, cases, &Outcome::Error(format!("{e:#}")))
-    })
+    match host::run_suite(&request, cases, options, &mut |_| {}) {
+        Ok(run) => {
+            let asked = ran_on(&run.report, run.arch);
+            (run.report, asked)
+        }
+        Err(e) => {
+            eprintln!("portrange: {label}: {e:#}");
+            let outcome = Outcome::Error(format!("{e:#}"));
+            (native::unrunnable_report(label, cases, &outcome), asked)
+        }
+    }
 }
 
 /// Splits `KERNEL:PROFILE` into the kernel and the profile pinned for it;
@@ -186,16 +268,26 @@ pub fn merge(args: &MergeArgs, cases: &[Case]) -> anyhow::Result<ExitCode> {
     publish(&Matrix::merge(parts, &order)?, &args.out_dir)
 }
 
-/// Prints the table and verdict, writes the files, and gives the exit code.
+/// Writes the files (summary.json first, then each kernel's KTAP, then
+/// junit.xml; a file that cannot be written does not stop the others),
+/// prints the table and verdict, and gives the exit code: the verdict's,
+/// or an error naming every file that could not be written.
 fn publish(matrix: &Matrix, out_dir: &Path) -> anyhow::Result<ExitCode> {
+    let labels: Vec<String> = matrix.kernels.iter().map(|k| k.label.clone()).collect();
+    distinct_files(&labels)?;
     fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    for kernel in &matrix.kernels {
-        let path = out_dir.join(format!("{}.ktap", file_name(&kernel.label)));
-        write_whole(&path, &report::ktap(&kernel.report))?;
-    }
-    write_whole(&out_dir.join("junit.xml"), &matrix.junit())?;
     let summary = serde_json::to_string_pretty(matrix).context("serializing summary.json")?;
-    write_whole(&out_dir.join("summary.json"), &summary)?;
+    let mut files = vec![("summary.json".to_owned(), summary)];
+    files.extend(matrix.kernels.iter().map(|kernel| {
+        let name = format!("{}.ktap", file_name(&kernel.label));
+        (name, report::ktap(&kernel.report))
+    }));
+    files.push(("junit.xml".to_owned(), matrix.junit()));
+    let failed: Vec<String> = files
+        .iter()
+        .filter_map(|(name, contents)| write_whole(&out_dir.join(name), contents).err())
+        .map(|e| format!("{e:#}"))
+        .collect();
     print!("{}", matrix.table());
     println!("(ok* = passed where it ran, skipped on some variants)");
     println!(
@@ -204,6 +296,14 @@ fn publish(matrix: &Matrix, out_dir: &Path) -> anyhow::Result<ExitCode> {
         matrix.kernels.len(),
         out_dir.display()
     );
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} files were not written (the others were): {}",
+            failed.len(),
+            files.len(),
+            failed.join("; ")
+        );
+    }
     Ok(matrix.verdict().process_exit())
 }
 
@@ -241,6 +341,42 @@ mod tests {
             column("debian-6.1", Some(Arch::X86_64)),
             "debian-6.1-x86_64"
         );
+    }
+
+    #[test]
+    fn columns_that_would_share_files_are_refused() {
+        let labels = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert!(distinct_files(&labels(&["running", "running:upstream", "debian-6.1"])).is_ok());
+        assert_eq!(
+            distinct_files(&labels(&["running", "debian-6.1", "running"]))
+                .unwrap_err()
+                .to_string(),
+            "--kernel running is given twice: the two columns would overwrite each other's \
+             files; give each kernel once (a second profile is a column of its own: \
+             running:PROFILE)"
+        );
+        assert_eq!(
+            distinct_files(&labels(&["/k/bzImage", "_k_bzImage"]))
+                .unwrap_err()
+                .to_string(),
+            "columns /k/bzImage and _k_bzImage would both be written to _k_bzImage.ktap: give \
+             one of the kernels another name (a path of another name)"
+        );
+    }
+
+    #[test]
+    fn the_selection_is_recorded_as_given_without_the_shard() {
+        let selection = Selection {
+            filters: vec!["tcp4/a".into(), "udp4/b".into()],
+            exact: true,
+            shard: Some(Shard { index: 1, count: 2 }),
+            include_harness_faults: true,
+        };
+        assert_eq!(
+            selection_words(&selection),
+            "--exact --include-harness-faults tcp4/a udp4/b"
+        );
+        assert_eq!(selection_words(&Selection::default()), "");
     }
 
     #[test]

@@ -43,7 +43,7 @@ enum Command {
     ///
     /// Exit status follows kselftest: 0 all passed, 1 something failed or
     /// could not run, 4 everything was skipped.
-    Run(native::RunArgs),
+    Run(RunCommand),
     /// Boot a kernel in QEMU and run the cases inside it, reporting as
     /// `run` does; or, with `-- PROGRAM ARGS...`, run a program there (the
     /// cargo runner mode) and exit with its status.
@@ -68,6 +68,19 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// `portrange run`'s arguments, and `--list` to print the run's plan.
+#[derive(Debug, clap::Args)]
+struct RunCommand {
+    #[command(flatten)]
+    args: native::RunArgs,
+    /// Print the names of the cases this run would run, one per line, and
+    /// run nothing: the plan, for a script that passes `run`'s arguments
+    /// through and must tell which planned cases never reported
+    /// (ci/lava/run-portrange.sh).
+    #[arg(long)]
+    list: bool,
 }
 
 /// An end-to-end scenario the command line can run by name: a use case
@@ -132,13 +145,10 @@ fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
                      --selftest-equivalent or select other cases"
                 );
             }
-            let mut out = std::io::stdout().lock();
-            for case in listed {
-                writeln!(out, "{}", case.name)?;
-            }
-            Ok(ExitCode::SUCCESS)
+            print_names(listed)
         }
-        Some(Command::Run(args)) => native::run(&args, cases),
+        Some(Command::Run(run)) if run.list => print_names(run.args.selection.apply(cases)?),
+        Some(Command::Run(run)) => native::run(&run.args, cases),
         Some(Command::Vm(args)) => vm::run(&args, cases),
         Some(Command::Matrix(args)) => matrix::run(&args, cases),
         Some(Command::Merge(args)) => matrix::merge(&args, &cases),
@@ -161,4 +171,13 @@ fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
             (scenario.run)(&argv)
         }
     }
+}
+
+/// Prints each case's name on a line of its own.
+fn print_names(cases: impl IntoIterator<Item = Case>) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for case in cases {
+        writeln!(out, "{}", case.name)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

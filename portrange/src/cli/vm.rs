@@ -145,7 +145,8 @@ impl VmSuiteArgs {
         };
         let report = host::run_suite(&self.request(kernel), cases, &options, &mut |result| {
             self.output.progress(result)
-        })?;
+        })?
+        .report;
         self.output.finish(&report)
     }
 }

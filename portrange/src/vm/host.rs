@@ -109,16 +109,27 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
     })
 }
 
+/// A suite run in a VM.
+#[derive(Debug)]
+pub struct SuiteRun {
+    /// What ran and came back.
+    pub report: RunReport,
+    /// The booted kernel's architecture.
+    pub arch: Arch,
+}
+
 /// Runs `cases` in a VM; `on_result` hears each result as it arrives. A
-/// fault (panic, oops, hang, lost results) becomes harness errors in the
-/// report, never a pass.
+/// fault (panic, oops, hang, lost results, QEMU's own death) becomes
+/// harness errors in the report, never a pass, and the results that came
+/// before it stay.
 pub fn run_suite(
     request: &VmRequest,
     cases: &[Case],
     options: &RunOptions,
     on_result: &mut dyn FnMut(&CaseResult),
-) -> anyhow::Result<RunReport> {
+) -> anyhow::Result<SuiteRun> {
     let (kernel, decision) = prepare(request)?;
+    let arch = kernel.arch;
     let release = kernel.release.clone().unwrap_or_else(|| "unknown".into());
     let target = format!("vm {} under {:?}", kernel.name, decision.accel);
     let mut config = config(request, kernel, decision.accel)?;
@@ -186,12 +197,15 @@ pub fn run_suite(
         variants: BTreeMap::new(),
         profiles: BTreeMap::new(),
     });
-    Ok(RunReport {
-        target,
-        probes,
-        notes,
-        results,
-        phases,
+    Ok(SuiteRun {
+        report: RunReport {
+            target,
+            probes,
+            notes,
+            results,
+            phases,
+        },
+        arch,
     })
 }
 
