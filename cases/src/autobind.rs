@@ -4,11 +4,12 @@
 use std::collections::BTreeSet;
 
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, check_eq, sockopt};
-use nix::errno::Errno;
 
+use crate::model::Op;
+use crate::port_set::show;
 use crate::ports::{
-    SERVER_PORT, check_fill, connect_to, connect_to_server, fill, local_port, server, server_on,
-    show, socket_with_range,
+    SERVER_PORT, check_fill, connect_to, connect_to_server, exhaustion_errno, fill, local_port,
+    server, server_on, socket_with_range,
 };
 
 const WIDE: Setup = Setup::netns_range(40000, 49999);
@@ -49,17 +50,6 @@ pub fn cases() -> Vec<CaseDef> {
     .collect()
 }
 
-/// The errno an exhausted autobind gives: TCP and MPTCP connect() run out
-/// of 4-tuples (EADDRNOTAVAIL); UDP and SCTP autobind runs out of ports
-/// (EAGAIN); listen() on TCP/MPTCP reports EADDRINUSE.
-fn exhausted_errno(proto: Proto, listening: bool) -> Errno {
-    match (proto, listening) {
-        (Proto::Udp | Proto::Sctp, _) => Errno::EAGAIN,
-        (Proto::Tcp | Proto::Mptcp, false) => Errno::EADDRNOTAVAIL,
-        (Proto::Tcp | Proto::Mptcp, true) => Errno::EADDRINUSE,
-    }
-}
-
 /// Four clients with the range 41000..=41003 connect to one server without
 /// binding first: each gets a distinct port of that range.
 fn connect_autobind(ctx: &Ctx) -> Result<(), CaseError> {
@@ -80,7 +70,7 @@ fn connect_autobind(ctx: &Ctx) -> Result<(), CaseError> {
     check!(
         ports.len() == 4,
         "four clients to one destination share ports: {}",
-        show(&ports)
+        show(ports.iter().copied())
     );
     Ok(())
 }
@@ -93,11 +83,13 @@ fn connect_exhausted(ctx: &Ctx) -> Result<(), CaseError> {
         || socket_with_range(ctx, 41000, 41001),
         |client| connect_to_server(ctx, client),
     )?;
-    check_fill(
-        filled,
-        41000..=41001,
-        exhausted_errno(ctx.variant.proto, false),
-    )
+    let errno = exhaustion_errno(
+        ctx,
+        Op::Connect {
+            remote: SERVER_PORT,
+        },
+    )?;
+    check_fill(filled, 41000..=41001, errno)
 }
 
 /// TCP keeps 4-tuples unique, not local ports: with both ports of a
@@ -134,9 +126,15 @@ fn shared_across_destinations(ctx: &Ctx) -> Result<(), CaseError> {
         held.push(client);
     }
     let extra = socket_with_range(ctx, 41000, 41001)?;
+    let errno = exhaustion_errno(
+        ctx,
+        Op::Connect {
+            remote: SERVER_PORT,
+        },
+    )?;
     harness::expect_errno(
         connect_to(ctx, &extra, SERVER_PORT),
-        Errno::EADDRNOTAVAIL,
+        errno,
         "third connect() to A with every 4-tuple busy",
     )
 }
@@ -156,9 +154,15 @@ fn not_shared_across_destinations(ctx: &Ctx) -> Result<(), CaseError> {
         held.push(client);
     }
     let to_b = socket_with_range(ctx, 41000, 41001)?;
+    let errno = exhaustion_errno(
+        ctx,
+        Op::Connect {
+            remote: SERVER_PORT + 1,
+        },
+    )?;
     harness::expect_errno(
         connect_to(ctx, &to_b, SERVER_PORT + 1),
-        Errno::EAGAIN,
+        errno,
         "connect() to B with both ports of the range taken by clients of A",
     )
 }
@@ -198,7 +202,13 @@ fn sendmsg_autobind(ctx: &Ctx) -> Result<(), CaseError> {
             local_port(client)
         },
     )?;
-    check_fill(filled, 41000..=41001, Errno::EAGAIN)
+    let errno = exhaustion_errno(
+        ctx,
+        Op::SendTo {
+            remote: SERVER_PORT,
+        },
+    )?;
+    check_fill(filled, 41000..=41001, errno)
 }
 
 /// listen() on an unbound socket autobinds from the socket range; a full
@@ -211,9 +221,5 @@ fn listen_autobind(ctx: &Ctx) -> Result<(), CaseError> {
             local_port(listener)
         },
     )?;
-    check_fill(
-        filled,
-        41000..=41003,
-        exhausted_errno(ctx.variant.proto, true),
-    )
+    check_fill(filled, 41000..=41003, exhaustion_errno(ctx, Op::Listen)?)
 }

@@ -3,11 +3,12 @@
 use std::collections::BTreeSet;
 
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, describe};
-use nix::errno::Errno;
 
-use crate::model::{Op, exhaustion_error};
+use crate::model::Op;
+use crate::port_set::show;
 use crate::ports::{
-    SERVER_PORT, bind_zero, check_fill, fill, fill_by_bind, pick, server, show, socket_with_range,
+    SERVER_PORT, bind_zero, check_bind_fill, check_fill, exhaustion_errno, fill, fill_by_bind,
+    pick, server, socket_with_range,
 };
 
 /// A socket range (`lo`, `hi`, as set with the option) and the effective
@@ -83,18 +84,14 @@ fn edges(ctx: &Ctx, &(op, rows): &(Op, &[Edge])) -> Result<(), CaseError> {
         Op::Connect { .. } | Op::SendTo { .. } => Some(server(ctx)?),
         Op::BindZero | Op::Listen => None,
     };
-    let errno = exhaustion_error(ctx.variant.proto, op).ok_or_else(|| {
-        CaseError::Harness(format!("no exhaustion errno for {op} on {}", ctx.variant))
-    })?;
+    let errno = exhaustion_errno(ctx, op)?;
     rows.iter().try_for_each(|&((lo, hi), (want_lo, want_hi))| {
         let filled = fill(
             || socket_with_range(ctx, lo, hi),
             |socket| pick(ctx, socket, op),
         )?;
-        check_fill(filled, want_lo..=want_hi, errno).map_err(|e| match e {
-            CaseError::Fail(m) => CaseError::Fail(format!("socket range {lo}-{hi}, {op}: {m}")),
-            other => other,
-        })
+        check_fill(filled, want_lo..=want_hi, errno)
+            .map_err(|e| e.in_context(format_args!("socket range {lo}-{hi}, {op}")))
     })
 }
 
@@ -102,20 +99,28 @@ fn edges(ctx: &Ctx, &(op, rows): &(Op, &[Edge])) -> Result<(), CaseError> {
 /// ports to bind(0), then EADDRINUSE.
 fn eight_ports(ctx: &Ctx) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, 45000, 45007))?;
-    check_fill(fill, 45000..=45007, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, 45000..=45007)
 }
 
 /// A 3-port range: UDP and SCTP hand out all three; TCP's bind(0) scans
 /// the range rounded down to an even size (inet_csk_find_open_port), so
 /// its top port is never picked and the third bind fails.
 fn odd_sized(ctx: &Ctx) -> Result<(), CaseError> {
-    let (lo, hi) = (45000, 45002);
+    let (lo, hi) = ODD_SIZED;
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, lo, hi))?;
-    let top = match ctx.variant.proto {
-        Proto::Tcp | Proto::Mptcp => hi - 1,
-        Proto::Udp | Proto::Sctp => hi,
-    };
-    check_fill(fill, lo..=top, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, odd_sized_picks(ctx.variant.proto))
+}
+
+/// The 3-port socket range of [`odd_sized`].
+const ODD_SIZED: (u16, u16) = (45000, 45002);
+
+/// The ports bind(0) hands out from [`ODD_SIZED`] on `proto`.
+fn odd_sized_picks(proto: Proto) -> std::ops::RangeInclusive<u16> {
+    let (lo, hi) = ODD_SIZED;
+    match proto {
+        Proto::Tcp | Proto::Mptcp => lo..=hi - 1,
+        Proto::Udp | Proto::Sctp => lo..=hi,
+    }
 }
 
 /// With SO_REUSEADDR, bind(0) may share ports between bound sockets (TCP's
@@ -141,11 +146,11 @@ fn reuseaddr(ctx: &Ctx) -> Result<(), CaseError> {
             }
             Err(e) => {
                 check!(
-                    e.raw_os_error() == Some(Errno::EADDRINUSE as i32)
+                    e.raw_os_error() == Some(exhaustion_errno(ctx, Op::BindZero)? as i32)
                         && seen == (lo..=hi).collect::<BTreeSet<u16>>(),
                     "bind #{n} failed with {} after picking only {}",
                     describe(&e),
-                    show(&seen)
+                    show(seen.iter().copied())
                 );
                 break;
             }
@@ -160,7 +165,9 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::model::{Config, Profile, fill as model_fill};
+    use harness::profile::Profile;
+
+    use crate::model::{Config, exhaustion_error, fill as model_fill};
 
     fn config(proto: Proto, op: Op, netns_range: (u16, u16), socket_range: (u16, u16)) -> Config {
         Config {
@@ -186,6 +193,22 @@ mod tests {
                 })
             })
         })
+    }
+
+    #[test]
+    fn odd_sized_expectation_agrees_with_the_model() {
+        for &proto in Proto::ALL {
+            let config = config(proto, Op::BindZero, (40000, 49999), ODD_SIZED);
+            for profile in Profile::ALL {
+                let (ports, errno) = model_fill(&config, profile);
+                assert_eq!(
+                    ports,
+                    odd_sized_picks(proto).collect::<BTreeSet<u16>>(),
+                    "{proto:?} {profile:?}"
+                );
+                assert_eq!(Some(errno), exhaustion_error(proto, Op::BindZero));
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod egress;
 mod exhaustion;
 mod faults;
 mod model;
+mod port_set;
 mod ports;
 mod profiles;
 mod random;

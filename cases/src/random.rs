@@ -1,5 +1,5 @@
 //! The reference model against the running kernel: random configurations,
-//! each checked against [`crate::model::expected`].
+//! each checked against [`crate::model::expected_on`].
 //!
 //! One case per variant drives its namespace through up to
 //! [`CONFIGURATIONS`] configurations, stopping early when its share of the
@@ -27,11 +27,12 @@ use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use harness::profile::Profile;
 use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, describe, sockopt};
 use nix::errno::Errno;
 use socket2::Socket;
 
-use crate::model::{Config, Holder, Op, Profile, Taken, expected_on};
+use crate::model::{Config, Holder, Op, Taken, expected_on};
 use crate::ports::{local_port, pick};
 
 /// The most configurations one variant runs unless the run asks for a
@@ -195,16 +196,10 @@ fn random_configurations(ctx: &Ctx) -> Result<(), CaseError> {
         }
         ran += 1;
         let config = generate(&mut rng, ctx.variant.proto);
-
-        let context = |message: String| {
-            CaseError::Fail(format!(
-                "configuration #{index} of seed {seed} (--seed {seed} replays it): \
-                 {config}: {message}"
+        run_one(ctx, &config, &mut reserved_now).map_err(|e| {
+            e.in_context(format_args!(
+                "configuration #{index} of seed {seed} (--seed {seed} replays it): {config}"
             ))
-        };
-        run_one(ctx, &config, &mut reserved_now).map_err(|e| match e {
-            CaseError::Fail(message) => context(message),
-            other => other,
         })?;
         for server in &servers {
             drain(server)?;
@@ -316,10 +311,7 @@ fn hold(ctx: &Ctx, config: &Config, so_far: &[Taken], taken: &Taken) -> Result<S
                 ..config.clone()
             };
             let got = connect(ctx, &socket, remote).and_then(|()| local_port(&socket));
-            check(&model, got).map_err(|e| match e {
-                CaseError::Fail(m) => CaseError::Fail(format!("setting up {what}: {m}")),
-                other => other,
-            })?;
+            check(&model, got).map_err(|e| e.in_context(format_args!("setting up {what}")))?;
         }
     }
     Ok(socket)

@@ -2,10 +2,12 @@
 //! path that picks a port from it.
 
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup};
-use nix::errno::Errno;
 
-use crate::model::{Op, exhaustion_error};
-use crate::ports::{SERVER_PORT, check_fill, fill, fill_by_bind, pick, server, socket_with_range};
+use crate::model::Op;
+use crate::ports::{
+    SERVER_PORT, check_bind_fill, check_fill, exhaustion_errno, fill, fill_by_bind, pick, server,
+    socket_with_range,
+};
 
 /// The netns range and the reserved ports of every case here.
 const SETUP: Setup = Setup::netns_range(40000, 49999).reserved("41001,41003-41004");
@@ -52,7 +54,7 @@ fn skipped(ctx: &Ctx) -> Result<(), CaseError> {
     let filled = fill_by_bind(ctx, || {
         socket_with_range(ctx, SOCKET_RANGE.0, SOCKET_RANGE.1)
     })?;
-    check_fill(filled, UNRESERVED, Errno::EADDRINUSE)?;
+    check_bind_fill(ctx, filled, UNRESERVED)?;
     ctx.socket()?
         .bind(&ctx.loopback(41003).into())
         .or_fail("explicit bind to the reserved port 41003")
@@ -68,9 +70,7 @@ fn skipped_by(ctx: &Ctx, op: &Op) -> Result<(), CaseError> {
         Op::Connect { .. } | Op::SendTo { .. } => Some(server(ctx)?),
         Op::BindZero | Op::Listen => None,
     };
-    let errno = exhaustion_error(ctx.variant.proto, *op).ok_or_else(|| {
-        CaseError::Harness(format!("no exhaustion errno for {op:?} on {}", ctx.variant))
-    })?;
+    let errno = exhaustion_errno(ctx, *op)?;
     let filled = fill(
         || socket_with_range(ctx, SOCKET_RANGE.0, SOCKET_RANGE.1),
         |socket| pick(ctx, socket, *op),
@@ -84,7 +84,9 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::model::{Config, Profile, fill as model_fill};
+    use harness::profile::Profile;
+
+    use crate::model::{Config, exhaustion_error, fill as model_fill};
 
     /// Every path of this module with the protocols it runs for.
     fn paths() -> Vec<(&'static str, Op, &'static [Proto])> {

@@ -4,7 +4,7 @@ use harness::sockopt::{self, IP_LOCAL_PORT_RANGE, pack};
 use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Setup, check_eq, expect_errno};
 use nix::errno::Errno;
 
-use crate::ports::{check_fill, fill_by_bind, socket_with_range};
+use crate::ports::{check_bind_fill, fill_by_bind, socket_with_range};
 
 const NETNS: Setup = Setup::netns_range(40000, 40007);
 
@@ -73,7 +73,7 @@ fn packing(ctx: &Ctx) -> Result<(), CaseError> {
         sockopt::set_raw(&socket, IP_LOCAL_PORT_RANGE, &raw.to_ne_bytes()).or_fail("setsockopt")?;
         Ok(socket)
     })?;
-    check_fill(fill, lo..=hi, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, lo..=hi)
 }
 
 /// `lo > hi` with both set is refused and leaves the stored value alone.
@@ -126,13 +126,13 @@ fn optlen_not_4(ctx: &Ctx) -> Result<(), CaseError> {
 /// `lo = 0` leaves the low bound to the netns: ports 40000..=hi.
 fn zero_lo(ctx: &Ctx) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, 0, 40003))?;
-    check_fill(fill, 40000..=40003, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, 40000..=40003)
 }
 
 /// `hi = 0` leaves the high bound to the netns: ports lo..=40007.
 fn zero_hi(ctx: &Ctx) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, 40004, 0))?;
-    check_fill(fill, 40004..=40007, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, 40004..=40007)
 }
 
 /// Writing 0 clears the option: reads back 0, and the whole netns range
@@ -148,7 +148,7 @@ fn zero_clears(ctx: &Ctx) -> Result<(), CaseError> {
         );
         Ok(socket)
     })?;
-    check_fill(fill, 40000..=40007, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, 40000..=40007)
 }
 
 /// The range belongs to the socket it was set on: a socket opened next to
@@ -164,5 +164,5 @@ fn no_leak(ctx: &Ctx) -> Result<(), CaseError> {
         );
         Ok(socket)
     })?;
-    check_fill(fill, 40000..=40007, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, 40000..=40007)
 }

@@ -203,6 +203,18 @@ pub enum CaseError {
     Harness(String),
 }
 
+impl CaseError {
+    /// This error with `context` before a failure's message
+    /// (`"<context>: <message>"`), so a failure deep in a table says which
+    /// row it was; a skip or a harness error is left as it is.
+    pub fn in_context(self, context: impl fmt::Display) -> CaseError {
+        match self {
+            CaseError::Fail(message) => CaseError::Fail(format!("{context}: {message}")),
+            other => other,
+        }
+    }
+}
+
 /// What a case body works with.
 pub struct Ctx<'a> {
     /// The variant under test.
@@ -377,6 +389,21 @@ mod tests {
             ["tcp4/a/every", "tcp6/a/every", "tcp6/b/stream_v6"]
         );
         assert!(!names.contains(&"udp6/b/stream_v6".to_owned()));
+    }
+
+    #[test]
+    fn context_prefixes_failures_only() {
+        let fail = CaseError::Fail("expected 1, got 2".into());
+        assert_eq!(
+            fail.in_context("row 3"),
+            CaseError::Fail("row 3: expected 1, got 2".into())
+        );
+        for other in [
+            CaseError::Skip("no SCTP".into()),
+            CaseError::Harness("no netns".into()),
+        ] {
+            assert_eq!(other.clone().in_context("row 3"), other);
+        }
     }
 
     #[test]

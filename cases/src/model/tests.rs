@@ -65,6 +65,19 @@ fn hold(config: &mut Config, port: u16) {
 #[test]
 fn clamping_follows_spec_examples() {
     let netns = (40000, 49999);
+    // Rows: (socket range, effective range).
+    for (socket, want) in [
+        // narrower: as asked
+        ((40100, 40199), (40100, 40199)),
+        // wholly outside, the egress scenario's outside host
+        ((50000, 50015), netns),
+    ] {
+        assert_eq!(
+            effective_range(netns, socket),
+            want,
+            "{socket:?} in {netns:?}"
+        );
+    }
     assert_eq!(effective_range(netns, (30000, 45000)), (40000, 45000));
     assert_eq!(effective_range(netns, (45000, 60000)), (45000, 49999));
     assert_eq!(effective_range(netns, (50000, 50010)), netns);
