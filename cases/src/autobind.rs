@@ -8,7 +8,7 @@ use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, check_eq, so
 use crate::model::Op;
 use crate::port_set::show;
 use crate::ports::{
-    SERVER_PORT, check_fill, connect_to, connect_to_server, exhaustion_errno, fill, local_port,
+    SERVER_PORT, check_fill_by, connect_to, connect_to_server, exhaustion_errno, local_port,
     server, server_on, socket_with_range,
 };
 
@@ -78,18 +78,10 @@ fn connect_autobind(ctx: &Ctx) -> Result<(), CaseError> {
 /// Clients with a two-port range connecting to one server take both ports,
 /// then the next connect() fails with the protocol's errno.
 fn connect_exhausted(ctx: &Ctx) -> Result<(), CaseError> {
-    let _server = server(ctx)?;
-    let filled = fill(
-        || socket_with_range(ctx, 41000, 41001),
-        |client| connect_to_server(ctx, client),
-    )?;
-    let errno = exhaustion_errno(
-        ctx,
-        Op::Connect {
-            remote: SERVER_PORT,
-        },
-    )?;
-    check_fill(filled, 41000..=41001, errno)
+    let op = Op::Connect {
+        remote: SERVER_PORT,
+    };
+    check_fill_by(ctx, op, (41000, 41001), 41000..=41001)
 }
 
 /// TCP keeps 4-tuples unique, not local ports: with both ports of a
@@ -193,33 +185,14 @@ fn bind_address_no_port(ctx: &Ctx) -> Result<(), CaseError> {
 /// An unbound UDP socket sending a datagram is autobound from its range;
 /// once the two-port range is taken, sendmsg() fails with EAGAIN.
 fn sendmsg_autobind(ctx: &Ctx) -> Result<(), CaseError> {
-    let _server = server(ctx)?;
-    let destination = ctx.loopback(SERVER_PORT).into();
-    let filled = fill(
-        || socket_with_range(ctx, 41000, 41001),
-        |client| {
-            client.send_to(b"x", &destination)?;
-            local_port(client)
-        },
-    )?;
-    let errno = exhaustion_errno(
-        ctx,
-        Op::SendTo {
-            remote: SERVER_PORT,
-        },
-    )?;
-    check_fill(filled, 41000..=41001, errno)
+    let op = Op::SendTo {
+        remote: SERVER_PORT,
+    };
+    check_fill_by(ctx, op, (41000, 41001), 41000..=41001)
 }
 
 /// listen() on an unbound socket autobinds from the socket range; a full
 /// range gives EADDRINUSE (TCP, MPTCP) or EAGAIN (SCTP).
 fn listen_autobind(ctx: &Ctx) -> Result<(), CaseError> {
-    let filled = fill(
-        || socket_with_range(ctx, 41000, 41003),
-        |listener| {
-            listener.listen(8)?;
-            local_port(listener)
-        },
-    )?;
-    check_fill(filled, 41000..=41003, exhaustion_errno(ctx, Op::Listen)?)
+    check_fill_by(ctx, Op::Listen, (41000, 41003), 41000..=41003)
 }

@@ -7,8 +7,8 @@ use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, describe};
 use crate::model::Op;
 use crate::port_set::show;
 use crate::ports::{
-    SERVER_PORT, bind_zero, check_bind_fill, check_fill, exhaustion_errno, fill, fill_by_bind,
-    pick, server, socket_with_range,
+    SERVER_PORT, bind_zero, check_bind_fill, check_fill_by, exhaustion_errno, fill_by_bind,
+    socket_with_range,
 };
 
 /// A socket range (`lo`, `hi`, as set with the option) and the effective
@@ -80,17 +80,8 @@ pub fn cases() -> Vec<CaseDef> {
 /// Each row's sockets are closed before the next; the rows' ports are
 /// disjoint, so a port left in TIME_WAIT never meets a later row.
 fn edges(ctx: &Ctx, &(op, rows): &(Op, &[Edge])) -> Result<(), CaseError> {
-    let _server = match op {
-        Op::Connect { .. } | Op::SendTo { .. } => Some(server(ctx)?),
-        Op::BindZero | Op::Listen => None,
-    };
-    let errno = exhaustion_errno(ctx, op)?;
     rows.iter().try_for_each(|&((lo, hi), (want_lo, want_hi))| {
-        let filled = fill(
-            || socket_with_range(ctx, lo, hi),
-            |socket| pick(ctx, socket, op),
-        )?;
-        check_fill(filled, want_lo..=want_hi, errno)
+        check_fill_by(ctx, op, (lo, hi), want_lo..=want_hi)
             .map_err(|e| e.in_context(format_args!("socket range {lo}-{hi}, {op}")))
     })
 }
@@ -168,17 +159,10 @@ mod tests {
     use harness::profile::Profile;
 
     use crate::model::{Config, exhaustion_error, fill as model_fill};
+    use crate::ports::check_fill;
 
     fn config(proto: Proto, op: Op, netns_range: (u16, u16), socket_range: (u16, u16)) -> Config {
-        Config {
-            proto,
-            netns_range,
-            socket_range,
-            reserved: BTreeSet::new(),
-            taken: Vec::new(),
-            reuse_addr: false,
-            op,
-        }
+        Config::new(proto, netns_range, socket_range, op)
     }
 
     /// Every row of every path, on every protocol and profile.

@@ -95,6 +95,23 @@ pub struct Config {
     pub op: Op,
 }
 
+impl Config {
+    /// A configuration with nothing reserved, no port taken and no
+    /// `SO_REUSEADDR`: the start of most worked examples.
+    #[cfg(test)]
+    pub fn new(proto: Proto, netns_range: (u16, u16), socket_range: (u16, u16), op: Op) -> Config {
+        Config {
+            proto,
+            netns_range,
+            socket_range,
+            reserved: BTreeSet::new(),
+            taken: Vec::new(),
+            reuse_addr: false,
+            op,
+        }
+    }
+}
+
 /// What the model allows: the kernel picks one of `ports`, or fails with
 /// `error`. Both can be possible at once: TCP's scan of an odd-sized range
 /// reaches different ports from different random offsets.

@@ -129,6 +129,27 @@ pub fn check_bind_fill(
     check_fill(fill, expected, exhaustion_errno(ctx, Op::BindZero)?)
 }
 
+/// Sockets set to `socket_range` pick by `op` (to a server made here on
+/// the op's remote port) until a pick fails: checks they got exactly the
+/// `expected` ports, then the model's exhaustion errno for `op`.
+pub fn check_fill_by(
+    ctx: &Ctx,
+    op: Op,
+    (lo, hi): (u16, u16),
+    expected: impl IntoIterator<Item = u16>,
+) -> Result<(), CaseError> {
+    let _server = match op {
+        Op::Connect { remote } | Op::SendTo { remote } => Some(server_on(ctx, remote)?),
+        Op::BindZero | Op::Listen => None,
+    };
+    let errno = exhaustion_errno(ctx, op)?;
+    let filled = fill(
+        || socket_with_range(ctx, lo, hi),
+        |socket| pick(ctx, socket, op),
+    )?;
+    check_fill(filled, expected, errno)
+}
+
 /// A listening (or, for UDP, bound) server on loopback `SERVER_PORT`.
 pub fn server(ctx: &Ctx) -> Result<Socket, CaseError> {
     server_on(ctx, SERVER_PORT)

@@ -12,15 +12,7 @@ fn expected(config: &Config) -> Option<Expected> {
 }
 
 fn config(proto: Proto, netns_range: (u16, u16), socket_range: (u16, u16), op: Op) -> Config {
-    Config {
-        proto,
-        netns_range,
-        socket_range,
-        reserved: BTreeSet::new(),
-        taken: Vec::new(),
-        reuse_addr: false,
-        op,
-    }
+    Config::new(proto, netns_range, socket_range, op)
 }
 
 fn ports(list: impl IntoIterator<Item = u16>) -> Expected {
