@@ -221,18 +221,26 @@ pub struct Ctx<'a> {
     pub variant: Variant,
     netns: &'a Netns,
     randomized: Randomized,
+    pinned: Option<Profile>,
     profile: Cell<Option<(Property, Profile)>>,
     note: RefCell<Option<String>>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `variant` in `netns` (which the calling thread has
-    /// entered), with the run's settings for randomized cases.
-    pub fn new(variant: Variant, netns: &'a Netns, randomized: Randomized) -> Self {
+    /// entered), with the run's settings for randomized cases and the
+    /// profile it pinned (`--expect-profile`), if any.
+    pub fn new(
+        variant: Variant,
+        netns: &'a Netns,
+        randomized: Randomized,
+        pinned: Option<Profile>,
+    ) -> Self {
         Ctx {
             variant,
             netns,
             randomized,
+            pinned,
             profile: Cell::new(None),
             note: RefCell::new(None),
         }
@@ -241,6 +249,14 @@ impl<'a> Ctx<'a> {
     /// The run's seed and configuration count for randomized cases.
     pub fn randomized(&self) -> Randomized {
         self.randomized
+    }
+
+    /// The profile the run pinned (`--expect-profile`), which every
+    /// property must match; `None` when the kernel's release decides. A
+    /// case that checks behaviour differing between profiles holds the
+    /// kernel to this one alone when it is set.
+    pub fn pinned_profile(&self) -> Option<Profile> {
+        self.pinned
     }
 
     /// Records one line about what the case did (how many configurations
