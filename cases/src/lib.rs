@@ -4,6 +4,7 @@
 //! a table of [`CaseDef`]s; [`catalogue`] expands all of them over the
 //! protocol x family matrix.
 
+mod accepted;
 mod autobind;
 mod clamping;
 pub mod egress;
@@ -28,6 +29,7 @@ pub fn definitions() -> Vec<CaseDef> {
         exhaustion::cases(),
         reserved::cases(),
         autobind::cases(),
+        accepted::cases(),
         random::cases(),
         profiles::cases(),
     ]
