@@ -163,10 +163,14 @@ fn peel_off(socket: &Socket, id: i32) -> Result<OwnedFd, CaseError> {
             &mut len,
         )
     };
-    if rc != 0 || arg[1] < 0 {
+    // The call returns the new descriptor (sctp_getsockopt_peeloff()), as
+    // it also writes it into the argument.
+    if rc < 0 || arg[1] != rc {
+        let error = std::io::Error::last_os_error();
         return Err(CaseError::Fail(format!(
-            "getsockopt(SCTP_SOCKOPT_PEELOFF) of association {id}: {}",
-            harness::describe(&std::io::Error::last_os_error())
+            "getsockopt(SCTP_SOCKOPT_PEELOFF) of association {id}: returned {rc}, descriptor {} ({})",
+            arg[1],
+            harness::describe(&error)
         )));
     }
     // SAFETY: the kernel just made this descriptor for us; nothing else owns it.
