@@ -11,6 +11,7 @@ pub mod egress;
 mod exhaustion;
 mod faults;
 mod model;
+mod mptcp_pm;
 mod port_set;
 mod ports;
 mod profiles;
@@ -18,6 +19,7 @@ mod random;
 mod reserved;
 pub mod selftest;
 mod sockopt;
+mod subflows;
 
 use harness::{Case, CaseDef, expand};
 
@@ -32,6 +34,7 @@ pub fn definitions() -> Vec<CaseDef> {
         accepted::cases(),
         random::cases(),
         profiles::cases(),
+        subflows::cases(),
     ]
     .concat()
 }
