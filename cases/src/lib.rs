@@ -18,6 +18,7 @@ mod profiles;
 mod random;
 mod reserved;
 pub mod selftest;
+mod sharing;
 mod sockopt;
 mod subflows;
 
@@ -35,6 +36,7 @@ pub fn definitions() -> Vec<CaseDef> {
         random::cases(),
         profiles::cases(),
         subflows::cases(),
+        sharing::cases(),
     ]
     .concat()
 }

@@ -97,8 +97,8 @@ pub struct Config {
 
 impl Config {
     /// A configuration with nothing reserved, no port taken and no
-    /// `SO_REUSEADDR`: the start of most worked examples.
-    #[cfg(test)]
+    /// `SO_REUSEADDR`: the start of most worked examples and of a case's
+    /// own configuration.
     pub fn new(proto: Proto, netns_range: (u16, u16), socket_range: (u16, u16), op: Op) -> Config {
         Config {
             proto,
