@@ -10,10 +10,10 @@
 //! sctp_copy_sock(), which copies a list of fields that does not include
 //! the range: they start without one. The same in 6.1 and 6.12.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use harness::sockopt::{self, pack};
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check_eq};
+use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check_eq, describe};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::ports::{SERVER_PORT, connect_to, server_on, socket_with_range};
@@ -120,59 +120,41 @@ fn peeled_off(ctx: &Ctx) -> Result<(), CaseError> {
     Ok(())
 }
 
-/// The id of the one association on `socket` (SCTP_GET_ASSOC_ID_LIST).
+/// The id of the one association on `socket` (SCTP_GET_ASSOC_ID_LIST:
+/// a count, then the ids).
 fn only_association(socket: &Socket) -> Result<i32, CaseError> {
-    let mut ids = [0u32; 4];
-    let mut len = libc::socklen_t::try_from(std::mem::size_of_val(&ids)).expect("16 bytes");
-    // SAFETY: the pointer and length describe `ids`, which outlives the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            SOL_SCTP,
-            SCTP_GET_ASSOC_ID_LIST,
-            ids.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(CaseError::Harness(format!(
+    let mut list = [0u8; 16];
+    let len = libc::socklen_t::try_from(list.len()).expect("16 bytes");
+    sockopt::get_into(socket, SOL_SCTP, SCTP_GET_ASSOC_ID_LIST, &mut list, len).map_err(|e| {
+        CaseError::Harness(format!(
             "getsockopt(SCTP_GET_ASSOC_ID_LIST): {}",
-            harness::describe(&std::io::Error::last_os_error())
-        )));
-    }
-    match ids[0] {
-        1 => Ok(ids[1] as i32),
+            describe(&e)
+        ))
+    })?;
+    let word = |i: usize| u32::from_ne_bytes(list[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    match word(0) {
+        1 => Ok(word(1) as i32),
         n => Err(CaseError::Harness(format!(
             "expected one association on the one-to-many socket, found {n}"
         ))),
     }
 }
 
-/// The socket SCTP_SOCKOPT_PEELOFF branches off `socket` for association `id`.
+/// The socket SCTP_SOCKOPT_PEELOFF branches off `socket` for association
+/// `id` (sctp_peeloff_arg_t: the association id, then the new descriptor,
+/// which the call also returns).
 fn peel_off(socket: &Socket, id: i32) -> Result<OwnedFd, CaseError> {
-    // sctp_peeloff_arg_t: the association id, then the new descriptor.
-    let mut arg: [libc::c_int; 2] = [id, -1];
-    let mut len = libc::socklen_t::try_from(std::mem::size_of_val(&arg)).expect("8 bytes");
-    // SAFETY: the pointer and length describe `arg`, which outlives the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            SOL_SCTP,
-            SCTP_SOCKOPT_PEELOFF,
-            arg.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    // The call returns the new descriptor (sctp_getsockopt_peeloff()), as
-    // it also writes it into the argument.
-    if rc < 0 || arg[1] != rc {
-        let error = std::io::Error::last_os_error();
+    let mut arg = [id.to_ne_bytes(), (-1i32).to_ne_bytes()].concat();
+    let len = libc::socklen_t::try_from(arg.len()).expect("8 bytes");
+    let what = format!("getsockopt(SCTP_SOCKOPT_PEELOFF) of association {id}");
+    sockopt::get_into(socket, SOL_SCTP, SCTP_SOCKOPT_PEELOFF, &mut arg, len)
+        .map_err(|e| CaseError::Fail(format!("{what}: {}", describe(&e))))?;
+    let fd = i32::from_ne_bytes(arg[4..8].try_into().expect("4 bytes"));
+    if fd < 0 {
         return Err(CaseError::Fail(format!(
-            "getsockopt(SCTP_SOCKOPT_PEELOFF) of association {id}: returned {rc}, descriptor {} ({})",
-            arg[1],
-            harness::describe(&error)
+            "{what}: no descriptor came back ({fd})"
         )));
     }
     // SAFETY: the kernel just made this descriptor for us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(arg[1]) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -16,7 +16,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, Variant, check_eq, describe};
+use harness::{
+    CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, Variant, check_eq, expect_errno,
+};
 use socket2::Socket;
 
 use crate::model::{Config, Holder, Op, Taken, expected_on};
@@ -125,16 +127,7 @@ fn check_share(
         }
         Share::InUse => {
             let errno = exhaustion_errno(ctx, Op::BindZero)?;
-            match got {
-                Err(e) if e.raw_os_error() == Some(errno as i32) => Ok(()),
-                Err(e) => Err(CaseError::Fail(format!(
-                    "{what}: expected {errno:?}, got {}",
-                    describe(&e)
-                ))),
-                Ok(port) => Err(CaseError::Fail(format!(
-                    "{what}: expected {errno:?}, got port {port}"
-                ))),
-            }
+            expect_errno(got, errno, &what)
         }
     }
 }

@@ -165,7 +165,8 @@ fn short_reads(ctx: &Ctx) -> Result<(), CaseError> {
             let mut buf = [CANARY; 8];
             let what = format!("getsockopt of {lo}-{hi} ({value:#x}) with optlen {optlen}");
             let reported =
-                sockopt::get_into(&socket, IP_LOCAL_PORT_RANGE, &mut buf, optlen).or_fail(&what)?;
+                sockopt::get_into(&socket, libc::SOL_IP, IP_LOCAL_PORT_RANGE, &mut buf, optlen)
+                    .or_fail(&what)?;
             let (want_len, want_bytes) = expected_read(value, optlen);
             check_eq!(reported, want_len, "{what}: the length written back");
             let written = &buf[..want_bytes.len()];
@@ -178,7 +179,13 @@ fn short_reads(ctx: &Ctx) -> Result<(), CaseError> {
     }
     let mut buf = [CANARY; 8];
     expect_errno(
-        sockopt::get_into(&socket, IP_LOCAL_PORT_RANGE, &mut buf, libc::socklen_t::MAX),
+        sockopt::get_into(
+            &socket,
+            libc::SOL_IP,
+            IP_LOCAL_PORT_RANGE,
+            &mut buf,
+            libc::socklen_t::MAX,
+        ),
         Errno::EINVAL,
         "getsockopt with optlen -1",
     )

@@ -7,7 +7,6 @@
 //! option on MPTCP sockets, which the probes turn into a skip).
 
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, Setup, check_eq, describe};
@@ -101,23 +100,14 @@ fn local_ports(socket: &Socket) -> Result<Vec<(Ipv4Addr, u16)>, CaseError> {
     let mut buf = vec![0u8; HEADER + 4 * ENTRY];
     buf[0..4].copy_from_slice(&(HEADER as u32).to_ne_bytes());
     buf[12..16].copy_from_slice(&(ENTRY as u32).to_ne_bytes());
-    let mut len = libc::socklen_t::try_from(buf.len()).expect("a small buffer");
-    // SAFETY: the pointer and length describe `buf`, which outlives the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            SOL_MPTCP,
-            MPTCP_SUBFLOW_ADDRS,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(CaseError::Harness(format!(
-            "getsockopt(SOL_MPTCP, MPTCP_SUBFLOW_ADDRS): {}",
-            describe(&std::io::Error::last_os_error())
-        )));
-    }
+    let len = libc::socklen_t::try_from(buf.len()).expect("a small buffer");
+    let len = harness::sockopt::get_into(socket, SOL_MPTCP, MPTCP_SUBFLOW_ADDRS, &mut buf, len)
+        .map_err(|e| {
+            CaseError::Harness(format!(
+                "getsockopt(SOL_MPTCP, MPTCP_SUBFLOW_ADDRS): {}",
+                describe(&e)
+            ))
+        })?;
     let count = u32::from_ne_bytes(buf[4..8].try_into().expect("4 bytes")) as usize;
     let written = (len as usize).min(buf.len());
     Ok(buf[HEADER..written]
