@@ -1,7 +1,8 @@
 //! The IP_LOCAL_PORT_RANGE conformance cases.
 //!
-//! Each module holds the cases for one group of properties from SPEC.md as
-//! a table of [`CaseDef`]s; [`catalogue`] expands all of them over the
+//! Each module holds the cases for one group of properties as a table of
+//! [`CaseDef`]s, their expectations asked of the reference model (module
+//! `model`) where it covers them; [`catalogue`] expands all of them over the
 //! protocol x family matrix.
 
 mod accepted;

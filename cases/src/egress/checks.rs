@@ -323,7 +323,7 @@ fn judge_outside(plan: &Plan, host: &HostPlan, obs: &Observations, verdict: &mut
     let (lo, hi) = plan.netns_range;
     verdict.notes.push(format!(
         "asked {asked_lo}-{asked_hi}, outside the netns range: the kernel used {lo}-{hi} \
-         (SPEC: the netns range wins)"
+         (a socket range wholly outside the netns range is ignored)"
     ));
     verdict.notes.push(if receivers.is_empty() {
         "its replies were steered to ports no host owns and dropped; none came back".to_owned()

@@ -1,5 +1,5 @@
 //! Tests of the model itself: worked examples from the kernel sources and
-//! SPEC.md, then properties over random configurations.
+//! the option's specification, then properties over random configurations.
 
 use std::collections::BTreeSet;
 
