@@ -19,6 +19,7 @@ const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 const MPTCP_PM_NAME: &str = "mptcp_pm";
 const MPTCP_PM_VER: u8 = 1;
 const MPTCP_PM_CMD_ADD_ADDR: u8 = 1;
+const MPTCP_PM_CMD_FLUSH_ADDRS: u8 = 4;
 const MPTCP_PM_ATTR_ADDR: u16 = 1;
 const MPTCP_PM_ADDR_ATTR_FAMILY: u16 = 1;
 const MPTCP_PM_ADDR_ATTR_ID: u16 = 2;
@@ -30,9 +31,29 @@ const NLA_F_NESTED: u16 = 1 << 15;
 const NLMSG_HDRLEN: usize = 16;
 const GENL_HDRLEN: usize = 4;
 
+/// The namespace's MPTCP endpoints, flushed when this is dropped: a
+/// namespace may be used again by later cases (`--isolation reuse`), whose
+/// check for leftovers does not look at endpoints.
+pub struct Endpoints {
+    socket: Socket,
+    family: u16,
+}
+
+impl Drop for Endpoints {
+    fn drop(&mut self) {
+        let flushed = self
+            .socket
+            .request(self.family, MPTCP_PM_CMD_FLUSH_ADDRS, MPTCP_PM_VER, &[]);
+        if let Err(e) = flushed {
+            eprintln!("portrange: flushing the MPTCP endpoints of a case's namespace failed: {e}");
+        }
+    }
+}
+
 /// Adds `addr` as endpoint `id` with the `subflow` flag: each MPTCP
-/// connection of the namespace then opens an additional subflow from it.
-pub fn add_subflow_endpoint(addr: Ipv4Addr, id: u8) -> io::Result<()> {
+/// connection of the namespace then opens an additional subflow from it
+/// until the returned [`Endpoints`] is dropped.
+pub fn add_subflow_endpoint(addr: Ipv4Addr, id: u8) -> io::Result<Endpoints> {
     let socket = Socket::open()?;
     let family = socket.family_id(MPTCP_PM_NAME)?;
     let mut endpoint = Vec::new();
@@ -52,13 +73,13 @@ pub fn add_subflow_endpoint(addr: Ipv4Addr, id: u8) -> io::Result<()> {
     attr(&mut attrs, MPTCP_PM_ATTR_ADDR | NLA_F_NESTED, &endpoint);
     socket
         .request(family, MPTCP_PM_CMD_ADD_ADDR, MPTCP_PM_VER, &attrs)
-        .map(drop)
         .map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("{MPTCP_PM_NAME} ADD_ADDR {addr} id {id}: {e}"),
             )
-        })
+        })?;
+    Ok(Endpoints { socket, family })
 }
 
 /// Appends one netlink attribute, padded to 4 bytes.

@@ -44,7 +44,7 @@ pub fn cases() -> Vec<CaseDef> {
 /// manager adds from 127.0.0.2 from port 41000 too (the two differ by
 /// address, so they do not conflict).
 fn join(ctx: &Ctx) -> Result<(), CaseError> {
-    add_subflow_endpoint(ENDPOINT, 1).map_err(|e| {
+    let _endpoints = add_subflow_endpoint(ENDPOINT, 1).map_err(|e| {
         CaseError::Harness(format!(
             "configuring the MPTCP endpoint {ENDPOINT} (subflow): {}",
             describe(&e)
