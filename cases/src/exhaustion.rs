@@ -2,13 +2,14 @@
 
 use std::collections::BTreeSet;
 
+use harness::profile::{Profile, Property};
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, describe};
 
 use crate::model::Op;
 use crate::port_set::show;
 use crate::ports::{
-    SERVER_PORT, bind_zero, check_bind_fill, check_fill_by, exhaustion_errno, fill_by_bind,
-    socket_with_range,
+    SERVER_PORT, bind_zero, check_bind_fill, check_fill_by, exhaustion_errno, fill, fill_by_bind,
+    pick, server, socket_with_range,
 };
 
 /// A socket range (`lo`, `hi`, as set with the option) and the effective
@@ -62,6 +63,11 @@ pub fn cases() -> Vec<CaseDef> {
             eight_ports,
         ),
         CaseDef::new("bind_zero/so_reuseaddr_stays_in_socket_range", reuseaddr),
+        CaseDef::new(
+            "connect/odd_sized_range_matches_a_known_profile",
+            odd_sized_connect,
+        )
+        .protos(&[Proto::Tcp, Proto::Mptcp]),
     ];
     cases.extend(
         ODD.iter()
@@ -115,6 +121,62 @@ const ODD: &[(&str, Op, &[Proto])] = &[
 /// picked and the third pick fails.
 fn odd_sized(ctx: &Ctx, op: &Op) -> Result<(), CaseError> {
     check_fill_by(ctx, *op, ODD_SIZED, odd_sized_picks(ctx.variant.proto))
+}
+
+/// The ports TCP's and MPTCP's connect() hands out from [`ODD_SIZED`] on a
+/// kernel of `profile` (__inet_hash_connect()): upstream scans every port
+/// of a socket range with step 1; stable-6.1 rounds the count down to even
+/// (2) and scans it in two parity passes, so the top port is never reached.
+fn odd_sized_connect_picks(profile: Profile) -> std::ops::RangeInclusive<u16> {
+    let (lo, hi) = ODD_SIZED;
+    match profile {
+        Profile::Upstream => lo..=hi,
+        Profile::Stable61 => lo..=hi - 1,
+    }
+}
+
+/// TCP and MPTCP clients with the 3-port range connect to one server until
+/// connect() fails: the ports they got and the errno (the model's) name
+/// the profile the kernel follows ([`odd_sized_connect_picks`]), recorded
+/// for the connect() parity property and judged like the parity case's;
+/// any other outcome matches no profile and fails. Unlike the parity case
+/// this one is deterministic.
+fn odd_sized_connect(ctx: &Ctx) -> Result<(), CaseError> {
+    let op = Op::Connect {
+        remote: SERVER_PORT,
+    };
+    let errno = exhaustion_errno(ctx, op)?;
+    let _server = server(ctx)?;
+    let (lo, hi) = ODD_SIZED;
+    let (ports, error) = fill(
+        || socket_with_range(ctx, lo, hi),
+        |socket| pick(ctx, socket, op),
+    )?;
+    let failed_right = error.raw_os_error() == Some(errno as i32);
+    let matched = Profile::ALL.into_iter().find(|&profile| {
+        failed_right && ports.iter().copied().eq(odd_sized_connect_picks(profile))
+    });
+    match matched {
+        Some(profile) => {
+            ctx.matched_profile(Property::ConnectParity, profile);
+            Ok(())
+        }
+        None => {
+            let wants: Vec<String> = Profile::ALL
+                .into_iter()
+                .map(|profile| {
+                    let ports = show(odd_sized_connect_picks(profile));
+                    format!("{ports} then {errno:?} ({profile})")
+                })
+                .collect();
+            Err(CaseError::Fail(format!(
+                "matches no known profile: expected {}, got {} then {}",
+                wants.join(" or "),
+                show(ports.iter().copied()),
+                describe(&error)
+            )))
+        }
+    }
 }
 
 /// The 3-port socket range of [`odd_sized`].
@@ -171,7 +233,6 @@ mod tests {
     use std::io;
 
     use super::*;
-    use harness::profile::Profile;
 
     use crate::model::{Config, exhaustion_error, fill as model_fill};
     use crate::ports::check_fill;
@@ -192,6 +253,30 @@ mod tests {
                 })
             })
         })
+    }
+
+    #[test]
+    fn odd_sized_connect_expectations_agree_with_the_model() {
+        let op = Op::Connect {
+            remote: SERVER_PORT,
+        };
+        for proto in [Proto::Tcp, Proto::Mptcp] {
+            let config = config(proto, op, (40000, 49999), ODD_SIZED);
+            for profile in Profile::ALL {
+                let (ports, errno) = model_fill(&config, profile);
+                let what = format!("{proto:?}, {profile:?}");
+                assert_eq!(
+                    ports,
+                    odd_sized_connect_picks(profile).collect::<BTreeSet<u16>>(),
+                    "{what}"
+                );
+                assert_eq!(Some(errno), exhaustion_error(proto, op), "{what}");
+            }
+        }
+        assert_ne!(
+            odd_sized_connect_picks(Profile::Upstream),
+            odd_sized_connect_picks(Profile::Stable61)
+        );
     }
 
     #[test]
