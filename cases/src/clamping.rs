@@ -2,9 +2,8 @@
 //! range winning when the socket range lies outside it.
 
 use harness::{CaseDef, CaseError, Ctx, Setup};
-use nix::errno::Errno;
 
-use crate::ports::{check_fill, fill_by_bind, socket_with_range};
+use crate::ports::{check_bind_fill, fill_by_bind, socket_with_range};
 
 const NETNS: Setup = Setup::netns_range(40000, 40007);
 
@@ -69,10 +68,8 @@ fn expect_effective(
     (want_lo, want_hi): (u16, u16),
 ) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, lo, hi))?;
-    check_fill(fill, want_lo..=want_hi, Errno::EADDRINUSE).map_err(|e| match e {
-        CaseError::Fail(m) => CaseError::Fail(format!("socket range {lo}-{hi}: {m}")),
-        other => other,
-    })
+    check_bind_fill(ctx, fill, want_lo..=want_hi)
+        .map_err(|e| e.in_context(format_args!("socket range {lo}-{hi}")))
 }
 
 /// The clamp is evaluated when a port is picked, not when the option is
@@ -88,5 +85,5 @@ fn follows_netns_range(ctx: &Ctx) -> Result<(), CaseError> {
         Some(socket) => Ok(socket),
         None => socket_with_range(ctx, 40002, 40005),
     })?;
-    check_fill(fill, 40004..=40005, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, 40004..=40005)
 }

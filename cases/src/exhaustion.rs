@@ -2,12 +2,14 @@
 
 use std::collections::BTreeSet;
 
+use harness::profile::{Profile, Property};
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup, check, describe};
-use nix::errno::Errno;
 
-use crate::model::{Op, exhaustion_error};
+use crate::model::Op;
+use crate::port_set::show;
 use crate::ports::{
-    SERVER_PORT, bind_zero, check_fill, fill, fill_by_bind, pick, server, show, socket_with_range,
+    SERVER_PORT, bind_zero, check_bind_fill, check_fill_by, exhaustion_errno, fill, fill_by_bind,
+    pick, server, socket_with_range,
 };
 
 /// A socket range (`lo`, `hi`, as set with the option) and the effective
@@ -60,9 +62,17 @@ pub fn cases() -> Vec<CaseDef> {
             "bind_zero/eight_port_range_exhausts_with_eaddrinuse",
             eight_ports,
         ),
-        CaseDef::new("bind_zero/odd_sized_range", odd_sized),
         CaseDef::new("bind_zero/so_reuseaddr_stays_in_socket_range", reuseaddr),
+        CaseDef::new(
+            "connect/odd_sized_range_matches_a_known_profile",
+            odd_sized_connect,
+        )
+        .protos(&[Proto::Tcp, Proto::Mptcp]),
     ];
+    cases.extend(
+        ODD.iter()
+            .map(|&(name, op, protos)| CaseDef::with(name, op, odd_sized).protos(protos)),
+    );
     cases.extend(
         EDGES
             .iter()
@@ -79,22 +89,9 @@ pub fn cases() -> Vec<CaseDef> {
 /// Each row's sockets are closed before the next; the rows' ports are
 /// disjoint, so a port left in TIME_WAIT never meets a later row.
 fn edges(ctx: &Ctx, &(op, rows): &(Op, &[Edge])) -> Result<(), CaseError> {
-    let _server = match op {
-        Op::Connect { .. } | Op::SendTo { .. } => Some(server(ctx)?),
-        Op::BindZero | Op::Listen => None,
-    };
-    let errno = exhaustion_error(ctx.variant.proto, op).ok_or_else(|| {
-        CaseError::Harness(format!("no exhaustion errno for {op} on {}", ctx.variant))
-    })?;
     rows.iter().try_for_each(|&((lo, hi), (want_lo, want_hi))| {
-        let filled = fill(
-            || socket_with_range(ctx, lo, hi),
-            |socket| pick(ctx, socket, op),
-        )?;
-        check_fill(filled, want_lo..=want_hi, errno).map_err(|e| match e {
-            CaseError::Fail(m) => CaseError::Fail(format!("socket range {lo}-{hi}, {op}: {m}")),
-            other => other,
-        })
+        check_fill_by(ctx, op, (lo, hi), want_lo..=want_hi)
+            .map_err(|e| e.in_context(format_args!("socket range {lo}-{hi}, {op}")))
     })
 }
 
@@ -102,20 +99,96 @@ fn edges(ctx: &Ctx, &(op, rows): &(Op, &[Edge])) -> Result<(), CaseError> {
 /// ports to bind(0), then EADDRINUSE.
 fn eight_ports(ctx: &Ctx) -> Result<(), CaseError> {
     let fill = fill_by_bind(ctx, || socket_with_range(ctx, 45000, 45007))?;
-    check_fill(fill, 45000..=45007, Errno::EADDRINUSE)
+    check_bind_fill(ctx, fill, 45000..=45007)
 }
 
-/// A 3-port range: UDP and SCTP hand out all three; TCP's bind(0) scans
-/// the range rounded down to an even size (inet_csk_find_open_port), so
-/// its top port is never picked and the third bind fails.
-fn odd_sized(ctx: &Ctx) -> Result<(), CaseError> {
-    let (lo, hi) = (45000, 45002);
-    let fill = fill_by_bind(ctx, || socket_with_range(ctx, lo, hi))?;
-    let top = match ctx.variant.proto {
-        Proto::Tcp | Proto::Mptcp => hi - 1,
-        Proto::Udp | Proto::Sctp => hi,
+/// Every path with a 3-port socket range. TCP's and MPTCP's connect() is
+/// left out: which ports it reaches differs between the profiles (all
+/// three upstream, the lower two on stable-6.1), which the randomized
+/// model case covers.
+#[rustfmt::skip]
+const ODD: &[(&str, Op, &[Proto])] = &[
+    // (property, the operation that picks, protocols)
+    ("bind_zero/odd_sized_range", Op::BindZero,                         Proto::ALL),
+    ("listen/odd_sized_range",    Op::Listen,                           Proto::STREAM),
+    ("connect/odd_sized_range",   Op::Connect { remote: SERVER_PORT },  &[Proto::Udp, Proto::Sctp]),
+    ("sendmsg/odd_sized_range",   Op::SendTo { remote: SERVER_PORT },   &[Proto::Udp]),
+];
+
+/// A 3-port range picked from by `op`: UDP and SCTP hand out all three;
+/// TCP's and MPTCP's bind(0) and listen() scan the range rounded down to
+/// an even size (inet_csk_find_open_port), so the top port is never
+/// picked and the third pick fails.
+fn odd_sized(ctx: &Ctx, op: &Op) -> Result<(), CaseError> {
+    check_fill_by(ctx, *op, ODD_SIZED, odd_sized_picks(ctx.variant.proto))
+}
+
+/// The ports TCP's and MPTCP's connect() hands out from [`ODD_SIZED`] on a
+/// kernel of `profile` (__inet_hash_connect()): upstream scans every port
+/// of a socket range with step 1; stable-6.1 rounds the count down to even
+/// (2) and scans it in two parity passes, so the top port is never reached.
+fn odd_sized_connect_picks(profile: Profile) -> std::ops::RangeInclusive<u16> {
+    let (lo, hi) = ODD_SIZED;
+    match profile {
+        Profile::Upstream => lo..=hi,
+        Profile::Stable61 => lo..=hi - 1,
+    }
+}
+
+/// TCP and MPTCP clients with the 3-port range connect to one server until
+/// connect() fails: the ports they got and the errno (the model's) name
+/// the profile the kernel follows ([`odd_sized_connect_picks`]), recorded
+/// for the connect() parity property and judged like the parity case's;
+/// any other outcome matches no profile and fails. Unlike the parity case
+/// this one is deterministic.
+fn odd_sized_connect(ctx: &Ctx) -> Result<(), CaseError> {
+    let op = Op::Connect {
+        remote: SERVER_PORT,
     };
-    check_fill(fill, lo..=top, Errno::EADDRINUSE)
+    let errno = exhaustion_errno(ctx, op)?;
+    let _server = server(ctx)?;
+    let (lo, hi) = ODD_SIZED;
+    let (ports, error) = fill(
+        || socket_with_range(ctx, lo, hi),
+        |socket| pick(ctx, socket, op),
+    )?;
+    let failed_right = error.raw_os_error() == Some(errno as i32);
+    let matched = Profile::ALL.into_iter().find(|&profile| {
+        failed_right && ports.iter().copied().eq(odd_sized_connect_picks(profile))
+    });
+    match matched {
+        Some(profile) => {
+            ctx.matched_profile(Property::ConnectParity, profile);
+            Ok(())
+        }
+        None => {
+            let wants: Vec<String> = Profile::ALL
+                .into_iter()
+                .map(|profile| {
+                    let ports = show(odd_sized_connect_picks(profile));
+                    format!("{ports} then {errno:?} ({profile})")
+                })
+                .collect();
+            Err(CaseError::Fail(format!(
+                "matches no known profile: expected {}, got {} then {}",
+                wants.join(" or "),
+                show(ports.iter().copied()),
+                describe(&error)
+            )))
+        }
+    }
+}
+
+/// The 3-port socket range of [`odd_sized`].
+const ODD_SIZED: (u16, u16) = (45000, 45002);
+
+/// The ports [`ODD`]'s paths hand out from [`ODD_SIZED`] on `proto`.
+fn odd_sized_picks(proto: Proto) -> std::ops::RangeInclusive<u16> {
+    let (lo, hi) = ODD_SIZED;
+    match proto {
+        Proto::Tcp | Proto::Mptcp => lo..=hi - 1,
+        Proto::Udp | Proto::Sctp => lo..=hi,
+    }
 }
 
 /// With SO_REUSEADDR, bind(0) may share ports between bound sockets (TCP's
@@ -141,11 +214,11 @@ fn reuseaddr(ctx: &Ctx) -> Result<(), CaseError> {
             }
             Err(e) => {
                 check!(
-                    e.raw_os_error() == Some(Errno::EADDRINUSE as i32)
+                    e.raw_os_error() == Some(exhaustion_errno(ctx, Op::BindZero)? as i32)
                         && seen == (lo..=hi).collect::<BTreeSet<u16>>(),
                     "bind #{n} failed with {} after picking only {}",
                     describe(&e),
-                    show(&seen)
+                    show(seen.iter().copied())
                 );
                 break;
             }
@@ -160,18 +233,12 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::model::{Config, Profile, fill as model_fill};
+
+    use crate::model::{Config, exhaustion_error, fill as model_fill};
+    use crate::ports::check_fill;
 
     fn config(proto: Proto, op: Op, netns_range: (u16, u16), socket_range: (u16, u16)) -> Config {
-        Config {
-            proto,
-            netns_range,
-            socket_range,
-            reserved: BTreeSet::new(),
-            taken: Vec::new(),
-            reuse_addr: false,
-            op,
-        }
+        Config::new(proto, netns_range, socket_range, op)
     }
 
     /// Every row of every path, on every protocol and profile.
@@ -186,6 +253,49 @@ mod tests {
                 })
             })
         })
+    }
+
+    #[test]
+    fn odd_sized_connect_expectations_agree_with_the_model() {
+        let op = Op::Connect {
+            remote: SERVER_PORT,
+        };
+        for proto in [Proto::Tcp, Proto::Mptcp] {
+            let config = config(proto, op, (40000, 49999), ODD_SIZED);
+            for profile in Profile::ALL {
+                let (ports, errno) = model_fill(&config, profile);
+                let what = format!("{proto:?}, {profile:?}");
+                assert_eq!(
+                    ports,
+                    odd_sized_connect_picks(profile).collect::<BTreeSet<u16>>(),
+                    "{what}"
+                );
+                assert_eq!(Some(errno), exhaustion_error(proto, op), "{what}");
+            }
+        }
+        assert_ne!(
+            odd_sized_connect_picks(Profile::Upstream),
+            odd_sized_connect_picks(Profile::Stable61)
+        );
+    }
+
+    #[test]
+    fn odd_sized_expectations_agree_with_the_model_on_every_profile() {
+        for &(name, op, protos) in ODD {
+            for &proto in protos {
+                let config = config(proto, op, (40000, 49999), ODD_SIZED);
+                for profile in Profile::ALL {
+                    let (ports, errno) = model_fill(&config, profile);
+                    let what = format!("{name} on {proto:?}, {profile:?}");
+                    assert_eq!(
+                        ports,
+                        odd_sized_picks(proto).collect::<BTreeSet<u16>>(),
+                        "{what}"
+                    );
+                    assert_eq!(Some(errno), exhaustion_error(proto, op), "{what}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,21 +1,27 @@
 //! The IP_LOCAL_PORT_RANGE conformance cases.
 //!
-//! Each module holds the cases for one group of properties of docs/spec.md as
-//! a table of [`CaseDef`]s; [`catalogue`] expands all of them over the
+//! Each module holds the cases for one group of properties as a table of
+//! [`CaseDef`]s, their expectations asked of the reference model (module
+//! `model`) where it covers them; [`catalogue`] expands all of them over the
 //! protocol x family matrix.
 
+mod accepted;
 mod autobind;
 mod clamping;
 pub mod egress;
 mod exhaustion;
 mod faults;
 mod model;
+mod mptcp_pm;
+mod port_set;
 mod ports;
 mod profiles;
 mod random;
 mod reserved;
 pub mod selftest;
+mod sharing;
 mod sockopt;
+mod subflows;
 
 use harness::{Case, CaseDef, expand};
 
@@ -27,8 +33,11 @@ pub fn definitions() -> Vec<CaseDef> {
         exhaustion::cases(),
         reserved::cases(),
         autobind::cases(),
+        accepted::cases(),
         random::cases(),
         profiles::cases(),
+        subflows::cases(),
+        sharing::cases(),
     ]
     .concat()
 }

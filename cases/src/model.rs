@@ -20,7 +20,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use harness::Proto;
+use harness::profile::Profile;
 use nix::errno::Errno;
+
+use crate::port_set::show;
 
 /// How a socket came to hold a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +95,23 @@ pub struct Config {
     pub op: Op,
 }
 
+impl Config {
+    /// A configuration with nothing reserved, no port taken and no
+    /// `SO_REUSEADDR`: the start of most worked examples and of a case's
+    /// own configuration.
+    pub fn new(proto: Proto, netns_range: (u16, u16), socket_range: (u16, u16), op: Op) -> Config {
+        Config {
+            proto,
+            netns_range,
+            socket_range,
+            reserved: BTreeSet::new(),
+            taken: Vec::new(),
+            reuse_addr: false,
+            op,
+        }
+    }
+}
+
 /// What the model allows: the kernel picks one of `ports`, or fails with
 /// `error`. Both can be possible at once: TCP's scan of an odd-sized range
 /// reaches different ports from different random offsets.
@@ -148,23 +168,6 @@ pub fn exhaustion_error(proto: Proto, op: Op) -> Option<Errno> {
     }
 }
 
-/// Kernel generations whose port selection differs (docs/spec.md,
-/// "Behaviour that differs between kernels").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// 6.12 and later: connect() of a socket with `IP_LOCAL_PORT_RANGE`
-    /// scans every port with step 1, no parity preference.
-    Upstream,
-    /// The 6.1 stable backport: connect() scans with step 2 in two passes,
-    /// ports of the low end's parity first, socket range or not.
-    Stable61,
-}
-
-impl Profile {
-    /// Every profile the model knows.
-    pub const ALL: [Profile; 2] = [Profile::Upstream, Profile::Stable61];
-}
-
 /// The ports a kernel of `profile` may pick for `config`, and the error it may return;
 /// `None` for an operation the model does not cover (UDP `listen()`,
 /// `sendto()` on a connection-oriented socket).
@@ -204,9 +207,10 @@ pub fn expected_on(config: &Config, profile: Profile) -> Option<Expected> {
             }
         }
         (Proto::Tcp | Proto::Mptcp, _) => {
-            // __inet_hash_connect(): any non-zero IP_LOCAL_PORT_RANGE (even
-            // one the clamp ignores) scans every port with step 1 (6.12);
-            // otherwise (and always on 6.1) ports at an even offset first,
+            // __inet_hash_connect(): on the upstream profile (6.8 and
+            // later) any non-zero IP_LOCAL_PORT_RANGE (even one the clamp
+            // ignores) scans every port with step 1; otherwise (and always
+            // on the stable-6.1 profile) ports at an even offset first,
             // then odd, over a count rounded down to even.
             let high = hi + 1;
             let set = config.socket_range != (0, 0) && profile == Profile::Upstream;
@@ -410,9 +414,13 @@ impl fmt::Display for Config {
 impl fmt::Display for Expected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.ports.is_empty(), self.error) {
-            (false, None) => write!(f, "one of {}", crate::ports::show(&self.ports)),
+            (false, None) => write!(f, "one of {}", show(self.ports.iter().copied())),
             (false, Some(errno)) => {
-                write!(f, "one of {} or {errno:?}", crate::ports::show(&self.ports))
+                write!(
+                    f,
+                    "one of {} or {errno:?}",
+                    show(self.ports.iter().copied())
+                )
             }
             (true, Some(errno)) => write!(f, "{errno:?}"),
             (true, None) => write!(f, "nothing"),

@@ -5,9 +5,11 @@ use std::collections::BTreeSet;
 use std::io;
 
 use harness::{CaseError, Ctx, OrFail, Proto, describe, sockopt};
+use nix::errno::Errno;
 use socket2::Socket;
 
-use crate::model::Op;
+use crate::model::{Op, exhaustion_error};
+use crate::port_set::show;
 
 /// A port the cases listen on: below every range they configure.
 pub const SERVER_PORT: u16 = 30000;
@@ -66,7 +68,7 @@ pub fn fill(
     }
     Err(CaseError::Fail(format!(
         "{FILL_LIMIT} picks all succeeded ({}): the range was not enforced",
-        show(&ports)
+        show(ports.iter().copied())
     )))
 }
 
@@ -84,25 +86,68 @@ pub fn local_port(socket: &Socket) -> io::Result<u16> {
 pub fn check_fill(
     fill: (BTreeSet<u16>, io::Error),
     expected: impl IntoIterator<Item = u16>,
-    errno: nix::errno::Errno,
+    errno: Errno,
 ) -> Result<(), CaseError> {
     let (ports, error) = fill;
     let expected: BTreeSet<u16> = expected.into_iter().collect();
     if ports != expected {
         return Err(CaseError::Fail(format!(
             "expected the ports {} to be picked, got {}",
-            show(&expected),
-            show(&ports)
+            show(expected.iter().copied()),
+            show(ports.iter().copied())
         )));
     }
     if error.raw_os_error() != Some(errno as i32) {
         return Err(CaseError::Fail(format!(
             "after {} were taken the next pick should fail with {errno:?}, got {}",
-            show(&expected),
+            show(expected.iter().copied()),
             describe(&error)
         )));
     }
     Ok(())
+}
+
+/// The errno the model says `op` fails with on the variant's protocol
+/// once the range is used up; a harness error for an operation the model
+/// does not cover there (a case asking for one is wrongly declared).
+pub fn exhaustion_errno(ctx: &Ctx, op: Op) -> Result<Errno, CaseError> {
+    exhaustion_error(ctx.variant.proto, op).ok_or_else(|| {
+        CaseError::Harness(format!(
+            "the model has no exhaustion errno for {op} on {}",
+            ctx.variant
+        ))
+    })
+}
+
+/// Checks a fill by bind() to port 0 picked exactly the `expected` ports,
+/// then failed with the model's errno for bind().
+pub fn check_bind_fill(
+    ctx: &Ctx,
+    fill: (BTreeSet<u16>, io::Error),
+    expected: impl IntoIterator<Item = u16>,
+) -> Result<(), CaseError> {
+    check_fill(fill, expected, exhaustion_errno(ctx, Op::BindZero)?)
+}
+
+/// Sockets set to `socket_range` pick by `op` (to a server made here on
+/// the op's remote port) until a pick fails: checks they got exactly the
+/// `expected` ports, then the model's exhaustion errno for `op`.
+pub fn check_fill_by(
+    ctx: &Ctx,
+    op: Op,
+    (lo, hi): (u16, u16),
+    expected: impl IntoIterator<Item = u16>,
+) -> Result<(), CaseError> {
+    let _server = match op {
+        Op::Connect { remote } | Op::SendTo { remote } => Some(server_on(ctx, remote)?),
+        Op::BindZero | Op::Listen => None,
+    };
+    let errno = exhaustion_errno(ctx, op)?;
+    let filled = fill(
+        || socket_with_range(ctx, lo, hi),
+        |socket| pick(ctx, socket, op),
+    )?;
+    check_fill(filled, expected, errno)
 }
 
 /// A listening (or, for UDP, bound) server on loopback `SERVER_PORT`.
@@ -148,40 +193,4 @@ pub fn pick(ctx: &Ctx, socket: &Socket, op: Op) -> io::Result<u16> {
         }
     }
     local_port(socket)
-}
-
-/// A port set as `a..=b` runs, for messages.
-pub fn show(ports: &BTreeSet<u16>) -> String {
-    if ports.is_empty() {
-        return "none".into();
-    }
-    let mut runs: Vec<(u16, u16)> = Vec::new();
-    for &port in ports {
-        match runs.last_mut() {
-            Some((_, end)) if u32::from(*end) + 1 == u32::from(port) => *end = port,
-            _ => runs.push((port, port)),
-        }
-    }
-    runs.iter()
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}..={b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_sets_print_as_runs() {
-        let ports: BTreeSet<u16> = [1, 2, 3, 5, 7, 8].into_iter().collect();
-        assert_eq!(show(&ports), "1..=3, 5, 7..=8");
-        assert_eq!(show(&BTreeSet::new()), "none");
-    }
 }

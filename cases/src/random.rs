@@ -1,5 +1,5 @@
 //! The reference model against the running kernel: random configurations,
-//! each checked against [`crate::model::expected`].
+//! each checked against [`crate::model::expected_on`].
 //!
 //! One case per variant drives its namespace through up to
 //! [`CONFIGURATIONS`] configurations, stopping early when its share of the
@@ -27,11 +27,12 @@ use std::collections::BTreeSet;
 use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use harness::profile::Profile;
 use harness::{CaseDef, CaseError, Ctx, Family, OrFail, Proto, describe, sockopt};
 use nix::errno::Errno;
 use socket2::Socket;
 
-use crate::model::{Config, Holder, Op, Profile, Taken, expected_on};
+use crate::model::{Config, Holder, Op, Taken, expected_on};
 use crate::ports::{local_port, pick};
 
 /// The most configurations one variant runs unless the run asks for a
@@ -195,16 +196,10 @@ fn random_configurations(ctx: &Ctx) -> Result<(), CaseError> {
         }
         ran += 1;
         let config = generate(&mut rng, ctx.variant.proto);
-
-        let context = |message: String| {
-            CaseError::Fail(format!(
-                "configuration #{index} of seed {seed} (--seed {seed} replays it): \
-                 {config}: {message}"
+        run_one(ctx, &config, &mut reserved_now).map_err(|e| {
+            e.in_context(format_args!(
+                "configuration #{index} of seed {seed} (--seed {seed} replays it): {config}"
             ))
-        };
-        run_one(ctx, &config, &mut reserved_now).map_err(|e| match e {
-            CaseError::Fail(message) => context(message),
-            other => other,
         })?;
         for server in &servers {
             drain(server)?;
@@ -247,19 +242,29 @@ fn run_one(ctx: &Ctx, config: &Config, reserved_now: &mut String) -> Result<(), 
     }
     let got = pick(ctx, &socket, config.op);
     held.push(socket);
-    check(config, got)
+    check(config, &accepted(ctx.pinned_profile()), got)
 }
 
-/// Checks the kernel's outcome lies in the model's set for some known
-/// kernel profile (which profile the kernel follows is the profile cases'
-/// business; this case checks the model, not the generation).
-fn check(config: &Config, got: io::Result<u16>) -> Result<(), CaseError> {
+/// The profiles whose outcomes a configuration accepts: the pinned one
+/// alone when the run pinned one (`--expect-profile`), else every known
+/// profile (which one an unpinned kernel follows is the profile cases'
+/// business; this case then checks the model, not the generation).
+fn accepted(pinned: Option<Profile>) -> Vec<Profile> {
+    match pinned {
+        Some(profile) => vec![profile],
+        None => Profile::ALL.to_vec(),
+    }
+}
+
+/// Checks the kernel's outcome lies in the model's set for one of the
+/// `profiles`.
+fn check(config: &Config, profiles: &[Profile], got: io::Result<u16>) -> Result<(), CaseError> {
     let outcome = got
         .as_ref()
         .map(|&port| port)
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
     let mut wants = Vec::new();
-    for profile in Profile::ALL {
+    for &profile in profiles {
         let want = expected_on(config, profile)
             .ok_or_else(|| CaseError::Harness(format!("the model does not cover {}", config.op)))?;
         if want.allows(outcome) {
@@ -275,7 +280,7 @@ fn check(config: &Config, got: io::Result<u16>) -> Result<(), CaseError> {
     };
     let wants: Vec<String> = wants
         .iter()
-        .map(|(profile, want)| format!("{want} ({profile:?})"))
+        .map(|(profile, want)| format!("{want} ({profile})"))
         .collect();
     Err(CaseError::Fail(format!(
         "the model expects {}, the kernel gave {got}",
@@ -316,10 +321,8 @@ fn hold(ctx: &Ctx, config: &Config, so_far: &[Taken], taken: &Taken) -> Result<S
                 ..config.clone()
             };
             let got = connect(ctx, &socket, remote).and_then(|()| local_port(&socket));
-            check(&model, got).map_err(|e| match e {
-                CaseError::Fail(m) => CaseError::Fail(format!("setting up {what}: {m}")),
-                other => other,
-            })?;
+            check(&model, &accepted(ctx.pinned_profile()), got)
+                .map_err(|e| e.in_context(format_args!("setting up {what}")))?;
         }
     }
     Ok(socket)
@@ -374,4 +377,39 @@ fn drain(server: &Socket) -> Result<(), CaseError> {
 
 fn connect(ctx: &Ctx, socket: &Socket, remote: u16) -> io::Result<()> {
     socket.connect(&ctx.loopback(remote).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TCP connect() with the socket range 40000-40005 set: the upstream
+    /// profile may pick any of the six ports, stable-6.1 (even offsets
+    /// first) only 40000, 40002 or 40004.
+    fn parity_config() -> Config {
+        let op = Op::Connect { remote: SERVERS[0] };
+        Config::new(Proto::Tcp, (40000, 40005), (40000, 40005), op)
+    }
+
+    #[test]
+    fn a_pinned_profile_accepts_only_its_own_outcomes() {
+        let config = parity_config();
+        let odd = || Ok(40001);
+        assert_eq!(check(&config, &accepted(None), odd()), Ok(()));
+        assert_eq!(
+            check(&config, &accepted(Some(Profile::Upstream)), odd()),
+            Ok(())
+        );
+        let pinned = check(&config, &accepted(Some(Profile::Stable61)), odd());
+        let Err(CaseError::Fail(message)) = pinned else {
+            panic!("stable-6.1 pinned accepted an upstream-only port: {pinned:?}");
+        };
+        assert_eq!(
+            message,
+            "the model expects one of 40000, 40002, 40004 (stable-6.1), the kernel gave port 40001"
+        );
+        for profile in Profile::ALL {
+            assert_eq!(check(&config, &accepted(Some(profile)), Ok(40002)), Ok(()));
+        }
+    }
 }

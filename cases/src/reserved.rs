@@ -2,10 +2,9 @@
 //! path that picks a port from it.
 
 use harness::{CaseDef, CaseError, Ctx, OrFail, Proto, Setup};
-use nix::errno::Errno;
 
-use crate::model::{Op, exhaustion_error};
-use crate::ports::{SERVER_PORT, check_fill, fill, fill_by_bind, pick, server, socket_with_range};
+use crate::model::Op;
+use crate::ports::{SERVER_PORT, check_bind_fill, check_fill_by, fill_by_bind, socket_with_range};
 
 /// The netns range and the reserved ports of every case here.
 const SETUP: Setup = Setup::netns_range(40000, 49999).reserved("41001,41003-41004");
@@ -52,7 +51,7 @@ fn skipped(ctx: &Ctx) -> Result<(), CaseError> {
     let filled = fill_by_bind(ctx, || {
         socket_with_range(ctx, SOCKET_RANGE.0, SOCKET_RANGE.1)
     })?;
-    check_fill(filled, UNRESERVED, Errno::EADDRINUSE)?;
+    check_bind_fill(ctx, filled, UNRESERVED)?;
     ctx.socket()?
         .bind(&ctx.loopback(41003).into())
         .or_fail("explicit bind to the reserved port 41003")
@@ -64,18 +63,7 @@ fn skipped(ctx: &Ctx) -> Result<(), CaseError> {
 /// 4-tuple is busy; EAGAIN for UDP and SCTP autobind; listen(): EADDRINUSE
 /// for TCP and MPTCP, EAGAIN for SCTP).
 fn skipped_by(ctx: &Ctx, op: &Op) -> Result<(), CaseError> {
-    let _server = match op {
-        Op::Connect { .. } | Op::SendTo { .. } => Some(server(ctx)?),
-        Op::BindZero | Op::Listen => None,
-    };
-    let errno = exhaustion_error(ctx.variant.proto, *op).ok_or_else(|| {
-        CaseError::Harness(format!("no exhaustion errno for {op:?} on {}", ctx.variant))
-    })?;
-    let filled = fill(
-        || socket_with_range(ctx, SOCKET_RANGE.0, SOCKET_RANGE.1),
-        |socket| pick(ctx, socket, *op),
-    )?;
-    check_fill(filled, UNRESERVED, errno)
+    check_fill_by(ctx, *op, SOCKET_RANGE, UNRESERVED)
 }
 
 #[cfg(test)]
@@ -84,7 +72,10 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::model::{Config, Profile, fill as model_fill};
+    use harness::profile::Profile;
+
+    use crate::model::{Config, exhaustion_error, fill as model_fill};
+    use crate::ports::check_fill;
 
     /// Every path of this module with the protocols it runs for.
     fn paths() -> Vec<(&'static str, Op, &'static [Proto])> {
@@ -110,14 +101,10 @@ mod tests {
     }
 
     fn config(proto: Proto, op: Op, reserved: BTreeSet<u16>) -> Config {
+        let netns = SETUP.port_range.expect("SETUP sets the netns range");
         Config {
-            proto,
-            netns_range: SETUP.port_range.expect("SETUP sets the netns range"),
-            socket_range: SOCKET_RANGE,
             reserved,
-            taken: Vec::new(),
-            reuse_addr: false,
-            op,
+            ..Config::new(proto, netns, SOCKET_RANGE, op)
         }
     }
 

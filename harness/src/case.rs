@@ -203,24 +203,44 @@ pub enum CaseError {
     Harness(String),
 }
 
+impl CaseError {
+    /// This error with `context` before a failure's message
+    /// (`"<context>: <message>"`), so a failure deep in a table says which
+    /// row it was; a skip or a harness error is left as it is.
+    pub fn in_context(self, context: impl fmt::Display) -> CaseError {
+        match self {
+            CaseError::Fail(message) => CaseError::Fail(format!("{context}: {message}")),
+            other => other,
+        }
+    }
+}
+
 /// What a case body works with.
 pub struct Ctx<'a> {
     /// The variant under test.
     pub variant: Variant,
     netns: &'a Netns,
     randomized: Randomized,
+    pinned: Option<Profile>,
     profile: Cell<Option<(Property, Profile)>>,
     note: RefCell<Option<String>>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for `variant` in `netns` (which the calling thread has
-    /// entered), with the run's settings for randomized cases.
-    pub fn new(variant: Variant, netns: &'a Netns, randomized: Randomized) -> Self {
+    /// entered), with the run's settings for randomized cases and the
+    /// profile it pinned (`--expect-profile`), if any.
+    pub fn new(
+        variant: Variant,
+        netns: &'a Netns,
+        randomized: Randomized,
+        pinned: Option<Profile>,
+    ) -> Self {
         Ctx {
             variant,
             netns,
             randomized,
+            pinned,
             profile: Cell::new(None),
             note: RefCell::new(None),
         }
@@ -229,6 +249,14 @@ impl<'a> Ctx<'a> {
     /// The run's seed and configuration count for randomized cases.
     pub fn randomized(&self) -> Randomized {
         self.randomized
+    }
+
+    /// The profile the run pinned (`--expect-profile`), which every
+    /// property must match; `None` when the kernel's release decides. A
+    /// case that checks behaviour differing between profiles holds the
+    /// kernel to this one alone when it is set.
+    pub fn pinned_profile(&self) -> Option<Profile> {
+        self.pinned
     }
 
     /// Records one line about what the case did (how many configurations
@@ -377,6 +405,21 @@ mod tests {
             ["tcp4/a/every", "tcp6/a/every", "tcp6/b/stream_v6"]
         );
         assert!(!names.contains(&"udp6/b/stream_v6".to_owned()));
+    }
+
+    #[test]
+    fn context_prefixes_failures_only() {
+        let fail = CaseError::Fail("expected 1, got 2".into());
+        assert_eq!(
+            fail.in_context("row 3"),
+            CaseError::Fail("row 3: expected 1, got 2".into())
+        );
+        for other in [
+            CaseError::Skip("no SCTP".into()),
+            CaseError::Harness("no netns".into()),
+        ] {
+            assert_eq!(other.clone().in_context("row 3"), other);
+        }
     }
 
     #[test]

@@ -255,14 +255,15 @@ fn run_isolated(case: &Case, options: &RunOptions, pool: Option<&Arc<Pool>>) -> 
     let lease = leased.as_ref().map(Pooled::lease);
     let (sender, receiver) = mpsc::channel();
     let owned = case.clone();
-    let (randomized, release, timeout) = (options.randomized, options.release, options.timeout);
+    let (settings, release, timeout) =
+        (BodySettings::of(options), options.release, options.timeout);
     let thread_pool = pool.cloned();
     let spawned = thread::Builder::new()
         .name(case.name.clone())
         .spawn(move || {
             let run = || match &leased {
-                None => run_in_fresh_netns(&owned, randomized, release),
-                Some(pooled) => run_in_leased_netns(&owned, &pooled.netns, randomized),
+                None => run_in_fresh_netns(&owned, settings, release),
+                Some(pooled) => run_in_leased_netns(&owned, &pooled.netns, settings),
             };
             let (observed, back) = match panic::catch_unwind(AssertUnwindSafe(run)) {
                 Ok(observed) => (observed, leased),
@@ -302,7 +303,23 @@ fn run_isolated(case: &Case, options: &RunOptions, pool: Option<&Arc<Pool>>) -> 
     }
 }
 
-fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> Observed {
+/// What of the run's options a case body sees through its [`Ctx`].
+#[derive(Debug, Clone, Copy)]
+struct BodySettings {
+    randomized: Randomized,
+    pinned: Option<Profile>,
+}
+
+impl BodySettings {
+    fn of(options: &RunOptions) -> Self {
+        BodySettings {
+            randomized: options.randomized,
+            pinned: options.expect_profile,
+        }
+    }
+}
+
+fn run_in_fresh_netns(case: &Case, settings: BodySettings, release: Release) -> Observed {
     let netns = match prepare(case) {
         Ok(netns) => netns,
         Err(e) => {
@@ -310,7 +327,7 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
             return Observed::error(format!("setting up the namespace: {cause}"));
         }
     };
-    let observed = run_body(case, &netns, randomized);
+    let observed = run_body(case, &netns, settings);
     if release == Release::AtExit {
         // The descriptor stays open, and the namespace alive, until the
         // process exits.
@@ -321,7 +338,7 @@ fn run_in_fresh_netns(case: &Case, randomized: Randomized, release: Release) -> 
 
 /// Enters a namespace from the pool (`lo` up, port sysctls a fresh
 /// one's) by its descriptor and applies the case's sysctls.
-fn run_in_leased_netns(case: &Case, netns: &Netns, randomized: Randomized) -> Observed {
+fn run_in_leased_netns(case: &Case, netns: &Netns, settings: BodySettings) -> Observed {
     let entered = netns
         .enter_current_thread()
         .and_then(|()| apply_setup(case, netns));
@@ -329,11 +346,11 @@ fn run_in_leased_netns(case: &Case, netns: &Netns, randomized: Randomized) -> Ob
         let cause = netns_util::error_chain(&e);
         return Observed::error(format!("setting up the pooled namespace: {cause}"));
     }
-    run_body(case, netns, randomized)
+    run_body(case, netns, settings)
 }
 
-fn run_body(case: &Case, netns: &Netns, randomized: Randomized) -> Observed {
-    let ctx = Ctx::new(case.variant, netns, randomized);
+fn run_body(case: &Case, netns: &Netns, settings: BodySettings) -> Observed {
+    let ctx = Ctx::new(case.variant, netns, settings.randomized, settings.pinned);
     let outcome = match case.body.run(&ctx) {
         Ok(()) => Outcome::Pass,
         Err(CaseError::Fail(message)) => Outcome::Fail(message),

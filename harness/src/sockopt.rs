@@ -46,22 +46,50 @@ pub fn set_raw(fd: impl AsFd, name: libc::c_int, value: &[u8]) -> io::Result<()>
 /// bytes the kernel reported as written.
 pub fn get_raw(fd: impl AsFd, name: libc::c_int, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
-    let mut optlen = libc::socklen_t::try_from(len).map_err(io::Error::other)?;
-    // SAFETY: the pointer and length describe `buf`, which outlives the call.
+    let optlen = libc::socklen_t::try_from(len).map_err(io::Error::other)?;
+    let reported = get_into(fd, libc::SOL_IP, name, &mut buf, optlen)?;
+    buf.truncate(reported as usize);
+    Ok(buf)
+}
+
+/// `getsockopt(level, name)` into `buf` with `optlen` passed as the
+/// length, which may be shorter than `buf` (the bytes after it show what
+/// the kernel wrote past the length it was given) or not a length at all
+/// (`socklen_t::MAX` is -1 to the kernel); returns the length the kernel
+/// wrote back. An `optlen` longer than `buf` is refused without a call.
+/// A positive return value is not an error (SCTP's peel-off returns the
+/// new descriptor).
+pub fn get_into(
+    fd: impl AsFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    buf: &mut [u8],
+    optlen: libc::socklen_t,
+) -> io::Result<libc::socklen_t> {
+    let negative = optlen > libc::socklen_t::MAX >> 1;
+    if !negative && optlen as usize > buf.len() {
+        return Err(io::Error::other(format!(
+            "getsockopt: optlen {optlen} is longer than the {}-byte buffer",
+            buf.len()
+        )));
+    }
+    let mut optlen = optlen;
+    // SAFETY: the pointer describes `buf`, which outlives the call, and
+    // the kernel writes at most `optlen` bytes, which is within it (or
+    // refuses a negative length without writing).
     let rc = unsafe {
         libc::getsockopt(
             fd.as_fd().as_raw_fd(),
-            libc::SOL_IP,
+            level,
             name,
             buf.as_mut_ptr().cast(),
             &mut optlen,
         )
     };
-    if rc != 0 {
+    if rc < 0 {
         return Err(io::Error::last_os_error());
     }
-    buf.truncate(optlen as usize);
-    Ok(buf)
+    Ok(optlen)
 }
 
 /// Sets the socket's port range from a packed value.

@@ -5,7 +5,8 @@ use netns_util::IpVersion;
 use nix::errno::Errno;
 
 use super::flows::{Flow, Proto, Seen, Sniffed, label};
-use super::plan::{Fit, HostPlan, Plan, port_owner, shared};
+use super::plan::{Fit, HostPlan, Plan, Purpose, port_owner, server_port, shared};
+use crate::model::{Op, exhaustion_error};
 
 /// What one host did and what arrived there.
 #[derive(Debug, Default)]
@@ -191,16 +192,22 @@ fn judge_arrivals(plan: &Plan, host: &HostPlan, run: &HostRun, verdict: &mut Hos
     }
 }
 
+/// The errno the model gives a connect() that finds the slice used up.
+fn connect_exhaustion_error(proto: Proto) -> Errno {
+    let op = Op::Connect {
+        remote: server_port(0, Purpose::Exhaust),
+    };
+    exhaustion_error(proto.into(), op).expect("the model covers connect() on TCP and UDP")
+}
+
 /// Exactly the slice's size of flows per protocol and family, every one
 /// answered, then the protocol's error; while exhausted TCP still reaches
 /// another destination (4-tuples differ) and UDP does not.
 fn judge_exhaustion(plan: &Plan, host: &HostPlan, run: &HostRun, verdict: &mut HostVerdict) {
     let size = host.effective.len();
     for &version in &plan.versions {
-        for (proto, errno) in [
-            (Proto::Tcp, Errno::EADDRNOTAVAIL),
-            (Proto::Udp, Errno::EAGAIN),
-        ] {
+        for proto in [Proto::Tcp, Proto::Udp] {
+            let errno = connect_exhaustion_error(proto);
             let what = format!("exhaustion {}", label(proto, version));
             let attempts: Vec<&Flow> = run
                 .exhaustion
@@ -253,7 +260,7 @@ fn judge_exhaustion(plan: &Plan, host: &HostPlan, run: &HostRun, verdict: &mut H
                 let got = flow.error.as_ref().and_then(|e| e.errno);
                 let ok = match proto {
                     Proto::Tcp => flow.error.is_none() && flow.replied,
-                    Proto::Udp => got == Some(Errno::EAGAIN as i32),
+                    Proto::Udp => got == Some(errno as i32),
                 };
                 if !ok {
                     let outcome = flow
@@ -261,8 +268,8 @@ fn judge_exhaustion(plan: &Plan, host: &HostPlan, run: &HostRun, verdict: &mut H
                         .as_ref()
                         .map_or("it succeeded", |e| e.text.as_str());
                     let want = match proto {
-                        Proto::Tcp => "success (other 4-tuples are free)",
-                        Proto::Udp => "EAGAIN (UDP does not share ports)",
+                        Proto::Tcp => "success (other 4-tuples are free)".to_owned(),
+                        Proto::Udp => format!("{errno:?} (UDP does not share ports)"),
                     };
                     verdict.problems.push(format!(
                         "{what}: to another destination expected {want}, got {outcome}"
@@ -316,7 +323,7 @@ fn judge_outside(plan: &Plan, host: &HostPlan, obs: &Observations, verdict: &mut
     let (lo, hi) = plan.netns_range;
     verdict.notes.push(format!(
         "asked {asked_lo}-{asked_hi}, outside the netns range: the kernel used {lo}-{hi} \
-         (SPEC: the netns range wins)"
+         (a socket range wholly outside the netns range is ignored)"
     ));
     verdict.notes.push(if receivers.is_empty() {
         "its replies were steered to ports no host owns and dropped; none came back".to_owned()

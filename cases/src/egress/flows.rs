@@ -28,6 +28,15 @@ pub enum Proto {
     Udp,
 }
 
+impl From<Proto> for harness::Proto {
+    fn from(proto: Proto) -> Self {
+        match proto {
+            Proto::Tcp => harness::Proto::Tcp,
+            Proto::Udp => harness::Proto::Udp,
+        }
+    }
+}
+
 impl Proto {
     /// `tcp` or `udp`.
     pub fn name(self) -> &'static str {

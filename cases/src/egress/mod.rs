@@ -37,7 +37,7 @@ pub const ABOUT: &str = "hosts sharing one egress address, port slices, replies 
 /// router sends return traffic to the owner of the destination port with
 /// one policy rule (dport range) and one routing table per host.
 ///
-/// Exit status: 0 every host behaved as docs/spec.md says, 1 one did not (or
+/// Exit status: 0 every host behaved as the option's rules say, 1 one did not (or
 /// the namespaces could not be built), 4 skipped (no privileges, or a
 /// kernel without IP_LOCAL_PORT_RANGE).
 #[derive(Debug, Parser)]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use netns_util::{IpVersion, Prefix};
 
+use crate::model::effective_range;
+
 /// First port of the shared pool (the clients' netns range starts here).
 pub const POOL_START: u16 = 20000;
 /// Highest number of client hosts (one /24 and one /64 each).
@@ -45,7 +47,7 @@ pub struct HostPlan {
     pub asked: (u16, u16),
     /// How `asked` relates to the netns range.
     pub fit: Fit,
-    /// The range the kernel must use (docs/spec.md's clamping applied to `asked`).
+    /// The range the kernel must use ([`effective_range`] of `asked`).
     pub effective: RangeInclusive<u16>,
     /// The destination ports the router steers back to this host.
     pub rule: RangeInclusive<u16>,
@@ -88,15 +90,6 @@ pub struct Request {
     pub outside: Option<usize>,
     /// A host whose policy rules are removed.
     pub remove_rule: Option<usize>,
-}
-
-/// docs/spec.md's effective range: each bound clamped on its own.
-pub fn effective(asked: (u16, u16), netns: (u16, u16)) -> RangeInclusive<u16> {
-    let (sl, sh) = asked;
-    let (l, h) = netns;
-    let lo = if (l..=h).contains(&sl) { sl } else { l };
-    let hi = if (lo..=h).contains(&sh) { sh } else { h };
-    lo..=hi
 }
 
 impl Plan {
@@ -164,11 +157,12 @@ impl Plan {
                 } else {
                     start..=end
                 };
+                let (lo, hi) = effective_range(netns_range, asked);
                 HostPlan {
                     index,
                     asked,
                     fit,
-                    effective: effective(asked, netns_range),
+                    effective: lo..=hi,
                     rule,
                 }
             })
@@ -294,26 +288,6 @@ mod tests {
             wait: Duration::from_secs(1),
             outside,
             remove_rule: None,
-        }
-    }
-
-    #[test]
-    fn clamping_follows_spec() {
-        // Rows: (asked, netns, effective).
-        let rows = [
-            // narrower: as asked
-            ((40100, 40199), (40000, 49999), 40100..=40199),
-            // partial overlap below (docs/spec.md's example)
-            ((30000, 45000), (40000, 49999), 40000..=45000),
-            // partial overlap above
-            ((45000, 60000), (40000, 49999), 45000..=49999),
-            // wholly outside: the netns range wins
-            ((50000, 50015), (40000, 49999), 40000..=49999),
-            // unset bounds fall back
-            ((0, 0), (40000, 49999), 40000..=49999),
-        ];
-        for (asked, netns, want) in rows {
-            assert_eq!(effective(asked, netns), want, "{asked:?} in {netns:?}");
         }
     }
 

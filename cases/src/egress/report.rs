@@ -7,6 +7,7 @@ use std::fmt::Write;
 use super::checks::{HostRun, HostVerdict, Observations};
 use super::flows::{Flow, Proto, label};
 use super::plan::{Fit, HostPlan, Plan, RULE_PRIORITY_BASE, TABLE_BASE, port_owner};
+use crate::port_set::show;
 
 /// The whole report.
 pub fn render(plan: &Plan, obs: &Observations, verdicts: &[HostVerdict]) -> String {
@@ -70,7 +71,7 @@ fn host_block(
                 "  {}  flows {made}/{}  ports {}  replies {replied}/{}",
                 label(proto, version),
                 flows.len(),
-                ports_text(&ports),
+                show(ports),
                 flows.len()
             );
         }
@@ -176,7 +177,7 @@ fn exhaustion_lines(out: &mut String, plan: &Plan, run: &HostRun) {
                  to another server port: {other}",
                 label(proto, version),
                 ports.len(),
-                ports_text(&ports),
+                show(ports),
             );
         }
     }
@@ -190,47 +191,5 @@ fn flow_brief(flow: &Flow) -> String {
         (Some(error), Some(port)) => format!("{what} port {port} {}", error.short()),
         (Some(error), None) => format!("{what} {}", error.short()),
         (None, None) => format!("{what} no port"),
-    }
-}
-
-/// Sorted ports with runs folded: `20000-20003 20007`.
-pub fn ports_text(ports: &[u16]) -> String {
-    if ports.is_empty() {
-        return "-".to_owned();
-    }
-    let mut sorted = ports.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut parts = Vec::new();
-    let mut start = sorted[0];
-    let mut prev = sorted[0];
-    for &port in &sorted[1..] {
-        if port != prev + 1 {
-            parts.push(run_text(start, prev));
-            start = port;
-        }
-        prev = port;
-    }
-    parts.push(run_text(start, prev));
-    parts.join(" ")
-}
-
-fn run_text(start: u16, end: u16) -> String {
-    if start == end {
-        start.to_string()
-    } else {
-        format!("{start}-{end}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ports_text;
-
-    #[test]
-    fn ports_fold_into_runs() {
-        assert_eq!(ports_text(&[]), "-");
-        assert_eq!(ports_text(&[5]), "5");
-        assert_eq!(ports_text(&[7, 3, 4, 5, 9, 10]), "3-5 7 9-10");
     }
 }

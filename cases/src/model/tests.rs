@@ -1,5 +1,5 @@
 //! Tests of the model itself: worked examples from the kernel sources and
-//! docs/spec.md, then properties over random configurations.
+//! the option's specification, then properties over random configurations.
 
 use std::collections::BTreeSet;
 
@@ -12,15 +12,7 @@ fn expected(config: &Config) -> Option<Expected> {
 }
 
 fn config(proto: Proto, netns_range: (u16, u16), socket_range: (u16, u16), op: Op) -> Config {
-    Config {
-        proto,
-        netns_range,
-        socket_range,
-        reserved: BTreeSet::new(),
-        taken: Vec::new(),
-        reuse_addr: false,
-        op,
-    }
+    Config::new(proto, netns_range, socket_range, op)
 }
 
 fn ports(list: impl IntoIterator<Item = u16>) -> Expected {
@@ -65,6 +57,19 @@ fn hold(config: &mut Config, port: u16) {
 #[test]
 fn clamping_follows_spec_examples() {
     let netns = (40000, 49999);
+    // Rows: (socket range, effective range).
+    for (socket, want) in [
+        // narrower: as asked
+        ((40100, 40199), (40100, 40199)),
+        // wholly outside, the egress scenario's outside host
+        ((50000, 50015), netns),
+    ] {
+        assert_eq!(
+            effective_range(netns, socket),
+            want,
+            "{socket:?} in {netns:?}"
+        );
+    }
     assert_eq!(effective_range(netns, (30000, 45000)), (40000, 45000));
     assert_eq!(effective_range(netns, (45000, 60000)), (45000, 49999));
     assert_eq!(effective_range(netns, (50000, 50010)), netns);

@@ -27,7 +27,7 @@ use netns_util::panic_text;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::{Observed, Release, RunOptions, run_in_fresh_netns};
+use super::{BodySettings, Observed, Release, RunOptions, run_in_fresh_netns};
 use crate::case::Case;
 use crate::outcome::Outcome;
 
@@ -162,7 +162,7 @@ fn serve(cases: &[Case], name: Option<String>) -> Result<(), String> {
     nix::unistd::dup2_stdout(std::io::stderr())
         .map_err(|e| format!("dup2(stderr, stdout): {e}"))?;
     let observed = panic::catch_unwind(AssertUnwindSafe(|| {
-        run_in_fresh_netns(case, options.randomized, Release::AfterCase)
+        run_in_fresh_netns(case, BodySettings::of(&options), Release::AfterCase)
     }))
     .unwrap_or_else(|payload| {
         let message = format!("case panicked: {}", panic_text(&*payload));
