@@ -106,6 +106,28 @@ fn an_unprivileged_user_at_the_user_namespace_limit_gets_a_harness_error() {
     );
 }
 
+/// The egress scenario under the same limit: an error naming the call,
+/// exit 1, never a skip.
+#[test]
+fn the_egress_scenario_at_the_user_namespace_limit_is_an_error() {
+    if common::not_root() {
+        return;
+    }
+    let script = format!(
+        "echo 0 > /proc/sys/user/max_user_namespaces && \
+         exec setpriv --reuid 1000 --regid 1000 --clear-groups \
+         {PORTRANGE} scenario egress"
+    );
+    let (code, stdout, stderr) = in_user_namespace(&script);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("egress: ERROR: could not get the privileges to make namespaces"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ENOSPC"), "{stdout}");
+    assert!(!stdout.contains("SKIP"), "{stdout}");
+}
+
 /// uid 1000 in a chroot (a bind mount of / in a mount namespace made for
 /// the test): unshare(CLONE_NEWUSER) answers EPERM, a refusal, so every
 /// case is skipped naming it (exit 4), and the report asked for is written

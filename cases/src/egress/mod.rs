@@ -119,12 +119,22 @@ pub fn run(argv: &[String]) -> anyhow::Result<ExitCode> {
     })
     .map_err(anyhow::Error::msg)?;
     let started = Instant::now();
-    if let Err(e) = netns_util::ensure_privileges() {
-        println!(
-            "egress: SKIP: needs root or user namespaces: {:#}",
-            anyhow::Error::new(e)
-        );
-        return Ok(ExitCode::from(SKIP));
+    match netns_util::ensure_privileges() {
+        Ok(_) => {}
+        Err(e) if e.is_no_privileges() => {
+            println!(
+                "egress: SKIP: needs root or user namespaces: {:#}",
+                anyhow::Error::new(e)
+            );
+            return Ok(ExitCode::from(SKIP));
+        }
+        Err(e) => {
+            println!(
+                "egress: ERROR: could not get the privileges to make namespaces: {:#}",
+                anyhow::Error::new(e)
+            );
+            return Ok(ExitCode::from(FAIL));
+        }
     }
     let topology = match Topology::build(&plan) {
         Ok(topology) => topology,
