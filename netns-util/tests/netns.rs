@@ -120,8 +120,9 @@ fn eperm_from_unshare_is_a_lack_of_privileges() {
     assert_eq!(
         netns_util::error_chain(&error),
         "no privilege to create network namespaces (unshare(CLONE_NEWNET) failed): run as root, \
-         or allow unprivileged user namespaces (sysctl user.max_user_namespaces > 0, \
-         kernel.unprivileged_userns_clone=1): Operation not permitted (os error 1)"
+         or allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1 on Debian, \
+         kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu, not in a chroot): \
+         Operation not permitted (os error 1)"
     );
 }
 
