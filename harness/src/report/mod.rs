@@ -78,10 +78,10 @@ impl RunReport {
         profiles
     }
 
-    /// When the run's properties matched different profiles, which
-    /// property matched which (`mixed: MPTCP as stable-6.1, connect()
-    /// parity as upstream`); `None` when they agree.
-    pub fn mixed(&self) -> Option<String> {
+    /// The profiles each property matched (over its cases and, for MPTCP,
+    /// the probes), properties in [`Property::ALL`]'s order and any other
+    /// after them.
+    pub fn profiles_by_property(&self) -> Vec<(&str, BTreeSet<&str>)> {
         let mut by_property: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let from_cases = self
             .results
@@ -95,13 +95,21 @@ impl RunReport {
         for (property, profile) in from_cases.chain(from_probes) {
             by_property.entry(property).or_default().insert(profile);
         }
-        let distinct: BTreeSet<&str> = by_property.values().flatten().copied().collect();
+        let order = |name: &str| Property::ALL.iter().position(|p| p.name() == name);
+        let mut properties: Vec<_> = by_property.into_iter().collect();
+        properties.sort_by_key(|(name, _)| (order(name).is_none(), order(name)));
+        properties
+    }
+
+    /// When the run's properties matched different profiles, which
+    /// property matched which (`mixed: MPTCP as stable-6.1, connect()
+    /// parity as upstream`); `None` when they agree.
+    pub fn mixed(&self) -> Option<String> {
+        let properties = self.profiles_by_property();
+        let distinct: BTreeSet<&str> = properties.iter().flat_map(|(_, p)| p).copied().collect();
         if distinct.len() < 2 {
             return None;
         }
-        let order = |name: &str| Property::ALL.iter().position(|p| p.name() == name);
-        let mut properties: Vec<_> = by_property.into_iter().collect();
-        properties.sort_by_key(|(name, _)| order(name));
         let parts: Vec<String> = properties
             .into_iter()
             .map(|(property, profiles)| {
