@@ -2,6 +2,7 @@
 //! files for CI. Running never prints; reporters never run anything.
 
 mod junit;
+pub mod kcidb;
 mod ktap;
 mod text;
 
@@ -10,6 +11,7 @@ pub use ktap::{KtapStream, ktap};
 pub use text::{progress_line, summary};
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -150,15 +152,38 @@ pub enum Format {
     Junit,
     /// JSON: the whole report, with each case's and each phase's duration.
     Json,
+    /// KCIDB (KernelCI's common database), schema v5.3: a checkout, a
+    /// build and a test per case.
+    Kcidb,
+}
+
+/// What a run knows about itself that its report's results do not say:
+/// what formats that describe the kernel and its build (KCIDB) write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The CI system reporting (KCIDB's `origin`: lowercase letters,
+    /// digits, `_`).
+    pub origin: String,
+    /// What names this run among the origin's runs (the rest of each
+    /// KCIDB id after `origin:`).
+    pub run_id: String,
+    /// The kernel's architecture (`x86_64`, `arm64`).
+    pub arch: String,
+    /// The build.config or defconfig the kernel was built from, when this
+    /// run built it.
+    pub build_config: Option<PathBuf>,
+    /// The kernel console's log, when the kernel faulted and it was kept.
+    pub console_log: Option<PathBuf>,
 }
 
 /// Renders the whole report in a file format (`Text` gives the summary).
-pub fn render(format: Format, report: &RunReport) -> String {
+pub fn render(format: Format, report: &RunReport, provenance: &Provenance) -> String {
     match format {
         Format::Text => summary(report),
         Format::Ktap => ktap(report),
         Format::Junit => junit(report),
         Format::Json => json(report),
+        Format::Kcidb => kcidb::kcidb(report, provenance),
     }
 }
 
