@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use harness::outcome::{CaseResult, Outcome};
 use harness::report::{self, RunReport};
@@ -159,8 +159,26 @@ impl Input {
     }
 }
 
+/// Each column of `matrix` but `baseline` compared with the column
+/// labelled `baseline`; `None` when no column has that label.
+pub fn against_baseline(matrix: &Matrix, baseline: &str) -> Option<Vec<Comparison>> {
+    let side = |kernel: &crate::matrix::KernelReport| Side {
+        label: kernel.label.clone(),
+        report: kernel.report.clone(),
+    };
+    let base = side(matrix.kernels.iter().find(|k| k.label == baseline)?);
+    Some(
+        matrix
+            .kernels
+            .iter()
+            .filter(|k| k.label != baseline)
+            .map(|k| Comparison::of(&base, &side(k)))
+            .collect(),
+    )
+}
+
 /// A case's outcome without its message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Passed.
@@ -199,7 +217,7 @@ impl Status {
 }
 
 /// How a case changed between the two runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     /// Passed or was skipped, now fails or errors.
@@ -264,7 +282,7 @@ impl Change {
 }
 
 /// One case that changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseChange {
     /// The case's name.
     pub name: String,
@@ -283,7 +301,7 @@ pub struct CaseChange {
 }
 
 /// A property whose kernel profile differs between the runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileChange {
     /// The property (`MPTCP`).
     pub property: String,
@@ -294,7 +312,7 @@ pub struct ProfileChange {
 }
 
 /// Everything that changed from one run to another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comparison {
     /// The base run's name.
     pub base: String,

@@ -2,7 +2,8 @@
 //! Debian's 6.1 kernel against its 6.12 shows the profile changes and the
 //! MPTCP cases newly run, with no regression; 6.12 against itself pinned to
 //! the wrong profile shows the cases that then fail as regressions, by
-//! property; a matrix's summary.json gives its columns by label.
+//! property; a matrix's summary.json gives its columns by label, and
+//! `matrix --baseline` adds the same comparison to its summary.
 
 mod common;
 
@@ -172,7 +173,7 @@ fn the_same_kernel_pinned_wrong_regresses_by_property() {
 }
 
 #[test]
-fn a_summary_gives_its_columns_by_label() {
+fn a_summary_gives_its_columns_by_label_and_a_baseline_compares_them() {
     if common::qemu_missing() {
         return;
     }
@@ -186,16 +187,48 @@ fn a_summary_gives_its_columns_by_label() {
         "debian-6.12",
         "--out-dir",
         out_dir.to_str().unwrap(),
+        "--baseline",
     ];
-    args.extend(SELECTION);
-    let output = common::portrange(&args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
+    let refused = [args.as_slice(), &["debian-7"], &SELECTION].concat();
+    let output = common::portrange(&refused);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "--baseline debian-7 is none of the matrix's kernels (debian-6.1, debian-6.12)"
+        ),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(!out_dir.join("summary.json").exists());
+    args.push("debian-6.1");
+    args.extend(SELECTION);
+    let output = common::portrange(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("\nbase: debian-6.1 (kernel 6.1.")
+            && stdout.contains("kernel profile of MPTCP: stable-6.1 -> upstream\n"),
+        "the baseline's comparison follows the table: {stdout}"
+    );
     let summary = out_dir.join("summary.json");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let comparisons = json["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 1, "{json:#}");
+    assert_eq!(comparisons[0]["base"], "debian-6.1");
+    assert_eq!(comparisons[0]["new"], "debian-6.12");
+    assert!(
+        cases_of(&comparisons[0], "newly_run").contains(&"mptcp4/sockopt/round_trip".to_owned()),
+        "{json:#}"
+    );
+    assert!(
+        cases_of(&comparisons[0], "regression").is_empty(),
+        "{json:#}"
+    );
 
     let (code, _, stderr) = compare(&summary, &summary, &[]);
     assert_eq!(code, Some(2), "{stderr}");
