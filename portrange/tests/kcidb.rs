@@ -3,7 +3,8 @@
 //! cache that `.ci/install-deps` makes, or this test when it is missing),
 //! and every case's status read back from it. In QEMU on Debian's 6.1
 //! kernel with the harness's fault cases (pass, fail, skip, error and a
-//! faulted kernel's console log); natively (needs root).
+//! faulted kernel's console log); natively (needs root); a matrix's file
+//! per column against its summary.json.
 
 mod common;
 
@@ -271,4 +272,60 @@ fn an_origin_kcidb_refuses_is_refused_before_running() {
         stderr.contains("\"My-Lab\" is no KCIDB origin: use lowercase letters, digits and `_`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_matrix_writes_a_valid_file_per_column_matching_its_summary() {
+    if common::qemu_missing() {
+        return;
+    }
+    let Some(python) = kcidb_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::portrange(&[
+        "matrix",
+        "--kernel",
+        "debian-6.1",
+        "--kernel",
+        "debian-6.12",
+        "--kcidb",
+        "--kcidb-origin",
+        "matrix_test",
+        "--out-dir",
+        dir.path().to_str().unwrap(),
+        "tcp4/sockopt/",
+        "mptcp4/sockopt/round_trip",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    for kernel in summary["kernels"].as_array().unwrap() {
+        let label = kernel["label"].as_str().unwrap();
+        let document = validated(&python, &dir.path().join(format!("{label}.kcidb.json")));
+        let expected: BTreeMap<String, String> = kernel["report"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let outcome = r["outcome"].as_str().unwrap();
+                (
+                    r["name"].as_str().unwrap().to_owned(),
+                    outcome.to_uppercase(),
+                )
+            })
+            .collect();
+        assert_eq!(tests_of(&document, "matrix_test"), expected, "{label}");
+        assert_eq!(document["builds"][0]["architecture"], "x86_64");
+        assert_eq!(
+            document["builds"][0]["misc"]["kernel_release"],
+            kernel["asked"]["kernel"]
+        );
+    }
 }

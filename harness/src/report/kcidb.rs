@@ -69,10 +69,12 @@ pub fn kcidb(report: &RunReport, provenance: &Provenance) -> String {
         "id": run,
         "checkout_id": run,
         "origin": origin,
-        "architecture": provenance.arch,
         "comment": format!("{} ({kernel})", report.target),
         "misc": {"kernel_release": kernel, "target": report.target},
     });
+    if let Some(arch) = &provenance.arch {
+        build["architecture"] = json!(arch);
+    }
     if let Some(config) = &provenance.build_config {
         build["config_name"] = json!(file_name(config));
         build["config_url"] = json!(file_url(config));
@@ -184,7 +186,7 @@ mod tests {
         Provenance {
             origin: "portrange".into(),
             run_id: "6.18.0-test:x86_64:1".into(),
-            arch: "x86_64".into(),
+            arch: Some("x86_64".into()),
             build_config: Some(PathBuf::from("/src/build.config.portrange.minimal.x86_64")),
             console_log: Some(PathBuf::from("/tmp/console log.txt")),
         }

@@ -167,8 +167,9 @@ pub struct Provenance {
     /// What names this run among the origin's runs (the rest of each
     /// KCIDB id after `origin:`).
     pub run_id: String,
-    /// The kernel's architecture (`x86_64`, `arm64`).
-    pub arch: String,
+    /// The kernel's architecture (`x86_64`, `arm64`); `None` when the run
+    /// never learned it (its kernel could not be run at all).
+    pub arch: Option<String>,
     /// The build.config or defconfig the kernel was built from, when this
     /// run built it.
     pub build_config: Option<PathBuf>,

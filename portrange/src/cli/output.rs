@@ -32,8 +32,8 @@ pub struct OutputArgs {
 /// What the caller knows of a run that its report does not say.
 #[derive(Debug, Clone)]
 pub struct RunFacts {
-    /// The kernel's architecture.
-    pub arch: Arch,
+    /// The kernel's architecture; `None` when the run never learned it.
+    pub arch: Option<Arch>,
     /// The build.config or defconfig the kernel was built from by this run.
     pub build_config: Option<PathBuf>,
     /// The kernel console's log, kept because the kernel faulted.
@@ -44,15 +44,37 @@ impl RunFacts {
     /// A run on the host's own kernel: nothing built, no console.
     pub fn native() -> RunFacts {
         RunFacts {
-            arch: Arch::host(),
+            arch: Some(Arch::host()),
             build_config: None,
             console_log: None,
         }
     }
 }
 
+/// The provenance of `report` as `origin` reports it: `facts`, and a run
+/// id of the kernel release, the architecture, and the time of the report
+/// (milliseconds since the epoch) with this process's id.
+pub fn provenance(origin: &str, report: &RunReport, facts: &RunFacts) -> Provenance {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let arch = facts.arch.map(|arch| arch.to_string());
+    Provenance {
+        origin: origin.to_owned(),
+        run_id: format!(
+            "{}:{}:{millis}-{}",
+            report.probes.kernel,
+            arch.as_deref().unwrap_or("unknown"),
+            std::process::id()
+        ),
+        arch,
+        build_config: facts.build_config.clone(),
+        console_log: facts.console_log.clone(),
+    }
+}
+
 /// Parses `--kcidb-origin`.
-fn kcidb_origin(origin: &str) -> Result<String, String> {
+pub fn kcidb_origin(origin: &str) -> Result<String, String> {
     if report::kcidb::origin_is_valid(origin) {
         Ok(origin.to_owned())
     } else {
@@ -102,21 +124,7 @@ impl OutputArgs {
     /// the time of the report (milliseconds since the epoch) with this
     /// process's id.
     fn provenance(&self, report: &RunReport, facts: &RunFacts) -> Provenance {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        Provenance {
-            origin: self.kcidb_origin.clone(),
-            run_id: format!(
-                "{}:{}:{millis}-{}",
-                report.probes.kernel,
-                facts.arch,
-                std::process::id()
-            ),
-            arch: facts.arch.to_string(),
-            build_config: facts.build_config.clone(),
-            console_log: facts.console_log.clone(),
-        }
+        provenance(&self.kcidb_origin, report, facts)
     }
 
     /// Checks that `--output`, if given, can be written

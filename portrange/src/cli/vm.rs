@@ -148,7 +148,7 @@ impl VmSuiteArgs {
             self.output.progress(result)
         })?;
         let facts = RunFacts {
-            arch: run.arch,
+            arch: Some(run.arch),
             build_config,
             console_log: run.console_log,
         };
