@@ -11,6 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -28,10 +29,15 @@ latest.validate(data)
 print(f"valid under v{latest.major}.{latest.minor}")
 "#;
 
-/// The venv's python with kcidb-io in it, made if missing; `None` (said,
-/// or failed under PORTRANGE_REQUIRE with ci-engines) when PyPI cannot be
-/// reached.
+/// The venv's python with kcidb-io in it, made if missing (once for all
+/// the tests of this binary); `None` (said, or failed under
+/// PORTRANGE_REQUIRE with ci-engines) when PyPI cannot be reached.
 fn kcidb_python() -> Option<PathBuf> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON.get_or_init(install_kcidb_io).clone()
+}
+
+fn install_kcidb_io() -> Option<PathBuf> {
     let venv = qemu::kernel::default_cache_dir().join("kcidb-venv");
     let python = venv.join("bin/python");
     let has_kcidb = || {
