@@ -8,6 +8,7 @@
 //! this crate wires them together.
 
 mod cli;
+pub mod compare;
 pub mod matrix;
 mod vm;
 

@@ -11,6 +11,8 @@ use harness::outcome::{CaseResult, Outcome, Verdict};
 use harness::profile::Profile;
 use harness::report::{self, RunReport};
 
+use crate::compare::Comparison;
+
 /// One kernel's column of the matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelReport {
@@ -166,6 +168,9 @@ impl fmt::Display for Shard {
 pub struct Matrix {
     /// One entry per kernel, in the order given.
     pub kernels: Vec<KernelReport>,
+    /// With `--baseline`: every other column compared with that one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<Comparison>,
 }
 
 /// Why shards could not be merged.
@@ -361,7 +366,10 @@ impl Matrix {
             kernel.planned.sort_by_key(|name| by_rank(name));
             kernel.shard = Shard::WHOLE;
         }
-        Ok(Matrix { kernels: merged })
+        Ok(Matrix {
+            kernels: merged,
+            comparisons: Vec::new(),
+        })
     }
 
     /// Properties as rows, kernels as columns; a cell sums up the property
@@ -571,6 +579,7 @@ mod tests {
                 column("running", fake_report()),
                 column("debian-6.1", passing),
             ],
+            comparisons: Vec::new(),
         }
     }
 

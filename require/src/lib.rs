@@ -30,9 +30,10 @@ pub enum Requirement {
     /// What building a kernel needs: the build tools and Debian's kernel
     /// source package.
     Kbuild,
-    /// The CI engines the templates are run under for real, as
-    /// `.ci/install-deps` installs them: gitlab-ci-local, and LAVA's
-    /// `lava-run` (Debian's lava-dispatcher).
+    /// The CI tools `.ci/install-deps` installs: the engines the templates
+    /// are run under for real (gitlab-ci-local, and LAVA's `lava-run` from
+    /// Debian's lava-dispatcher) and the dashboards' validators (KernelCI's
+    /// kcidb-io from PyPI, in a virtual environment under the cache).
     CiEngines,
 }
 

@@ -2,6 +2,7 @@
 //! files for CI. Running never prints; reporters never run anything.
 
 mod junit;
+pub mod kcidb;
 mod ktap;
 mod text;
 
@@ -10,6 +11,7 @@ pub use ktap::{KtapStream, ktap};
 pub use text::{progress_line, summary};
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,10 +80,10 @@ impl RunReport {
         profiles
     }
 
-    /// When the run's properties matched different profiles, which
-    /// property matched which (`mixed: MPTCP as stable-6.1, connect()
-    /// parity as upstream`); `None` when they agree.
-    pub fn mixed(&self) -> Option<String> {
+    /// The profiles each property matched (over its cases and, for MPTCP,
+    /// the probes), properties in [`Property::ALL`]'s order and any other
+    /// after them.
+    pub fn profiles_by_property(&self) -> Vec<(&str, BTreeSet<&str>)> {
         let mut by_property: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let from_cases = self
             .results
@@ -95,13 +97,21 @@ impl RunReport {
         for (property, profile) in from_cases.chain(from_probes) {
             by_property.entry(property).or_default().insert(profile);
         }
-        let distinct: BTreeSet<&str> = by_property.values().flatten().copied().collect();
+        let order = |name: &str| Property::ALL.iter().position(|p| p.name() == name);
+        let mut properties: Vec<_> = by_property.into_iter().collect();
+        properties.sort_by_key(|(name, _)| (order(name).is_none(), order(name)));
+        properties
+    }
+
+    /// When the run's properties matched different profiles, which
+    /// property matched which (`mixed: MPTCP as stable-6.1, connect()
+    /// parity as upstream`); `None` when they agree.
+    pub fn mixed(&self) -> Option<String> {
+        let properties = self.profiles_by_property();
+        let distinct: BTreeSet<&str> = properties.iter().flat_map(|(_, p)| p).copied().collect();
         if distinct.len() < 2 {
             return None;
         }
-        let order = |name: &str| Property::ALL.iter().position(|p| p.name() == name);
-        let mut properties: Vec<_> = by_property.into_iter().collect();
-        properties.sort_by_key(|(name, _)| order(name));
         let parts: Vec<String> = properties
             .into_iter()
             .map(|(property, profiles)| {
@@ -142,15 +152,39 @@ pub enum Format {
     Junit,
     /// JSON: the whole report, with each case's and each phase's duration.
     Json,
+    /// KCIDB (KernelCI's common database), schema v5.3: a checkout, a
+    /// build and a test per case.
+    Kcidb,
+}
+
+/// What a run knows about itself that its report's results do not say:
+/// what formats that describe the kernel and its build (KCIDB) write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// The CI system reporting (KCIDB's `origin`: lowercase letters,
+    /// digits, `_`).
+    pub origin: String,
+    /// What names this run among the origin's runs (the rest of each
+    /// KCIDB id after `origin:`).
+    pub run_id: String,
+    /// The kernel's architecture (`x86_64`, `arm64`); `None` when the run
+    /// never learned it (its kernel could not be run at all).
+    pub arch: Option<String>,
+    /// The build.config or defconfig the kernel was built from, when this
+    /// run built it.
+    pub build_config: Option<PathBuf>,
+    /// The kernel console's log, when the kernel faulted and it was kept.
+    pub console_log: Option<PathBuf>,
 }
 
 /// Renders the whole report in a file format (`Text` gives the summary).
-pub fn render(format: Format, report: &RunReport) -> String {
+pub fn render(format: Format, report: &RunReport, provenance: &Provenance) -> String {
     match format {
         Format::Text => summary(report),
         Format::Ktap => ktap(report),
         Format::Junit => junit(report),
         Format::Json => json(report),
+        Format::Kcidb => kcidb::kcidb(report, provenance),
     }
 }
 

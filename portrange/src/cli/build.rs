@@ -115,9 +115,9 @@ impl SourceArgs {
     }
 
     /// Builds the kernel for `arch` (as [`SourceArgs::evaluate`] chooses),
-    /// keeping sources and build trees under `cache`, and gives the image
-    /// and its architecture.
-    fn build(&self, cache: &Path, arch: Option<Arch>) -> anyhow::Result<(PathBuf, Arch)> {
+    /// keeping sources and build trees under `cache`, and gives the image,
+    /// its architecture and the build.config (or defconfig) it came from.
+    fn build(&self, cache: &Path, arch: Option<Arch>) -> anyhow::Result<(PathBuf, Arch, PathBuf)> {
         let config = self.evaluate(cache, arch)?;
         let mut options = BuildOptions::new(
             self.out
@@ -128,7 +128,7 @@ impl SourceArgs {
             options.jobs = jobs;
         }
         let built = kbuild::build(&config, &options, &mut progress)?;
-        Ok((built.image, built.arch))
+        Ok((built.image, built.arch, config.file))
     }
 }
 
@@ -159,7 +159,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         print!("{}", kbuild::print(&config));
         return Ok(ExitCode::SUCCESS);
     }
-    let (image, _) = args.source.build(&cache, args.arch)?;
+    let (image, _, _) = args.source.build(&cache, args.arch)?;
     println!("{}", image.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -168,10 +168,14 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
 /// run, report; one verdict. The kernel has SCTP and MPTCP ([`fragment_protocols`]).
 pub fn check(args: &CheckArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.suite.prepare(cases)?;
-    let (image, arch) = args.source.build(&args.suite.cache(), args.suite.arch())?;
+    let (image, arch, config) = args.source.build(&args.suite.cache(), args.suite.arch())?;
     eprintln!("portrange: built {} ({arch})", image.display());
-    args.suite
-        .run(&image.to_string_lossy(), &cases, fragment_protocols())
+    args.suite.run(
+        &image.to_string_lossy(),
+        &cases,
+        fragment_protocols(),
+        Some(config),
+    )
 }
 
 /// The protocols every kernel `build` and `check` make has: the project

@@ -9,9 +9,10 @@ use anyhow::Context;
 use arch::Arch;
 
 use super::native::{self, RunnerArgs};
-use super::output::write_whole;
+use super::output::{self, RunFacts, write_whole};
 use super::selection::Selection;
 use super::vm::BootArgs;
+use crate::compare;
 use crate::matrix::{Asked, KernelReport, Matrix, Shard, catalogue_version};
 use crate::vm::host;
 use harness::Case;
@@ -41,9 +42,87 @@ pub struct MatrixArgs {
     /// `<kernel>-<arch>[:PROFILE]` (`debian-6.12-arm64`).
     #[arg(long = "kernel", value_name = "KERNEL")]
     kernels: Vec<String>,
+    #[command(flatten)]
+    baseline: BaselineArgs,
+    #[command(flatten)]
+    kcidb: KcidbFilesArgs,
     /// Where to write `<kernel>.ktap`, `junit.xml` and `summary.json`.
     #[arg(long, value_name = "DIR", default_value = "portrange-matrix")]
     out_dir: PathBuf,
+}
+
+/// `--kcidb` and `--kcidb-origin`, of `matrix` and `merge`.
+#[derive(Debug, Clone, clap::Args)]
+struct KcidbFilesArgs {
+    /// Also write `<kernel>.kcidb.json`: each column's run as a KCIDB
+    /// report of its own (as `--format kcidb` of `vm`).
+    #[arg(long)]
+    kcidb: bool,
+    /// The CI system the KCIDB files report as (KCIDB's `origin`:
+    /// lowercase letters, digits, `_`).
+    #[arg(long, value_name = "ORIGIN", default_value = report::kcidb::DEFAULT_ORIGIN,
+          value_parser = output::kcidb_origin)]
+    kcidb_origin: String,
+}
+
+impl KcidbFilesArgs {
+    /// Each column's KCIDB file's name and contents, if asked for.
+    fn files(&self, matrix: &Matrix) -> Vec<(String, String)> {
+        if !self.kcidb {
+            return Vec::new();
+        }
+        matrix
+            .kernels
+            .iter()
+            .map(|kernel| {
+                let facts = RunFacts {
+                    arch: kernel.asked.arch.as_deref().and_then(|a| a.parse().ok()),
+                    build_config: None,
+                    console_log: None,
+                };
+                let provenance = output::provenance(&self.kcidb_origin, &kernel.report, &facts);
+                (
+                    format!("{}.kcidb.json", file_name(&kernel.label)),
+                    report::kcidb::kcidb(&kernel.report, &provenance),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `--baseline`, of `matrix` and `merge`.
+#[derive(Debug, Clone, clap::Args)]
+struct BaselineArgs {
+    /// The kernel column (as labelled in the table) every other column is
+    /// compared with, as `portrange compare` does: the comparisons follow
+    /// the table and go into summary.json.
+    #[arg(long, value_name = "KERNEL")]
+    baseline: Option<String>,
+}
+
+impl BaselineArgs {
+    /// Refuses a baseline none of `labels` is, before anything runs.
+    fn check(&self, labels: &[String]) -> anyhow::Result<()> {
+        match &self.baseline {
+            Some(baseline) if !labels.contains(baseline) => anyhow::bail!(
+                "--baseline {baseline} is none of the matrix's kernels ({}): name one of them",
+                labels.join(", ")
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// `matrix` with its columns compared with the baseline, if one was
+    /// asked for.
+    fn apply(&self, mut matrix: Matrix) -> anyhow::Result<Matrix> {
+        if let Some(baseline) = &self.baseline {
+            let labels: Vec<String> = matrix.kernels.iter().map(|k| k.label.clone()).collect();
+            self.check(&labels)?;
+            matrix.comparisons =
+                compare::against_baseline(&matrix, baseline).expect("checked: a column");
+        }
+        Ok(matrix)
+    }
 }
 
 /// Arguments of `portrange merge`.
@@ -52,6 +131,10 @@ pub struct MergeArgs {
     /// The shards' `summary.json` files, or the directories holding them.
     #[arg(required = true, value_name = "SUMMARY")]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    baseline: BaselineArgs,
+    #[command(flatten)]
+    kcidb: KcidbFilesArgs,
     /// Where to write the merged files.
     #[arg(long, value_name = "DIR", default_value = "portrange-matrix")]
     out_dir: PathBuf,
@@ -85,6 +168,7 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     }
     let labels: Vec<String> = specs.iter().map(|spec| column(spec, foreign)).collect();
     distinct_files(&labels)?;
+    args.baseline.check(&labels)?;
     fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating --out-dir {}", args.out_dir.display()))?;
     let asked = Asked {
@@ -118,7 +202,7 @@ pub fn run(args: &MatrixArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
             report,
         });
     }
-    publish(&matrix, &args.out_dir)
+    publish(&args.baseline.apply(matrix)?, &args.kcidb, &args.out_dir)
 }
 
 /// The selection as the command line gave it, without the shard:
@@ -265,14 +349,16 @@ pub fn merge(args: &MergeArgs, cases: &[Case]) -> anyhow::Result<ExitCode> {
         parts.push(part);
     }
     let order: Vec<String> = cases.iter().map(|c| c.name.clone()).collect();
-    publish(&Matrix::merge(parts, &order)?, &args.out_dir)
+    let merged = args.baseline.apply(Matrix::merge(parts, &order)?)?;
+    publish(&merged, &args.kcidb, &args.out_dir)
 }
 
 /// Writes the files (summary.json first, then each kernel's KTAP, then
-/// junit.xml; a file that cannot be written does not stop the others),
+/// junit.xml, then with `--kcidb` each kernel's KCIDB report; a file that
+/// cannot be written does not stop the others),
 /// prints the table and verdict, and gives the exit code: the verdict's,
 /// or an error naming every file that could not be written.
-fn publish(matrix: &Matrix, out_dir: &Path) -> anyhow::Result<ExitCode> {
+fn publish(matrix: &Matrix, kcidb: &KcidbFilesArgs, out_dir: &Path) -> anyhow::Result<ExitCode> {
     let labels: Vec<String> = matrix.kernels.iter().map(|k| k.label.clone()).collect();
     distinct_files(&labels)?;
     fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -283,6 +369,7 @@ fn publish(matrix: &Matrix, out_dir: &Path) -> anyhow::Result<ExitCode> {
         (name, report::ktap(&kernel.report))
     }));
     files.push(("junit.xml".to_owned(), matrix.junit()));
+    files.extend(kcidb.files(matrix));
     let failed: Vec<String> = files
         .iter()
         .filter_map(|(name, contents)| write_whole(&out_dir.join(name), contents).err())
@@ -290,6 +377,9 @@ fn publish(matrix: &Matrix, out_dir: &Path) -> anyhow::Result<ExitCode> {
         .collect();
     print!("{}", matrix.table());
     println!("(ok* = passed where it ran, skipped on some variants)");
+    for comparison in &matrix.comparisons {
+        print!("\n{}", comparison.text());
+    }
     println!(
         "\nverdict: {} ({} kernels); KTAP, junit.xml and summary.json in {}",
         matrix.verdict(),

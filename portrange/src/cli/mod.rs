@@ -2,6 +2,7 @@
 //! and the reporters, with the catalogue and scenarios of the `cases` crate.
 
 mod build;
+mod compare;
 mod matrix;
 mod native;
 mod output;
@@ -60,6 +61,10 @@ enum Command {
     /// Join the summary.json files of sharded matrix runs into one table
     /// and one set of files.
     Merge(matrix::MergeArgs),
+    /// Compare two runs (JSON reports or summary.json columns): per case,
+    /// regressions, fixes, newly skipped, newly run, added, removed; per
+    /// property, profile changes; exit 1 on any regression.
+    Compare(compare::CompareArgs),
     /// Run a named end-to-end scenario (`portrange scenario egress --help`).
     Scenario {
         /// The scenario's name.
@@ -152,6 +157,7 @@ fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
         Some(Command::Vm(args)) => vm::run(&args, cases),
         Some(Command::Matrix(args)) => matrix::run(&args, cases),
         Some(Command::Merge(args)) => matrix::merge(&args, &cases),
+        Some(Command::Compare(args)) => compare::run(&args),
         Some(Command::Build(args)) => build::build(&args),
         Some(Command::Check(args)) => build::check(&args, cases),
         Some(Command::Scenario { name, args }) => {

@@ -130,6 +130,7 @@ impl RunArgs {
             output: OutputArgs {
                 format: Format::Ktap,
                 output: None,
+                kcidb_origin: harness::report::kcidb::DEFAULT_ORIGIN.into(),
             },
             runner: RunnerArgs::defaults(),
             isolate: Isolation::Thread,

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
+use arch::Arch;
 
 use harness::Case;
 use harness::outcome::CaseResult;
-use harness::report::{self, Format, KtapStream, RunReport};
+use harness::report::{self, Format, KtapStream, Provenance, RunReport};
 
 /// `--format` and `--output`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,6 +23,65 @@ pub struct OutputArgs {
     /// summary).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// With `--format kcidb`: the CI system to report as (KCIDB's
+    /// `origin`, the start of every id: lowercase letters, digits, `_`).
+    #[arg(long, value_name = "ORIGIN", default_value = report::kcidb::DEFAULT_ORIGIN, value_parser = kcidb_origin)]
+    pub kcidb_origin: String,
+}
+
+/// What the caller knows of a run that its report does not say.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// The kernel's architecture; `None` when the run never learned it.
+    pub arch: Option<Arch>,
+    /// The build.config or defconfig the kernel was built from by this run.
+    pub build_config: Option<PathBuf>,
+    /// The kernel console's log, kept because the kernel faulted.
+    pub console_log: Option<PathBuf>,
+}
+
+impl RunFacts {
+    /// A run on the host's own kernel: nothing built, no console.
+    pub fn native() -> RunFacts {
+        RunFacts {
+            arch: Some(Arch::host()),
+            build_config: None,
+            console_log: None,
+        }
+    }
+}
+
+/// The provenance of `report` as `origin` reports it: `facts`, and a run
+/// id of the kernel release, the architecture, and the time of the report
+/// (milliseconds since the epoch) with this process's id.
+pub fn provenance(origin: &str, report: &RunReport, facts: &RunFacts) -> Provenance {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let arch = facts.arch.map(|arch| arch.to_string());
+    Provenance {
+        origin: origin.to_owned(),
+        run_id: format!(
+            "{}:{}:{millis}-{}",
+            report.probes.kernel,
+            arch.as_deref().unwrap_or("unknown"),
+            std::process::id()
+        ),
+        arch,
+        build_config: facts.build_config.clone(),
+        console_log: facts.console_log.clone(),
+    }
+}
+
+/// Parses `--kcidb-origin`.
+pub fn kcidb_origin(origin: &str) -> Result<String, String> {
+    if report::kcidb::origin_is_valid(origin) {
+        Ok(origin.to_owned())
+    } else {
+        Err(format!(
+            "{origin:?} is no KCIDB origin: use lowercase letters, digits and `_` (e.g. my_lab)"
+        ))
+    }
 }
 
 impl OutputArgs {
@@ -47,12 +107,24 @@ impl OutputArgs {
     /// Writes the report in the asked format (to `--output` or stdout), the
     /// text summary to the terminal when the format went to a file, and
     /// gives the verdict's exit code.
-    pub fn finish(&self, report: &RunReport) -> anyhow::Result<ExitCode> {
-        self.emit(&report::render(self.format, report))?;
+    pub fn finish(&self, report: &RunReport, facts: &RunFacts) -> anyhow::Result<ExitCode> {
+        self.emit(&report::render(
+            self.format,
+            report,
+            &self.provenance(report, facts),
+        ))?;
         if self.output.is_some() && self.format != Format::Text {
             print!("{}", report::summary(report));
         }
         Ok(report.verdict().process_exit())
+    }
+
+    /// The run's provenance for the reports that carry it: `--kcidb-origin`,
+    /// `facts`, and a run id of the kernel release, the architecture and
+    /// the time of the report (milliseconds since the epoch) with this
+    /// process's id.
+    fn provenance(&self, report: &RunReport, facts: &RunFacts) -> Provenance {
+        provenance(&self.kcidb_origin, report, facts)
     }
 
     /// Checks that `--output`, if given, can be written
@@ -121,7 +193,7 @@ impl Live {
                 stream.finish(report).context("writing KTAP to stdout")?;
                 Ok(report.verdict().process_exit())
             }
-            None => self.args.finish(report),
+            None => self.args.finish(report, &RunFacts::native()),
         }
     }
 

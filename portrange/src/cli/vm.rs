@@ -8,7 +8,7 @@ use arch::Arch;
 use qemu::accel::AccelChoice;
 
 use super::native::RunnerArgs;
-use super::output::{OutputArgs, check_writable};
+use super::output::{OutputArgs, RunFacts, check_writable};
 use super::selection::Selection;
 use crate::vm::host::{self, VmRequest};
 use crate::vm::runner::{ShareMode, Sharing};
@@ -132,22 +132,27 @@ impl VmSuiteArgs {
 
     /// Boots `kernel`, runs `cases` (as [`VmSuiteArgs::prepare`] gave them)
     /// and reports; `required`: the protocols the kernel's configuration is
-    /// known to enable.
+    /// known to enable; `build_config`: what this run built it from.
     pub fn run(
         &self,
         kernel: &str,
         cases: &[Case],
         required: RequiredProtocols,
+        build_config: Option<PathBuf>,
     ) -> anyhow::Result<ExitCode> {
         let options = RunOptions {
             required_protocols: required,
             ..self.runner.options()?
         };
-        let report = host::run_suite(&self.request(kernel), cases, &options, &mut |result| {
+        let run = host::run_suite(&self.request(kernel), cases, &options, &mut |result| {
             self.output.progress(result)
-        })?
-        .report;
-        self.output.finish(&report)
+        })?;
+        let facts = RunFacts {
+            arch: Some(run.arch),
+            build_config,
+            console_log: run.console_log,
+        };
+        self.output.finish(&run.report, &facts)
     }
 }
 
@@ -199,5 +204,5 @@ pub fn run(args: &VmArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     }
     let cases = args.suite.prepare(cases)?;
     args.suite
-        .run(&args.kernel, &cases, RequiredProtocols::default())
+        .run(&args.kernel, &cases, RequiredProtocols::default(), None)
 }

@@ -116,6 +116,9 @@ pub struct SuiteRun {
     pub report: RunReport,
     /// The booted kernel's architecture.
     pub arch: Arch,
+    /// The kernel console's log, kept because the run went wrong (a fault,
+    /// a guest that could not set itself up or sent no end frame).
+    pub console_log: Option<PathBuf>,
 }
 
 /// Runs `cases` in a VM; `on_result` hears each result as it arrives. A
@@ -164,7 +167,7 @@ pub fn run_suite(
         run.elapsed.as_secs_f64()
     ));
     phases.vm_micros = Phases::micros(run.elapsed);
-    let problem = run_problem(&run, request)?;
+    let (problem, console_log) = run_problem(&run, request)?.unzip();
     if let Some(problem) = &problem {
         eprintln!("portrange: {problem}");
     }
@@ -206,12 +209,13 @@ pub fn run_suite(
             phases,
         },
         arch,
+        console_log,
     })
 }
 
-/// What makes a VM run untrustworthy, with the console log kept, if
-/// anything does.
-fn run_problem(run: &VmRun, request: &VmRequest) -> anyhow::Result<Option<String>> {
+/// What makes a VM run untrustworthy, with the console log kept (its path
+/// in the message and given), if anything does.
+fn run_problem(run: &VmRun, request: &VmRequest) -> anyhow::Result<Option<(String, PathBuf)>> {
     let problem = match (&run.fault, run.exit_code) {
         (Some(fault), _) => {
             let splat = fault.splat().join("\n    ");
@@ -231,10 +235,8 @@ fn run_problem(run: &VmRun, request: &VmRequest) -> anyhow::Result<Option<String
         (None, None) => "the guest sent no end frame".into(),
     };
     let log = keep_console(run, request)?;
-    Ok(Some(format!(
-        "{problem}\n    console log: {}",
-        log.display()
-    )))
+    let problem = format!("{problem}\n    console log: {}", log.display());
+    Ok(Some((problem, log)))
 }
 
 fn keep_console(run: &VmRun, request: &VmRequest) -> anyhow::Result<PathBuf> {
@@ -293,7 +295,7 @@ pub fn run_exec(
     .context("running the VM")?;
     relayed.context("relaying the program's output")?;
     match run_problem(&run, request)? {
-        Some(problem) => {
+        Some((problem, _)) => {
             eprintln!("portrange: VM error: {problem}");
             Ok(1)
         }
