@@ -11,7 +11,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -29,48 +28,21 @@ latest.validate(data)
 print(f"valid under v{latest.major}.{latest.minor}")
 "#;
 
-/// The venv's python with kcidb-io in it, made if missing (once for all
-/// the tests of this binary); `None` (said, or failed under
-/// PORTRANGE_REQUIRE with ci-engines) when PyPI cannot be reached.
+/// The python of the virtual environment `.ci/install-deps` makes with
+/// kcidb-io in it (the one place that installs it); `None` (said, or failed
+/// under PORTRANGE_REQUIRE with ci-engines) when it is not there.
 fn kcidb_python() -> Option<PathBuf> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON.get_or_init(install_kcidb_io).clone()
-}
-
-fn install_kcidb_io() -> Option<PathBuf> {
-    let venv = qemu::kernel::default_cache_dir().join("kcidb-venv");
-    let python = venv.join("bin/python");
-    let has_kcidb = || {
-        Command::new(&python)
-            .args(["-c", "import kcidb_io"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if has_kcidb() {
-        return Some(python);
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .expect("run python3 -m venv");
-    assert!(
-        made.status.success(),
-        "python3 -m venv {}: {}",
-        venv.display(),
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let pip = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "kcidb-io"])
-        .output()
-        .expect("run pip");
-    if !pip.status.success() || !has_kcidb() {
+    let python = qemu::kernel::default_cache_dir().join("kcidb-venv/bin/python");
+    let has_kcidb = Command::new(&python)
+        .args(["-c", "import kcidb_io"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_kcidb {
         require::skip_or_fail(
             require::Requirement::CiEngines,
             &format!(
-                "kcidb-io could not be installed from PyPI into {} (run .ci/install-deps): {}",
-                venv.display(),
-                String::from_utf8_lossy(&pip.stderr).trim()
+                "kcidb-io is not installed in {} (.ci/install-deps installs it from PyPI)",
+                python.display()
             ),
         );
         return None;
