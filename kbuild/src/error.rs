@@ -182,6 +182,14 @@ pub enum BuildError {
         /// The pahole probed.
         pahole: PathBuf,
     },
+    /// BTF asked for with no pahole to generate it.
+    #[error(
+        "the .config asks for CONFIG_DEBUG_INFO_BTF, but no pahole is on make's PATH ({path}), so the build would fail at its very end generating BTF (\"pahole is not available\"; on 6.1 Kconfig keeps BTF without pahole unless the DWARF is version 5): apt-get install dwarves, or merge a fragment with # CONFIG_DEBUG_INFO_BTF is not set"
+    )]
+    PaholeMissing {
+        /// The PATH make runs with.
+        path: String,
+    },
     /// A fragment named by the config or the caller does not exist.
     #[error(
         "config fragment {path} does not exist: fix FRAGMENT_CONFIG (paths are relative to ROOT_DIR {root_dir})"

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use arch::Arch;
 
 pub use debian::FetchError;
-pub use image::ImageError;
+pub use image::{ImageError, PageSize, page_size};
 
 /// A bootable kernel and, when known, its modules.
 #[derive(Debug, Clone, PartialEq, Eq)]

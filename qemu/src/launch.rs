@@ -232,8 +232,11 @@ pub fn boot(
     let stderr = File::create(&stderr_path).map_err(io("creating", &stderr_path))?;
     let mut results = File::open(&results_path).map_err(io("opening", &results_path))?;
 
+    let page_size = crate::kernel::page_size(&config.kernel.image)
+        .map_err(io("reading", &config.kernel.image))?;
     let plan = args::Plan {
         platform,
+        tcg_cpu: platform.tcg_cpu_for(page_size),
         kernel_image: &config.kernel.image,
         initramfs,
         accel: config.accel,

@@ -16,9 +16,21 @@
 //!   /init: 4.6 s, against 6.3 s with `-cpu max,pauth-impdef=on` and 20 s
 //!   with `-cpu max` (emulating the architected pointer-authentication
 //!   algorithm is slow). Nothing the suite checks depends on CPU features
-//!   newer than ARMv8.0. Under KVM the CPU is the host's.
+//!   newer than ARMv8.0. A kernel built with 16K pages (Debian's
+//!   `arm64-16k` flavour, Android's 16K GKI) needs the 16K translation
+//!   granule, which the Cortex-A57 (and QEMU's model of it) lacks: such a
+//!   kernel stops in its first instructions and the VM sits silent until
+//!   the timeout (measured: Debian's 6.12.111 arm64-16k printed nothing in
+//!   40 s). Those kernels get a Cortex-A76 (ARMv8.2, 16K granule, no
+//!   pointer authentication to emulate), which boots that kernel to its
+//!   console at once. Pointer authentication and BTI, which GKI kernels
+//!   are built to use, are detected at boot: on a CPU without them the
+//!   kernel runs without those protections, it does not stop. Under KVM
+//!   the CPU is the host's.
 
 use arch::Arch;
+
+use crate::kernel::PageSize;
 
 /// The id of the chardev (a file) the result channel's device writes to.
 pub const RESULTS_CHARDEV: &str = "results";
@@ -34,6 +46,9 @@ pub struct Platform {
     pub machine: &'static [&'static str],
     /// The CPU model under TCG, if not QEMU's default; KVM always uses the host's.
     pub tcg_cpu: Option<&'static str>,
+    /// The CPU model under TCG for a kernel built with 16K pages, when
+    /// [`Platform::tcg_cpu`] lacks the 16K translation granule.
+    pub tcg_cpu_16k: Option<&'static str>,
     /// The kernel console device (`console=` on the command line); QEMU's
     /// first `-serial` port is this device.
     pub console: &'static str,
@@ -52,6 +67,7 @@ const X86_64: Platform = Platform {
     qemu_package: "qemu-system-x86",
     machine: &[],
     tcg_cpu: None,
+    tcg_cpu_16k: None,
     console: "ttyS0",
     // Another -serial port after the console's.
     channel: &["-serial", "chardev:results"],
@@ -71,12 +87,25 @@ const ARM64: Platform = Platform {
     qemu_package: "qemu-system-arm",
     machine: &["-machine", "virt"],
     tcg_cpu: Some("cortex-a57"),
+    tcg_cpu_16k: Some("cortex-a76"),
     console: "ttyAMA0",
     // A 16550 UART on PCI.
     channel: &["-device", "pci-serial,chardev=results"],
     channel_device: "/dev/ttyS0",
     cmdline: &[],
 };
+
+impl Platform {
+    /// The CPU model under TCG for a kernel built for `page_size` (from
+    /// its image, [`crate::kernel::page_size`]): one that implements the
+    /// kernel's translation granule.
+    pub fn tcg_cpu_for(&self, page_size: Option<PageSize>) -> Option<&'static str> {
+        match page_size {
+            Some(PageSize::K16) => self.tcg_cpu_16k.or(self.tcg_cpu),
+            _ => self.tcg_cpu,
+        }
+    }
+}
 
 /// The platform for `arch`.
 pub fn platform(arch: Arch) -> &'static Platform {
@@ -128,5 +157,19 @@ mod tests {
         assert_eq!(arm.console, "ttyAMA0");
         assert_eq!(arm.channel, ["-device", "pci-serial,chardev=results"]);
         assert_eq!(arm.channel_device, "/dev/ttyS0");
+    }
+
+    #[test]
+    fn a_16k_page_kernel_gets_a_cpu_with_the_16k_granule() {
+        let arm = platform(Arch::Arm64);
+        // QEMU's Cortex-A57 has no 16K granule (ID_AA64MMFR0_EL1.TGran16 = 0).
+        assert_eq!(arm.tcg_cpu_for(Some(PageSize::K16)), Some("cortex-a76"));
+        for kept in [None, Some(PageSize::K4), Some(PageSize::K64)] {
+            assert_eq!(arm.tcg_cpu_for(kept), Some("cortex-a57"), "{kept:?}");
+        }
+        assert_eq!(
+            platform(Arch::X86_64).tcg_cpu_for(Some(PageSize::K16)),
+            None
+        );
     }
 }

@@ -7,6 +7,9 @@
 //!   magic "ARM\x64" at 0x38 (Documentation/arch/arm64/booting.rst). Its
 //!   header has no version pointer; the image is not compressed, so the
 //!   kernel's banner (`Linux version <release> (...)`) is in it as text.
+//!   Its flags (a little-endian u64 at 0x18) give the page size the kernel
+//!   was built for in bits 1-2: 1 = 4K, 2 = 16K, 3 = 64K, 0 = unspecified
+//!   (images older than Linux 3.17).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,8 @@ const HDRS_OFFSET: usize = 0x202;
 const VERSION_POINTER_OFFSET: usize = 0x20e;
 /// Offset of the arm64 Image magic.
 const ARM64_MAGIC_OFFSET: usize = 0x38;
+/// Offset of the arm64 Image header's flags.
+const ARM64_FLAGS_OFFSET: usize = 0x18;
 /// Bytes read first: an x86 header and its version string.
 const HEADER_BYTES: u64 = 0x8000;
 /// What starts the kernel's banner, followed by the release.
@@ -75,6 +80,46 @@ pub enum ImageError {
         /// The path tried.
         path: PathBuf,
     },
+}
+
+/// The page size (translation granule) an arm64 kernel is built for.
+///
+/// Every ARMv8 CPU implements the 4K granule; the 16K and 64K ones are
+/// optional, so the page size decides which CPUs can boot the kernel.
+/// A CPU without the granule stops the kernel in its first instructions,
+/// before any console: the boot looks like a silent hang.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageSize {
+    /// 4 KiB pages (Debian's arm64 kernels, GKI's default).
+    K4,
+    /// 16 KiB pages (Debian's `arm64-16k` flavour, Android's 16K GKI builds).
+    K16,
+    /// 64 KiB pages.
+    K64,
+}
+
+/// The page size an arm64 Image's header names; `None` for other images
+/// and for an unspecified page size.
+fn arm64_page_size(header: &[u8]) -> Option<PageSize> {
+    arch_of(header).ok().filter(|arch| *arch == Arch::Arm64)?;
+    let flags = header.get(ARM64_FLAGS_OFFSET..ARM64_FLAGS_OFFSET + 8)?;
+    let flags = u64::from_le_bytes(flags.try_into().ok()?);
+    match (flags >> 1) & 0b11 {
+        1 => Some(PageSize::K4),
+        2 => Some(PageSize::K16),
+        3 => Some(PageSize::K64),
+        _ => None,
+    }
+}
+
+/// The page size the arm64 kernel image at `path` is built for (see
+/// [`PageSize`]); `None` for an x86 image or an unspecified page size.
+pub fn page_size(path: &Path) -> std::io::Result<Option<PageSize>> {
+    let mut header = Vec::new();
+    std::fs::File::open(path)?
+        .take(ARM64_MAGIC_OFFSET as u64 + 4)
+        .read_to_end(&mut header)?;
+    Ok(arm64_page_size(&header))
 }
 
 /// What an image header says.
@@ -236,6 +281,27 @@ mod tests {
             Some("6.1.0-57-cloud-arm64")
         );
         assert_eq!(banner_release(&fake_arm64_image("")), None);
+    }
+
+    #[test]
+    fn arm64_page_size_comes_from_the_header_flags() {
+        let with_flags = |flags: u64| {
+            let mut image = fake_arm64_image("");
+            image[ARM64_FLAGS_OFFSET..ARM64_FLAGS_OFFSET + 8].copy_from_slice(&flags.to_le_bytes());
+            image
+        };
+        // Debian's 6.12 arm64-16k vmlinuz has flags 0x0c (16K pages,
+        // anywhere in memory); its 4K kernels 0x0a.
+        assert_eq!(arm64_page_size(&with_flags(0x0c)), Some(PageSize::K16));
+        assert_eq!(arm64_page_size(&with_flags(0x0a)), Some(PageSize::K4));
+        assert_eq!(arm64_page_size(&with_flags(0x06)), Some(PageSize::K64));
+        assert_eq!(arm64_page_size(&with_flags(0)), None);
+        assert_eq!(arm64_page_size(&fake_bzimage("6.12.0 (x)")), None);
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("Image");
+        std::fs::write(&image, with_flags(0x0c)).unwrap();
+        assert_eq!(page_size(&image).unwrap(), Some(PageSize::K16));
+        assert!(page_size(&dir.path().join("missing")).is_err());
     }
 
     #[test]

@@ -20,6 +20,9 @@ const BASE_CMDLINE: &[&str] = &["panic=-1", "quiet", "loglevel=5"];
 pub(super) struct Plan<'a> {
     /// What the guest's architecture needs.
     pub platform: &'a Platform,
+    /// The CPU model under TCG ([`Platform::tcg_cpu_for`] the kernel's
+    /// page size); KVM always uses the host's.
+    pub tcg_cpu: Option<&'a str>,
     pub kernel_image: &'a Path,
     pub initramfs: &'a Path,
     pub accel: Accel,
@@ -37,7 +40,7 @@ pub(super) fn qemu_args(plan: &Plan<'_>) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut add = |words: Vec<String>| args.extend(words.into_iter().map(OsString::from));
     add(machine(plan.platform));
-    add(accelerator(plan.accel, plan.platform));
+    add(accelerator(plan.accel, plan.tcg_cpu));
     add(memory(plan.memory_mib));
     add(cpus(plan.cpus));
     add(serial_ports(plan.platform, plan.console, plan.results));
@@ -76,7 +79,7 @@ pub fn cpus_for(host_cores: usize, limit: u32) -> u32 {
 }
 
 /// KVM with the host's CPU model, or TCG with all vCPUs on one host thread
-/// and the platform's CPU model.
+/// and `tcg_cpu` (QEMU's default when `None`).
 ///
 /// Multi-threaded TCG (QEMU's default with `-smp` above 1) is faster, but in
 /// QEMU 7.2 (Debian 12's) it can keep running a stale translation of code
@@ -87,8 +90,8 @@ pub fn cpus_for(host_cores: usize, limit: u32) -> u32 {
 /// boots died at "sched_clock: Marking stable", against none of 150 with
 /// `thread=single`. The single thread costs the full suite 1.3-2 s (8.3 s
 /// against 6.3 s on debian-6.12); the boot is as fast.
-fn accelerator(accel: Accel, platform: &Platform) -> Vec<String> {
-    match (accel, platform.tcg_cpu) {
+fn accelerator(accel: Accel, tcg_cpu: Option<&str>) -> Vec<String> {
+    match (accel, tcg_cpu) {
         (Accel::Kvm, _) => words(&["-accel", "kvm", "-cpu", "host"]),
         (Accel::Tcg, None) => words(&["-accel", "tcg,thread=single"]),
         (Accel::Tcg, Some(cpu)) => words(&["-accel", "tcg,thread=single", "-cpu", cpu]),
@@ -199,19 +202,19 @@ mod tests {
     #[test]
     fn accelerators() {
         assert_eq!(
-            accelerator(Accel::Kvm, x86()),
+            accelerator(Accel::Kvm, x86().tcg_cpu),
             ["-accel", "kvm", "-cpu", "host"]
         );
         assert_eq!(
-            accelerator(Accel::Tcg, x86()),
+            accelerator(Accel::Tcg, x86().tcg_cpu),
             ["-accel", "tcg,thread=single"]
         );
         assert_eq!(
-            accelerator(Accel::Kvm, arm()),
+            accelerator(Accel::Kvm, arm().tcg_cpu),
             ["-accel", "kvm", "-cpu", "host"]
         );
         assert_eq!(
-            accelerator(Accel::Tcg, arm()),
+            accelerator(Accel::Tcg, arm().tcg_cpu),
             ["-accel", "tcg,thread=single", "-cpu", "cortex-a57"]
         );
     }
@@ -309,9 +312,35 @@ mod tests {
     }
 
     #[test]
+    fn a_16k_page_arm64_kernel_boots_on_the_cpu_chosen_for_it() {
+        let plan = Plan {
+            platform: arm(),
+            tcg_cpu: arm().tcg_cpu_for(Some(crate::kernel::PageSize::K16)),
+            kernel_image: Path::new("/k/Image"),
+            initramfs: Path::new("/i"),
+            accel: Accel::Tcg,
+            memory_mib: 256,
+            console: Path::new("/c"),
+            results: Path::new("/r"),
+            command_line: &command_line(arm(), &[]),
+            cpus: 2,
+        };
+        let args: Vec<String> = qemu_args(&plan)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(
+            args.windows(2).any(|pair| pair == ["-cpu", "cortex-a76"]),
+            "{args:?}"
+        );
+        assert!(!args.iter().any(|a| a == "cortex-a57"), "{args:?}");
+    }
+
+    #[test]
     fn full_list_is_the_parts_in_order() {
         let plan = Plan {
             platform: x86(),
+            tcg_cpu: x86().tcg_cpu,
             kernel_image: Path::new("/k"),
             initramfs: Path::new("/i"),
             accel: Accel::Tcg,
