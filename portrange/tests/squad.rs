@@ -391,6 +391,41 @@ fn a_native_run_and_a_matrix_summary_read_back_from_squad() {
         "{metrics:?} {phases}"
     );
 
+    // Fail, skip and error, which a native run here does not give: the
+    // same report with stand-in outcomes in its first three cases.
+    let mut stand_in = report.clone();
+    for (result, (outcome, message)) in
+        stand_in["results"].as_array_mut().unwrap().iter_mut().zip([
+            ("fail", "stand-in: a check did not hold"),
+            ("skip", "stand-in: not in this kernel"),
+            ("error", "stand-in: the harness could not run it"),
+        ])
+    {
+        result["outcome"] = outcome.into();
+        result["message"] = message.into();
+    }
+    let stand_in_file = dir.path().join("stand-in-outcomes.json");
+    std::fs::write(&stand_in_file, stand_in.to_string()).unwrap();
+    squad.submit(&[
+        &stand_in_file,
+        Path::new("stand-in-outcomes-1"),
+        Path::new("running"),
+    ]);
+    let (_, tests) = squad.test_run("stand-in-outcomes-1", "running");
+    let statuses: Vec<&str> = tests.values().map(|(status, _)| status.as_str()).collect();
+    for status in ["pass", "fail", "skip"] {
+        assert!(statuses.contains(&status), "no {status}: {tests:?}");
+    }
+    assert_eq!(tests, squad_view(&stand_in));
+    let error = stand_in["results"][2]["name"].as_str().unwrap();
+    assert_eq!(
+        tests[error],
+        (
+            "fail".into(),
+            "error: stand-in: the harness could not run it".into()
+        )
+    );
+
     // The CI templates' form: a summary.json, one run per kernel column.
     let out = dir.path().join("matrix");
     let mut matrix = vec![
