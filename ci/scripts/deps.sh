@@ -8,9 +8,10 @@
 #                              (rustup target add) for build.sh ARCH and static.sh
 #   ci/scripts/deps.sh vm [ARCH]  QEMU (for ARCH guests), and apt's package lists
 #                              (portrange fetches Debian's kernels with apt-get download)
+#   ci/scripts/deps.sh squad   curl and jq for squad-submit.sh
 set -euo pipefail
 usage() {
-  echo "usage: $0 build [ARCH...] | vm [ARCH]" >&2
+  echo "usage: $0 build [ARCH...] | vm [ARCH] | squad" >&2
   exit 2
 }
 (($# >= 1)) && { [[ $1 == build ]] || (($# <= 2)); } || usage
@@ -21,6 +22,7 @@ case $1:$arch in
   build:*) packages=(ca-certificates curl gcc libc6-dev binutils) ;;
   vm:x86_64) packages=(qemu-system-x86) ;;
   vm:arm64) packages=(qemu-system-arm) ;;
+  squad:x86_64) packages=(ca-certificates curl jq) ;;
   *) usage ;;
 esac
 missing=()

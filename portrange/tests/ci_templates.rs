@@ -157,7 +157,34 @@ fn github_workflow_runs_a_kernel_matrix_and_merges_it() {
     assert_eq!(kernels, ["debian-6.1", "debian-6.12"]);
     assert!(lines("vm-arm64").contains("ci/scripts/deps.sh vm arm64"));
     assert!(lines("vm-arm64").contains(" 1/1 ") && lines("vm-arm64").ends_with(" arm64"));
+    // The SQUAD submission: a step of the report job, off unless its
+    // settings are there.
+    let squad = report["steps"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("ci/scripts/squad-submit.sh merged/summary.json"))
+        })
+        .expect("a SQUAD submission step in the report job");
+    let condition = squad["if"].as_str().expect("the SQUAD step is conditional");
+    for var in SQUAD_SETTINGS {
+        assert!(
+            condition.contains(&format!("env.{var} != ''")),
+            "{condition}"
+        );
+        assert!(
+            !report["env"][var].is_badvalue(),
+            "report job env lacks {var}"
+        );
+    }
+    assert!(condition.starts_with("always()"), "{condition}");
 }
+
+/// What says where to submit to SQUAD: without all four, no submission.
+const SQUAD_SETTINGS: [&str; 4] = ["SQUAD_URL", "SQUAD_TOKEN", "SQUAD_GROUP", "SQUAD_PROJECT"];
 
 #[test]
 fn gitlab_pipeline_runs_a_kernel_matrix_with_junit_reports() {
@@ -208,6 +235,13 @@ fn gitlab_pipeline_runs_a_kernel_matrix_with_junit_reports() {
             .as_str()
             .is_some()
     );
+    assert!(lines("portrange-squad").contains("ci/scripts/squad-submit.sh merged/summary.json"));
+    let rule = &pipeline["portrange-squad"]["rules"][0];
+    let condition = rule["if"].as_str().expect("the SQUAD job runs on a rule");
+    for var in SQUAD_SETTINGS {
+        assert!(condition.contains(&format!("${var}")), "{condition}");
+    }
+    assert_eq!(rule["when"].as_str(), Some("always"));
 }
 
 #[test]
@@ -215,7 +249,13 @@ fn github_and_gitlab_call_the_same_scripts() {
     let github = scripts_called(&github_job_lines(&load("github/portrange.yml")));
     let gitlab = scripts_called(&gitlab_job_lines(&load("gitlab/portrange.gitlab-ci.yml")));
     assert_eq!(github, gitlab);
-    for script in ["build.sh", "static.sh", "shard.sh", "merge.sh"] {
+    for script in [
+        "build.sh",
+        "static.sh",
+        "shard.sh",
+        "merge.sh",
+        "squad-submit.sh",
+    ] {
         assert!(github.contains(&format!("ci/scripts/{script}")), "{script}");
     }
 }

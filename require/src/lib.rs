@@ -32,8 +32,9 @@ pub enum Requirement {
     Kbuild,
     /// The CI tools `.ci/install-deps` installs: the engines the templates
     /// are run under for real (gitlab-ci-local, and LAVA's `lava-run` from
-    /// Debian's lava-dispatcher) and the dashboards' validators (KernelCI's
-    /// kcidb-io from PyPI, in a virtual environment under the cache).
+    /// Debian's lava-dispatcher) and the dashboards (KernelCI's kcidb-io
+    /// validator and LKFT's SQUAD server from PyPI, each in a virtual
+    /// environment under the cache; curl and jq for the SQUAD script).
     CiEngines,
 }
 
