@@ -126,8 +126,15 @@ impl Release {
             }
             Line::Kernel {
                 version: (6, 1),
-                sublevel,
-            } => stable_61(sublevel.unwrap_or(0), "Linux"),
+                sublevel: Some(sublevel),
+            } => stable_61(*sublevel, "Linux"),
+            Line::Kernel {
+                version: (6, 1),
+                sublevel: None,
+            } => OptionRule::Unplaced(format!(
+                "kernel {release} is a 6.1 that names no stable release, and the backport came \
+                 in 6.1.{STABLE_61_SINCE}"
+            )),
             Line::Debian {
                 version: (6, 1),
                 sublevel: Some(sublevel),
@@ -375,6 +382,7 @@ mod tests {
             ("6.2.16", "", "predates"),
             ("6.1.32", "", "required"),
             ("6.1.31", "", "predates"),
+            ("6.1-custom", "", "unplaced"),
             ("5.10.0-35-cloud-amd64", "", "predates"),
             ("6.1.0-56-cloud-amd64", debian_158, "required"),
             ("6.1.0-9-cloud-amd64", debian_27, "predates"),
