@@ -1,8 +1,9 @@
 //! Running cases: each in a fresh namespace on a thread of its own (or, with
 //! [`Isolation::Process`], in a child process of its own), many at once on
-//! libtest-mimic's thread pool. With [`Namespaces::Reuse`] a case may get a
-//! namespace an earlier case used, once that is proven back to a fresh
-//! one's state (module `pool`).
+//! libtest-mimic's thread pool. With [`Namespaces::Ahead`] each case's
+//! fresh namespace is made ahead of time on another thread; with
+//! [`Namespaces::Reuse`] a case may get a namespace an earlier case used,
+//! once that is proven back to a fresh one's state (module `pool`).
 
 mod pool;
 mod process;
@@ -58,8 +59,8 @@ pub struct RunOptions {
     /// `/init` is already a process of its own.
     #[serde(skip)]
     pub isolation: Isolation,
-    /// Whether a case's namespace is made for it or may be a proven-clean
-    /// one reused; carried to a guest.
+    /// Whether a case's namespace is made for it, made ahead for it, or
+    /// may be a proven-clean one reused; carried to a guest.
     #[serde(default)]
     pub namespaces: Namespaces,
 }
@@ -69,9 +70,16 @@ pub struct RunOptions {
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Namespaces {
-    /// A namespace made for the case and released after it.
+    /// A namespace made for the case, on the case's own thread, and
+    /// released after it.
     #[default]
     Fresh,
+    /// A namespace made as `fresh` makes one, but ahead of time on another
+    /// thread (a bounded queue of one per worker and one more), so that no
+    /// case waits for one while a CPU is free; used by one case only and
+    /// released after it; those no case took are released when the run
+    /// ends. Only with thread isolation (`--isolate thread`).
+    Ahead,
     /// A namespace an earlier case used, kept only when a check proved it
     /// back to a fresh one's state (no socket of any protocol, no
     /// TIME_WAIT, the port sysctls written back and read back, `lo` up, no
@@ -85,6 +93,10 @@ impl Namespaces {
     pub fn note(self) -> &'static str {
         match self {
             Namespaces::Fresh => "namespaces: fresh (each case in a network namespace made for it)",
+            Namespaces::Ahead => {
+                "namespaces: ahead (each case in a network namespace made for it ahead of time \
+                 on another thread, used by no other case and released after it)"
+            }
             Namespaces::Reuse => {
                 "namespaces: reuse (a case's namespace is used again only when proven back to a \
                  fresh one's state: no socket of any protocol, no TIME_WAIT, port sysctls \
@@ -152,7 +164,7 @@ impl Default for RunOptions {
             required_protocols: RequiredProtocols::default(),
             release: Release::AfterCase,
             isolation: Isolation::Thread,
-            namespaces: Namespaces::Fresh,
+            namespaces: Namespaces::default(),
         }
     }
 }
@@ -367,9 +379,17 @@ fn run_body(case: &Case, netns: &Netns, settings: BodySettings) -> Observed {
 /// Moves the case's thread into a namespace of its own, so `lo` and the
 /// sysctls are set straight from this thread.
 fn prepare(case: &Case) -> Result<Netns, netns_util::Error> {
+    let netns = fresh_netns_here()?;
+    apply_setup(case, &netns)?;
+    Ok(netns)
+}
+
+/// Moves the calling thread into a new namespace and brings its `lo` up:
+/// how every case's namespace is made, on the case's own thread
+/// ([`Namespaces::Fresh`]) or on one the pool starts for it.
+fn fresh_netns_here() -> Result<Netns, netns_util::Error> {
     let netns = Netns::unshare_current_thread()?;
     netns.loopback_up()?;
-    apply_setup(case, &netns)?;
     Ok(netns)
 }
 
@@ -391,8 +411,9 @@ pub struct Ran {
     /// The results, in the order of the cases.
     pub results: Vec<CaseResult>,
     /// Notes for the report about the run itself (with
-    /// [`Namespaces::Reuse`]: how many cases ran in reused namespaces, and
-    /// why namespaces were dropped).
+    /// [`Namespaces::Ahead`]: how many namespaces were made ahead and how
+    /// many of them no case used; with [`Namespaces::Reuse`]: how many
+    /// cases ran in reused namespaces, and why namespaces were dropped).
     pub notes: Vec<String>,
 }
 
@@ -410,12 +431,16 @@ pub fn run_all(
     let options = &with_shared_budget(options, cases);
     let mut notes = Vec::new();
     let pool = match (options.namespaces, options.isolation) {
-        (Namespaces::Reuse, Isolation::Thread) => {
+        (Namespaces::Ahead | Namespaces::Reuse, Isolation::Thread) => {
             let workers = options
                 .threads
                 .or_else(|| thread::available_parallelism().ok().map(usize::from))
                 .unwrap_or(1);
-            match Pool::new(workers, options.release) {
+            let made = match options.namespaces {
+                Namespaces::Reuse => Pool::reusing(workers, options.release),
+                _ => Pool::ahead(workers, options.release),
+            };
+            match made {
                 Ok(pool) => Some(Arc::new(pool)),
                 Err(reason) => {
                     notes.push(format!(

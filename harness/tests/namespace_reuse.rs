@@ -2,8 +2,9 @@
 //! (a listening socket, a TIME_WAIT, a bound UDP socket, a changed sysctl,
 //! an extra link) run on one worker, each followed by a case that checks it
 //! got a namespace with none of them, never the one the residue was left
-//! in. Real namespaces, sockets and links; needs root (or user namespaces),
-//! and `ip` from iproute2 for the extra link.
+//! in. `--isolation ahead` never reuses: every case of a run gets a
+//! namespace of its own. Real namespaces, sockets and links; needs root
+//! (or user namespaces), and `ip` from iproute2 for the extra link.
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
@@ -25,6 +26,7 @@ const SYSCTL: &str = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
 type Log = Mutex<Vec<(&'static str, u64)>>;
 static RESIDUE_LOG: Log = Mutex::new(Vec::new());
 static SHARE_LOG: Log = Mutex::new(Vec::new());
+static AHEAD_LOG: Log = Mutex::new(Vec::new());
 
 /// The calling thread's namespace's cookie.
 fn netns_cookie() -> std::io::Result<u64> {
@@ -224,6 +226,42 @@ fn clean_cases_share_namespaces() {
         cookies.len() < defs.len(),
         "30 cases ran in {} namespaces: none reused ({:?})",
         cookies.len(),
+        ran.notes
+    );
+}
+
+#[test]
+fn namespaces_made_ahead_go_to_one_case_each() {
+    let Ok(probes) = Probes::setup() else {
+        require::skip_or_fail(require::Requirement::Root, "no namespaces here");
+        return;
+    };
+    let defs: Vec<_> = (0..30)
+        .map(|i| {
+            let name: &'static str = Box::leak(format!("ahead/{i}").into_boxed_str());
+            case(name, Role::Fresh, &AHEAD_LOG)
+        })
+        .collect();
+    let options = RunOptions {
+        threads: Some(2),
+        namespaces: Namespaces::Ahead,
+        ..RunOptions::default()
+    };
+    let ran = run_all(&expand(&defs), &probes, &options, |_| {});
+    assert!(
+        ran.results.iter().all(|r| r.outcome == Outcome::Pass),
+        "{:?}",
+        ran.results
+    );
+    let mut cookies: Vec<u64> = AHEAD_LOG.lock().unwrap().iter().map(|(_, c)| *c).collect();
+    cookies.sort_unstable();
+    cookies.dedup();
+    assert_eq!(cookies.len(), defs.len(), "{:?}", ran.notes);
+    assert!(
+        ran.notes
+            .iter()
+            .any(|n| n.starts_with("namespaces: 30 case(s) in a namespace made ahead; ")),
+        "{:?}",
         ran.notes
     );
 }

@@ -221,41 +221,46 @@ fn kselftest_mode_streams_ktap_and_a_killed_run_keeps_its_head() {
     );
 }
 
+/// Every case gets the same verdict in a namespace made for it on its
+/// path, one made ahead for it, and a reused one; each run's notes say
+/// which it used and how it went.
 #[test]
-fn reused_namespaces_give_the_verdicts_fresh_ones_give() {
+fn fresh_ahead_and_reused_namespaces_give_the_same_verdicts() {
     if not_root() {
         return;
     }
-    let (fresh, fresh_notes) = verdicts(&["run", "--format", "json", "--isolation", "fresh"]);
-    let (reuse, reuse_notes) = verdicts(&["run", "--format", "json", "--isolation", "reuse"]);
-    assert_eq!(fresh, reuse);
+    let run = |mode| verdicts(&["run", "--format", "json", "--isolation", mode]);
+    let (fresh, fresh_notes) = run("fresh");
+    let (ahead, ahead_notes) = run("ahead");
+    let (reuse, reuse_notes) = run("reuse");
+    assert_eq!(fresh.len(), cases::catalogue().len());
+    assert_eq!(fresh, ahead, "fresh against ahead");
+    assert_eq!(fresh, reuse, "fresh against reuse");
+    let has = |notes: &[String], text: &str| notes.iter().any(|n| n.contains(text));
+    assert!(has(&fresh_notes, "namespaces: fresh ("), "{fresh_notes:?}");
+    assert!(has(&ahead_notes, "namespaces: ahead ("), "{ahead_notes:?}");
     assert!(
-        fresh_notes
-            .iter()
-            .any(|n| n.starts_with("namespaces: fresh (")),
-        "{fresh_notes:?}"
+        has(&ahead_notes, "case(s) in a namespace made ahead"),
+        "{ahead_notes:?}"
     );
+    assert!(has(&reuse_notes, "namespaces: reuse ("), "{reuse_notes:?}");
     assert!(
-        reuse_notes
-            .iter()
-            .any(|n| n.starts_with("namespaces: reuse (")),
-        "{reuse_notes:?}"
-    );
-    assert!(
-        reuse_notes
-            .iter()
-            .any(|n| n.contains("case(s) in a reused namespace")),
+        has(&reuse_notes, "case(s) in a reused namespace"),
         "{reuse_notes:?}"
     );
 }
 
+/// A case's child process makes its own namespace: none can be made ahead
+/// for it or reused, and asking for either is a usage error.
 #[test]
-fn reuse_with_process_isolation_is_a_usage_error() {
-    let output = portrange(&["run", "--isolation", "reuse", "--isolate", "process"]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("--isolation reuse needs --isolate thread"),
-        "{stderr}"
-    );
+fn ahead_or_reuse_with_process_isolation_is_a_usage_error() {
+    for mode in ["ahead", "reuse"] {
+        let output = portrange(&["run", "--isolation", mode, "--isolate", "process"]);
+        assert_eq!(output.status.code(), Some(2), "{mode}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("--isolation {mode} needs --isolate thread")),
+            "{stderr}"
+        );
+    }
 }

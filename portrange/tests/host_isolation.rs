@@ -1,7 +1,8 @@
 //! Every kind of run leaves the host's own network namespace as it was:
 //! its links, policy rules, port range and reserved ports, and no network
 //! namespace is left mounted. Runs a passing native suite, a failing one
-//! (harness fault cases), both again with reused namespaces, the egress
+//! (harness fault cases), both again with namespaces made ahead and with
+//! reused ones, the egress
 //! scenario and, where QEMU exists, a VM run. Needs root (or user namespaces) for the runs to do anything.
 
 mod common;
@@ -43,6 +44,21 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
         "tcp4/harness_fault/hangs",
         "tcp4/harness_fault/panics",
     ]);
+    let ahead = exit_code(&["run", "--isolation", "ahead"]);
+    // A case that times out and one that panics never give their
+    // namespaces made ahead back; the spares left are released at the end.
+    let ahead_failing = exit_code(&[
+        "run",
+        "--isolation",
+        "ahead",
+        "--include-harness-faults",
+        "--exact",
+        "--case-timeout",
+        "1",
+        "tcp4/harness_fault/hangs",
+        "tcp4/harness_fault/panics",
+        "tcp4/sockopt/round_trip",
+    ]);
     let reused = exit_code(&["run", "--isolation", "reuse"]);
     // A case that times out and one that panics keep their pooled
     // namespaces from coming back.
@@ -66,6 +82,14 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
     } else {
         assert_eq!(full, 0, "the native suite should pass on this kernel");
         assert_eq!(failing, 1, "the fault cases must fail");
+        assert_eq!(
+            ahead, 0,
+            "the native suite should pass with namespaces made ahead"
+        );
+        assert_eq!(
+            ahead_failing, 1,
+            "the fault cases must fail with namespaces made ahead"
+        );
         assert_eq!(
             reused, 0,
             "the native suite should pass with reused namespaces"

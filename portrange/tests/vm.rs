@@ -60,41 +60,53 @@ fn suite_passes_on_debian_6_12_with_reused_namespaces() {
     }
 }
 
-/// Reused namespaces give every case the verdict a fresh namespace gives
-/// it on `kernel` (a residue the pool missed would show as a difference),
-/// and the guest says it reused them.
-fn reuse_gives_the_fresh_verdicts(kernel: &str) {
+/// Namespaces made ahead and reused ones give every case the verdict a
+/// namespace made on the case's path gives it on `kernel` (a residue the
+/// pool missed, or a namespace made ahead that a case could not use, would
+/// show as a difference), and the guest says which it used.
+fn namespace_modes_give_the_same_verdicts(kernel: &str) {
     if qemu_missing() {
         return;
     }
-    let (fresh, _) = verdicts(&["vm", "--kernel", kernel, "--format", "json"]);
-    let (reuse, notes) = verdicts(&[
-        "vm",
-        "--kernel",
-        kernel,
-        "--format",
-        "json",
-        "--isolation",
-        "reuse",
-    ]);
+    let run = |mode| {
+        verdicts(&[
+            "vm",
+            "--kernel",
+            kernel,
+            "--format",
+            "json",
+            "--isolation",
+            mode,
+        ])
+    };
+    let (fresh, _) = run("fresh");
+    let (ahead, ahead_notes) = run("ahead");
+    let (reuse, reuse_notes) = run("reuse");
     assert_eq!(fresh.len(), cases::catalogue().len(), "{kernel}");
-    assert_eq!(fresh, reuse, "{kernel}");
+    assert_eq!(fresh, ahead, "{kernel}: fresh against ahead");
+    assert_eq!(fresh, reuse, "{kernel}: fresh against reuse");
     assert!(
-        notes
+        ahead_notes
+            .iter()
+            .any(|n| n.contains("case(s) in a namespace made ahead")),
+        "{kernel}: {ahead_notes:?}"
+    );
+    assert!(
+        reuse_notes
             .iter()
             .any(|n| n.contains("case(s) in a reused namespace")),
-        "{kernel}: {notes:?}"
+        "{kernel}: {reuse_notes:?}"
     );
 }
 
 #[test]
-fn reused_namespaces_give_the_fresh_verdicts_on_debian_6_12() {
-    reuse_gives_the_fresh_verdicts("debian-6.12");
+fn namespace_modes_give_the_same_verdicts_on_debian_6_12() {
+    namespace_modes_give_the_same_verdicts("debian-6.12");
 }
 
 #[test]
-fn reused_namespaces_give_the_fresh_verdicts_on_debian_6_1() {
-    reuse_gives_the_fresh_verdicts("debian-6.1");
+fn namespace_modes_give_the_same_verdicts_on_debian_6_1() {
+    namespace_modes_give_the_same_verdicts("debian-6.1");
 }
 
 #[test]

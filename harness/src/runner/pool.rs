@@ -1,7 +1,14 @@
-//! Namespaces for [`Namespaces::Reuse`](super::Namespaces::Reuse): a case's
-//! namespace is used again only after a check has proven it back to a fresh
-//! one's state ([`Netns::residue`]); anything else is dropped, and fresh
-//! namespaces are made ahead of time so that no case waits for one.
+//! Namespaces made ahead of time, for
+//! [`Namespaces::Ahead`](super::Namespaces::Ahead) and
+//! [`Namespaces::Reuse`](super::Namespaces::Reuse): the keeper thread keeps a bounded queue of fresh
+//! spares (one per worker and one more), each made as a case's own would
+//! be, so that no case waits for one while a CPU is free. A spare goes to
+//! one case. With `Ahead` it is released after that case, as a namespace
+//! made on the case's path is. With `Reuse` a case's namespace is used
+//! again only after a check has proven it back to a fresh one's state
+//! ([`Netns::residue`]); anything else is dropped. Spares no case took are
+//! released when the pool stops ([`Pool::finish`], or dropping the pool
+//! when a run ends early).
 //!
 //! The check runs on the case's own thread right after it has handed its
 //! outcome over (so it is not part of the case's time), inside the
@@ -11,7 +18,7 @@
 //! an RCU grace period, so a namespace whose only residue is that count
 //! goes to the keeper thread, which reads the count again (from a file
 //! opened once, without entering the namespace) until it is zero or [`LAG`]
-//! has passed. The keeper also keeps one fresh spare per worker.
+//! has passed.
 //!
 //! The pool hands out only descriptors. Each case's thread is new and
 //! enters its namespace with `setns()` ([`Netns::enter_current_thread`]),
@@ -24,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use netns_util::{FreshState, Netns, Residue, SocketCount, error_chain};
 
-use super::Release;
+use super::{Release, fresh_netns_here};
 
 /// How long after its case a namespace whose only residue is the socket
 /// count may take to show a count of zero before it is dropped. A grace
@@ -57,7 +64,8 @@ impl Pooled {
     }
 }
 
-/// Fresh spares made ahead, clean namespaces kept, and the keeper thread.
+/// Fresh spares made ahead, clean namespaces kept (with reuse), and the
+/// keeper thread.
 pub(crate) struct Pool {
     shared: Arc<Shared>,
     keeper: Mutex<Option<JoinHandle<()>>>,
@@ -66,7 +74,9 @@ pub(crate) struct Pool {
 struct Shared {
     state: Mutex<State>,
     changed: Condvar,
-    fresh: FreshState,
+    /// What a fresh namespace holds, to check a used one against
+    /// (`Reuse`); `None`: a used namespace is released unchecked (`Ahead`).
+    fresh: Option<FreshState>,
     spares: usize,
     release: Release,
 }
@@ -93,21 +103,37 @@ struct Stats {
     reused: usize,
     fresh: usize,
     kept: usize,
+    /// Spares no case took, released when the pool stopped.
+    unused: usize,
     dropped: BTreeMap<&'static str, (usize, String)>,
 }
 
 impl Pool {
-    /// A pool for `workers` cases at once, its first namespace made and
-    /// recorded as what a fresh one looks like.
-    pub(crate) fn new(workers: usize, release: Release) -> Result<Pool, String> {
-        let first =
-            make().map_err(|e| format!("making the first namespace: {}", error_chain(&e)))?;
+    /// A pool for `workers` cases at once with `--isolation ahead`: each
+    /// namespace goes to one case and is released after it.
+    pub(crate) fn ahead(workers: usize, release: Release) -> Result<Pool, String> {
+        Pool::start(first()?, None, workers, release)
+    }
+
+    /// A pool for `workers` cases at once with `--isolation reuse`, its
+    /// first namespace recorded as what a fresh one looks like.
+    pub(crate) fn reusing(workers: usize, release: Release) -> Result<Pool, String> {
+        let first = first()?;
         let fresh = first.netns.fresh_state().map_err(|e| {
             format!(
                 "recording what a fresh namespace holds: {}",
                 error_chain(&e)
             )
         })?;
+        Pool::start(first, Some(fresh), workers, release)
+    }
+
+    fn start(
+        first: Pooled,
+        fresh: Option<FreshState>,
+        workers: usize,
+        release: Release,
+    ) -> Result<Pool, String> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 spares: vec![first],
@@ -115,7 +141,7 @@ impl Pool {
             }),
             changed: Condvar::new(),
             fresh,
-            spares: workers.max(1),
+            spares: workers.max(1) + 1,
             release,
         });
         let keeper = {
@@ -164,14 +190,19 @@ impl Pool {
         }
     }
 
-    /// Checks the namespace of a case that ended (from the case's thread,
-    /// inside it) and keeps it, hands it to the keeper to watch its socket
-    /// count, or drops it.
+    /// Takes back the namespace of a case that ended (on the case's
+    /// thread, inside it): releases it (`Ahead`), or checks it and keeps
+    /// it, hands it to the keeper to watch its socket count, or drops it
+    /// (`Reuse`).
     pub(crate) fn give_back(&self, pooled: Pooled) {
         let lease = pooled.lease;
-        let ended = Instant::now();
-        let verdict = self.shared.check(pooled, ended, false);
-        self.shared.file(verdict);
+        match &self.shared.fresh {
+            Some(fresh) => {
+                let verdict = self.shared.check(pooled, Instant::now(), Some(fresh));
+                self.shared.file(verdict);
+            }
+            None => self.shared.discard(pooled.netns),
+        }
         self.abandon(lease);
     }
 
@@ -186,8 +217,10 @@ impl Pool {
 
     /// Waits (up to [`FINISH`]) for cases still checking their namespaces,
     /// stops the keeper and releases every namespace; returns one line for
-    /// the report: how many cases ran in reused and in fresh namespaces,
-    /// and why namespaces were dropped, with one example each.
+    /// the report: with `Ahead`, how many cases ran in a namespace made
+    /// ahead and how many spares no case used; with `Reuse`, how many cases
+    /// ran in reused and in fresh namespaces, and why namespaces were
+    /// dropped, with one example each.
     pub(crate) fn finish(&self) -> String {
         let deadline = Instant::now() + FINISH;
         let mut state = self.shared.lock();
@@ -202,6 +235,12 @@ impl Pool {
         self.stop();
         let state = self.shared.lock();
         let stats = &state.stats;
+        if self.shared.fresh.is_none() {
+            return format!(
+                "namespaces: {} case(s) in a namespace made ahead; {} made ahead and never used",
+                stats.fresh, stats.unused
+            );
+        }
         let mut note = format!(
             "namespaces: {} case(s) in a reused namespace, {} in a fresh one; {} kept after a clean check",
             stats.reused, stats.fresh, stats.kept
@@ -256,7 +295,7 @@ impl Shared {
             let due = state.counting.iter().position(|(_, _, due)| *due <= now);
             if let Some((pooled, ended, _)) = due.and_then(|i| state.counting.remove(i)) {
                 drop(state);
-                let verdict = self.check(pooled, ended, true);
+                let verdict = self.check(pooled, ended, None);
                 self.file(verdict);
                 state = self.lock();
             } else if state.spares.len() < self.spares
@@ -300,6 +339,7 @@ impl Shared {
             }
         }
         let state = &mut *state;
+        state.stats.unused = state.spares.len();
         let mut leftovers = std::mem::take(&mut state.clean);
         leftovers.append(&mut state.spares);
         leftovers.extend(state.counting.drain(..).map(|(pooled, _, _)| pooled));
@@ -308,18 +348,17 @@ impl Shared {
             .for_each(|pooled| self.discard(pooled.netns));
     }
 
-    /// The full check, or (`counted_only`, the rest having been proven
-    /// clean) only the socket count, read without opening sockets so that
-    /// the check's own netlink sockets, which linger the same way, do not
-    /// hold it up.
-    fn check(&self, pooled: Pooled, ended: Instant, counted_only: bool) -> Verdict {
-        let residue = if counted_only {
-            pooled.count.read().map(|(used, _)| match used {
+    /// The full check against `fresh`, or (`None`, the rest having been
+    /// proven clean) only the socket count, read without opening sockets
+    /// so that the check's own netlink sockets, which linger the same way,
+    /// do not hold it up.
+    fn check(&self, pooled: Pooled, ended: Instant, fresh: Option<&FreshState>) -> Verdict {
+        let residue = match fresh {
+            Some(fresh) => pooled.netns.residue(fresh, &pooled.count),
+            None => pooled.count.read().map(|(used, _)| match used {
                 0 => Vec::new(),
                 used => vec![Residue::SocketsInUse(used)],
-            })
-        } else {
-            pooled.netns.residue(&self.fresh, &pooled.count)
+            }),
         };
         match residue {
             Ok(residue) if residue.is_empty() => Verdict::Clean(pooled),
@@ -389,15 +428,179 @@ enum Verdict {
     Dropped(Pooled, &'static str, String),
 }
 
-/// A fresh namespace with `lo` up and its socket count, made on
-/// short-lived threads; its lease is numbered when it is lent.
+/// The pool's first namespace, made before any case starts so that a
+/// host where none can be made is told at once.
+fn first() -> Result<Pooled, String> {
+    make().map_err(|e| format!("making the first namespace: {}", error_chain(&e)))
+}
+
+/// A fresh namespace with `lo` up and its socket count, made on a
+/// short-lived thread as a case's own thread makes one
+/// ([`fresh_netns_here`]), so that no thread of the pool leaves the
+/// namespace it runs in; its lease is numbered when it is lent.
 fn make() -> Result<Pooled, netns_util::Error> {
-    let netns = Netns::new()?;
-    netns.loopback_up()?;
-    let count = netns.socket_count()?;
-    Ok(Pooled {
-        netns,
-        count,
-        lease: 0,
+    thread::spawn(|| {
+        let netns = fresh_netns_here()?;
+        let count = netns.socket_count()?;
+        Ok(Pooled {
+            netns,
+            count,
+            lease: 0,
+        })
     })
+    .join()
+    .map_err(netns_util::Error::panicked)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One test at a time makes namespaces here, so that each can count
+    /// the process's namespace descriptors as its own.
+    static MAKING: Mutex<()> = Mutex::new(());
+
+    /// Holds [`MAKING`] when this host lets the process make namespaces;
+    /// `None` (a skip, or a failure under `PORTRANGE_REQUIRE=root`) when it
+    /// does not.
+    fn may_make_namespaces() -> Option<MutexGuard<'static, ()>> {
+        let guard = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        match Netns::new() {
+            Ok(_) => Some(guard),
+            Err(e) if e.is_no_privileges() => {
+                require::skip_or_fail(require::Requirement::Root, &error_chain(&e));
+                None
+            }
+            Err(e) => panic!("making a namespace: {}", error_chain(&e)),
+        }
+    }
+
+    /// The network namespaces this process holds a descriptor of, by
+    /// inode (the kernel's own handles, from `/proc/self/fd`).
+    fn held() -> BTreeSet<String> {
+        std::fs::read_dir("/proc/self/fd")
+            .expect("list /proc/self/fd")
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .map(|link| link.to_string_lossy().into_owned())
+            .filter(|link| link.starts_with("net:["))
+            .collect()
+    }
+
+    /// The namespace `pooled` holds, as [`held`] names it.
+    fn name(pooled: &Pooled) -> String {
+        use std::os::fd::{AsFd, AsRawFd};
+        let fd = pooled.netns.as_fd().as_raw_fd();
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("readlink");
+        link.to_string_lossy().into_owned()
+    }
+
+    /// The spares' namespaces once the keeper has made `count` of them,
+    /// and a moment later (in which it must make no more).
+    fn spares_once_made(pool: &Pool, count: usize) -> BTreeSet<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.shared.lock().spares.len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "the keeper made no {count} spares"
+            );
+            thread::sleep(RETRY);
+        }
+        thread::sleep(Duration::from_millis(100));
+        let state = pool.shared.lock();
+        assert_eq!(
+            state.spares.len(),
+            count,
+            "the keeper made more than {count}"
+        );
+        state.spares.iter().map(name).collect()
+    }
+
+    #[test]
+    fn ahead_keeps_one_spare_per_worker_and_one_more() {
+        let Some(_making) = may_make_namespaces() else {
+            return;
+        };
+        let before = held();
+        let pool = Pool::ahead(2, Release::AfterCase).unwrap();
+        let spares = spares_once_made(&pool, 3);
+        assert_eq!(spares.len(), 3, "three distinct namespaces: {spares:?}");
+        assert_eq!(
+            held().difference(&before).cloned().collect::<BTreeSet<_>>(),
+            spares,
+            "the process holds the spares and no other namespace of the pool"
+        );
+        let taken = pool.take().unwrap();
+        assert!(spares.contains(&name(&taken)));
+        let refilled = spares_once_made(&pool, 3);
+        assert_eq!(
+            held().difference(&before).count(),
+            4,
+            "three spares and the lent one"
+        );
+        pool.give_back(taken);
+        assert_eq!(
+            held().difference(&before).cloned().collect::<BTreeSet<_>>(),
+            refilled
+        );
+        let note = pool.finish();
+        assert_eq!(
+            note,
+            "namespaces: 1 case(s) in a namespace made ahead; 3 made ahead and never used"
+        );
+        assert_eq!(held(), before, "every namespace of the pool released");
+    }
+
+    #[test]
+    fn ahead_gives_each_namespace_to_one_case_and_releases_it_after() {
+        let Some(_making) = may_make_namespaces() else {
+            return;
+        };
+        let before = held();
+        let pool = Pool::ahead(1, Release::AfterCase).unwrap();
+        // Eight cases at once, more than the queue holds: each gets a
+        // namespace of its own (all alive together, so distinct handles
+        // are distinct namespaces).
+        let lent: Vec<Pooled> = (0..8).map(|_| pool.take().unwrap()).collect();
+        let names: BTreeSet<String> = lent.iter().map(name).collect();
+        assert_eq!(names.len(), 8, "{names:?}");
+        // With the queue full the keeper makes none that could get the
+        // number of one released meanwhile.
+        spares_once_made(&pool, 2);
+        for pooled in lent {
+            let gone = name(&pooled);
+            pool.give_back(pooled);
+            assert!(!held().contains(&gone), "{gone} still held after its case");
+        }
+        let note = pool.finish();
+        assert!(
+            note.starts_with("namespaces: 8 case(s) in a namespace made ahead; "),
+            "{note}"
+        );
+        assert_eq!(held(), before, "every namespace of the pool released");
+    }
+
+    #[test]
+    fn ahead_releases_what_no_case_used_when_the_run_ends_early() {
+        let Some(_making) = may_make_namespaces() else {
+            return;
+        };
+        let before = held();
+        let pool = Pool::ahead(3, Release::AfterCase).unwrap();
+        let spares = spares_once_made(&pool, 4);
+        // A case that panicked: its namespace never comes back.
+        let lost = pool.take().unwrap();
+        pool.abandon(lost.lease());
+        drop(lost);
+        // The run ends without finishing the pool (an error unwinding
+        // through the runner): dropping it stops the keeper, which
+        // releases every spare it made, including those made meanwhile.
+        drop(pool);
+        let left = held();
+        assert!(
+            left.is_disjoint(&spares),
+            "spares still held: {:?}",
+            left.intersection(&spares).collect::<Vec<_>>()
+        );
+        assert_eq!(left, before, "every namespace of the pool released");
+    }
 }

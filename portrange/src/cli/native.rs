@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::output::{Live, OutputArgs};
 use super::selection::Selection;
+use clap::ValueEnum;
 use harness::Case;
 use harness::outcome::{CaseResult, Outcome};
 use harness::probe::Availability;
@@ -45,13 +46,16 @@ pub struct RunnerArgs {
     #[arg(long, value_enum, value_name = "PRESENCE")]
     pub expect_option: Option<OptionPresence>,
     /// Where each case's network namespace comes from: `fresh` (made for
-    /// the case) or `reuse` (one an earlier case used, kept only when a
-    /// check proved it back to a fresh one's state: no socket of any
-    /// protocol, no TIME_WAIT, port sysctls written back and read back, lo
-    /// up, no extra link, address, route or rule; else a fresh one made
-    /// ahead). About namespaces only; `--isolate` chooses thread or process.
-    #[arg(long, value_enum, value_name = "NAMESPACES", default_value_t = Namespaces::Fresh)]
-    pub isolation: Namespaces,
+    /// the case, on its path), `ahead` (made for the case ahead of time on
+    /// another thread, used by it alone and released after it) or `reuse`
+    /// (one an earlier case used, kept only when a check proved it back to
+    /// a fresh one's state: no socket of any protocol, no TIME_WAIT, port
+    /// sysctls written back and read back, lo up, no extra link, address,
+    /// route or rule; else a fresh one made ahead). About namespaces only;
+    /// `--isolate` chooses thread or process. Default: fresh (always fresh
+    /// with `--isolate process`, whose child makes its own).
+    #[arg(long, value_enum, value_name = "NAMESPACES")]
+    pub isolation: Option<Namespaces>,
 }
 
 impl RunnerArgs {
@@ -64,12 +68,13 @@ impl RunnerArgs {
             random_configs: None,
             expect_profile: None,
             expect_option: None,
-            isolation: Namespaces::Fresh,
+            isolation: None,
         }
     }
 
-    /// The runner's options; what the command line leaves unset of the
-    /// randomized cases' settings comes from the environment.
+    /// The runner's options for cases on threads (natively or in a guest);
+    /// what the command line leaves unset of the randomized cases' settings
+    /// comes from the environment.
     pub fn options(&self) -> anyhow::Result<RunOptions> {
         let given = Randomized {
             seed: self.seed,
@@ -83,7 +88,7 @@ impl RunnerArgs {
             randomized: given.or(from_env),
             expect_profile: self.expect_profile,
             expect_option: self.expect_option,
-            namespaces: self.isolation,
+            namespaces: self.isolation.unwrap_or_default(),
             ..RunOptions::default()
         })
     }
@@ -138,6 +143,26 @@ impl RunArgs {
     }
 }
 
+/// Where the cases' namespaces come from with `isolate`, as `--isolation`
+/// asked (`None`: the default): a case's child process
+/// ([`Isolation::Process`]) makes its own, so only `fresh` goes with it.
+fn namespaces_for(isolate: Isolation, asked: Option<Namespaces>) -> anyhow::Result<Namespaces> {
+    match (isolate, asked) {
+        (Isolation::Thread, asked) => Ok(asked.unwrap_or_default()),
+        (Isolation::Process, None | Some(Namespaces::Fresh)) => Ok(Namespaces::Fresh),
+        (Isolation::Process, Some(mode @ (Namespaces::Ahead | Namespaces::Reuse))) => {
+            let name = mode
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned());
+            anyhow::bail!(
+                "--isolation {name} needs --isolate thread: a case's child process makes its \
+                 own namespace, so none can be made ahead for it or reused (use --isolation \
+                 fresh with --isolate process)"
+            )
+        }
+    }
+}
+
 /// Runs `cases` natively and reports as `args` asks.
 pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let cases = args.selection.apply(cases)?;
@@ -146,14 +171,9 @@ pub fn run(args: &RunArgs, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
     let (starting, progress) = (live.clone(), live.clone());
     let options = RunOptions {
         isolation: args.isolate,
+        namespaces: namespaces_for(args.isolate, args.runner.isolation)?,
         ..args.runner.options()?
     };
-    if options.isolation == Isolation::Process && options.namespaces == Namespaces::Reuse {
-        anyhow::bail!(
-            "--isolation reuse needs --isolate thread: a case's child process makes its own \
-             namespace (use --isolation fresh with --isolate process)"
-        );
-    }
     match run_report(
         &cases,
         &options,
