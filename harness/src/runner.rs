@@ -257,8 +257,8 @@ impl Observed {
 
 /// Runs the case on a thread of its own: in a namespace of its own, or in
 /// one leased from `pool`, which the thread enters by its descriptor and
-/// which goes back to the pool (to be checked) only when the case ended
-/// without panicking and within the timeout.
+/// which goes back to the pool (to be released, or checked for reuse) only
+/// when the case ended without panicking and within the timeout.
 fn run_isolated(case: &Case, options: &RunOptions, pool: Option<&Arc<Pool>>) -> Observed {
     let leased = match pool.map(|pool| pool.take()).transpose() {
         Ok(leased) => leased,
