@@ -569,7 +569,7 @@ def write_results(rows, build, mach, loads_all, a, out, properties, console=None
                   "as executed, though each ends at its first socket(); portrange skips those "
                   f"cases with the errno instead. Over its {real} other cases the selftest takes "
                   f"{fmt(ms(pr))} ms per case (equivalent/that: {fmt(ratio(pc(sub), pr))}x, "
-                  f"full/that: {fmt(ratio(pc(full), pr))}x); the targets above use its own count")
+                  f"full/that: {fmt(ratio(pc(full), pr))}x); the per-case targets below use its own count")
     md.append(f"- whole run: full/selftest {fmt(ratio(full and full.median, st and st.median))}x, "
               f"equivalent/selftest {fmt(ratio(sub and sub.median, st and st.median))}x\n")
 

@@ -1,5 +1,5 @@
 """Checks bench/per_case.py on made-up reports (no run, no timing):
-`python3 -m unittest discover -s bench -p 'test_*.py'`, or through
+`python3 -m unittest test_per_case` in bench/, or through
 `cargo test -p portrange --test bench_script`."""
 
 import unittest
