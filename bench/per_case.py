@@ -74,6 +74,16 @@ def model_share(costs):
     return None if total <= 0 else costs["model sum"] / total
 
 
+def budget_factor(costs, limit=MODEL_SHARE_LIMIT):
+    """By how much `RUN_BUDGET` would have to be multiplied for the model
+    cases to take exactly `limit` of the cases phase, their worker time
+    taken as proportional to the budget (in a VM the budget, not the
+    configuration count, ends them). None without model cases."""
+    if costs["model sum"] <= 0:
+        return None
+    return costs["other sum"] * limit / (1 - limit) / costs["model sum"]
+
+
 def namespace_ms(with_namespaces, reused):
     """What making a case's namespace costs it, in milliseconds: one other
     case's median with fresh (or ahead) namespaces less the same with

@@ -61,6 +61,14 @@ class Shares(unittest.TestCase):
         c = per_case.report_costs(REPORT)
         self.assertAlmostEqual(per_case.model_share(c), 1 / 6)
 
+    def test_budget_factor_brings_the_share_to_the_limit(self):
+        c = per_case.report_costs(REPORT)  # 1 s of model cases, 5 s of others
+        factor = per_case.budget_factor(c)
+        self.assertAlmostEqual(factor, 5 / 3)
+        scaled = dict(c, **{"model sum": c["model sum"] * factor})
+        self.assertAlmostEqual(per_case.model_share(scaled), per_case.MODEL_SHARE_LIMIT)
+        self.assertIsNone(per_case.budget_factor(dict(c, **{"model sum": 0.0})))
+
     def test_namespace_cost_is_fresh_less_reused(self):
         self.assertEqual(per_case.namespace_ms(11.9, 7.0), 11.9 - 7.0)
         self.assertIsNone(per_case.namespace_ms(11.9, None))
