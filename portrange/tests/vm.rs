@@ -254,14 +254,19 @@ fn the_report_names_the_tcg_threading_and_why() {
         );
         assert!(ktap.contains(&vcpus), "no {vcpus:?} in\n{ktap}");
     }
-    let (code, ktap, stderr) = run_with_tcg_thread(Some("two"), &args);
-    assert_ne!(code, 0, "{ktap}\n{stderr}");
-    assert!(
-        stderr.contains(
-            "PORTRANGE_TCG_THREAD=\"two\" is not a TCG threading: set it to single or multi, \
-             or unset it"
-        ),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("booting"), "{stderr}");
+    // Refused whatever the accelerator, before a KVM probe or a boot.
+    for accel in ["tcg", "auto", "kvm"] {
+        let mut wrong = args;
+        wrong[4] = accel;
+        let (code, ktap, stderr) = run_with_tcg_thread(Some("two"), &wrong);
+        assert_ne!(code, 0, "{accel}: {ktap}\n{stderr}");
+        assert!(
+            stderr.contains(
+                "PORTRANGE_TCG_THREAD=\"two\" is not a TCG threading: set it to single or \
+                 multi, or unset it"
+            ),
+            "{accel}: {stderr}"
+        );
+        assert!(!stderr.contains("booting"), "{accel}: {stderr}");
+    }
 }

@@ -84,7 +84,7 @@ pub struct Decision {
     pub foreign: Option<Arch>,
     /// Why TCG's threading is what [`Decision::accel`] says; `None` under
     /// KVM.
-    pub tcg: Option<tcg::Reason>,
+    pub tcg_reason: Option<tcg::Reason>,
 }
 
 impl fmt::Display for Decision {
@@ -111,7 +111,7 @@ impl fmt::Display for Decision {
                 }
             }
         }
-        match (self.accel, &self.tcg) {
+        match (self.accel, &self.tcg_reason) {
             (Accel::Tcg(threading), Some(reason)) => write!(f, "; {threading}: {reason}"),
             _ => Ok(()),
         }
@@ -139,7 +139,7 @@ pub fn decide(
             accel: Accel::Tcg(mode.threading),
             verdict,
             foreign,
-            tcg: Some(mode.reason),
+            tcg_reason: Some(mode.reason),
         })
     };
     let foreign = (kernel.arch != Arch::host()).then_some(kernel.arch);
@@ -170,7 +170,7 @@ pub fn decide(
             accel: Accel::Kvm,
             verdict: Some(verdict),
             foreign: None,
-            tcg: None,
+            tcg_reason: None,
         }),
         (Err(_), AccelChoice::Auto) => tcg_decision(Some(verdict), None),
         (Err(reason), _) => Err(KvmUnusable {
@@ -284,7 +284,7 @@ mod tests {
                 remembered_from: Some("/c/kvm-probe/qemu-system-x86_64".into()),
             }),
             foreign: None,
-            tcg: Some(tcg::Reason::Forced),
+            tcg_reason: Some(tcg::Reason::Forced),
         };
         assert_eq!(
             remembered.to_string(),
@@ -299,7 +299,7 @@ mod tests {
                 remembered_from: None,
             }),
             foreign: None,
-            tcg: None,
+            tcg_reason: None,
         };
         assert_eq!(
             probed.to_string(),
