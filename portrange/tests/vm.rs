@@ -191,3 +191,94 @@ fn program_mode_relays_output_and_exit_code() {
     );
     assert!(stderr.contains("no-such-command"), "{stderr}");
 }
+
+/// Runs the binary with `args` and PORTRANGE_TCG_THREAD set to `threading`
+/// (unset for `None`); gives its exit code, stdout and stderr.
+fn run_with_tcg_thread(threading: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut command = common::command(args);
+    match threading {
+        Some(value) => command.env("PORTRANGE_TCG_THREAD", value),
+        None => command.env_remove("PORTRANGE_TCG_THREAD"),
+    };
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("run portrange");
+    let text = |bytes| String::from_utf8(bytes).expect("utf-8 output");
+    (status.code().unwrap_or(-1), text(stdout), text(stderr))
+}
+
+/// The report names TCG's threading and why: from the QEMU binary's
+/// version by default (one thread per vCPU from 10.0, which was measured
+/// clean; one thread before), forced by PORTRANGE_TCG_THREAD, and a value
+/// it does not know is an error before any VM boots.
+#[test]
+fn the_report_names_the_tcg_threading_and_why() {
+    if qemu_missing() {
+        return;
+    }
+    let args = [
+        "vm",
+        "--kernel",
+        "debian-6.12",
+        "--accel",
+        "tcg",
+        "--format",
+        "ktap",
+        "--exact",
+        "tcp4/sockopt/round_trip",
+    ];
+    let version_line = std::process::Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .expect("checked by qemu_missing");
+    let version = version_line
+        .strip_prefix("QEMU emulator version ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no version in {version_line:?}"));
+    let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    let by_version = if major >= 10 {
+        format!(
+            "# vm: accelerator TCG (asked for, KVM not probed); multi-threaded: QEMU {version}, \
+             multi-threaded TCG measured clean from 10.0 on (docs/benchmarks.md)\n"
+        )
+    } else {
+        format!(
+            "# vm: accelerator TCG (asked for, KVM not probed); single-threaded: QEMU {version} \
+             is older than 10.0: "
+        )
+    };
+    let forced = "# vm: accelerator TCG (asked for, KVM not probed); single-threaded: forced by \
+         PORTRANGE_TCG_THREAD\n";
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 4);
+    let vcpus = format!("\n# vm: {cpus} vCPU(s), one per host core (at most 4)\n");
+    for (threading, expected) in [(None, by_version.as_str()), (Some("single"), forced)] {
+        let (code, ktap, stderr) = run_with_tcg_thread(threading, &args);
+        assert_eq!(code, 0, "{threading:?}: {ktap}\n{stderr}");
+        assert_eq!(validate_ktap(&ktap), ["ok 1 tcp4/sockopt/round_trip"]);
+        assert!(
+            ktap.contains(expected),
+            "{threading:?}: no {expected:?} in\n{ktap}"
+        );
+        assert!(ktap.contains(&vcpus), "no {vcpus:?} in\n{ktap}");
+    }
+    // Refused whatever the accelerator, before a KVM probe or a boot.
+    for accel in ["tcg", "auto", "kvm"] {
+        let mut wrong = args;
+        wrong[4] = accel;
+        let (code, ktap, stderr) = run_with_tcg_thread(Some("two"), &wrong);
+        assert_ne!(code, 0, "{accel}: {ktap}\n{stderr}");
+        assert!(
+            stderr.contains(
+                "PORTRANGE_TCG_THREAD=\"two\" is not a TCG threading: set it to single or \
+                 multi, or unset it"
+            ),
+            "{accel}: {stderr}"
+        );
+        assert!(!stderr.contains("booting"), "{accel}: {stderr}");
+    }
+}

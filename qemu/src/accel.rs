@@ -6,6 +6,7 @@
 //! So the [`probe`] boots the kernel that is about to be used, under KVM,
 //! until it prints its banner. Its verdict is [`memo`]rised per boot of the
 //! host and QEMU binary, so only the first run on a machine pays for it.
+//! A TCG guest's threading comes from [`crate::tcg::decide`].
 
 mod memo;
 mod probe;
@@ -18,14 +19,16 @@ use arch::Arch;
 pub use memo::Memo;
 
 use crate::kernel::Kernel;
+use crate::tcg::{self, Threading};
 
 /// The accelerator a VM runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accel {
     /// Hardware virtualisation through /dev/kvm, with `-cpu host`.
     Kvm,
-    /// QEMU's software emulation.
-    Tcg,
+    /// QEMU's software emulation, its vCPUs on one host thread or on one
+    /// each ([`crate::tcg`]).
+    Tcg(Threading),
 }
 
 /// What the user asked for.
@@ -48,6 +51,17 @@ pub struct KvmUnusable {
     pub reason: String,
 }
 
+/// Why no accelerator could be decided.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// KVM was asked for and does not work.
+    #[error(transparent)]
+    KvmUnusable(#[from] KvmUnusable),
+    /// The TCG threading override holds nonsense.
+    #[error(transparent)]
+    TcgOverride(#[from] tcg::BadOverride),
+}
+
 /// What a KVM probe found, and where the finding came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -68,29 +82,38 @@ pub struct Decision {
     /// The guest's architecture when it is not the host's: KVM cannot run
     /// it, so it is TCG without a probe.
     pub foreign: Option<Arch>,
+    /// Why TCG's threading is what [`Decision::accel`] says; `None` under
+    /// KVM.
+    pub tcg_reason: Option<tcg::Reason>,
 }
 
 impl fmt::Display for Decision {
     /// One line for a report, e.g. "TCG (KVM unusable: no kernel banner
-    /// within 5s under KVM; remembered from /root/.cache/portrange/kvm-probe/qemu-system-x86_64)".
+    /// within 5s under KVM; remembered from /root/.cache/portrange/kvm-probe/qemu-system-x86_64);
+    /// multi-threaded: QEMU 10.0.2, multi-threaded TCG measured clean from
+    /// 10.0 on (docs/benchmarks.md)".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.accel {
             Accel::Kvm => "KVM",
-            Accel::Tcg => "TCG",
+            Accel::Tcg(_) => "TCG",
         };
-        if let Some(guest) = self.foreign {
-            return write!(f, "{name} ({guest} guest on an {} host)", Arch::host());
+        match (self.foreign, &self.verdict) {
+            (Some(guest), _) => write!(f, "{name} ({guest} guest on an {} host)", Arch::host())?,
+            (None, None) => write!(f, "{name} (asked for, KVM not probed)")?,
+            (None, Some(verdict)) => {
+                match &verdict.kvm {
+                    Ok(()) => write!(f, "{name} (a probe boot under KVM worked")?,
+                    Err(reason) => write!(f, "{name} (KVM unusable: {reason}")?,
+                }
+                match &verdict.remembered_from {
+                    Some(path) => write!(f, "; remembered from {})", path.display())?,
+                    None => write!(f, "; probed now)")?,
+                }
+            }
         }
-        let Some(verdict) = &self.verdict else {
-            return write!(f, "{name} (asked for, KVM not probed)");
-        };
-        match &verdict.kvm {
-            Ok(()) => write!(f, "{name} (a probe boot under KVM worked")?,
-            Err(reason) => write!(f, "{name} (KVM unusable: {reason}")?,
-        }
-        match &verdict.remembered_from {
-            Some(path) => write!(f, "; remembered from {})", path.display()),
-            None => write!(f, "; probed now)"),
+        match (self.accel, &self.tcg_reason) {
+            (Accel::Tcg(threading), Some(reason)) => write!(f, "; {threading}: {reason}"),
+            _ => Ok(()),
         }
     }
 }
@@ -100,13 +123,25 @@ impl fmt::Display for Decision {
 /// (KVM runs guests of the host's architecture only; `Kvm` is then an
 /// error). Otherwise `Auto` and `Kvm` probe KVM for real by booting the
 /// kernel, unless `memo` holds a verdict from this boot of the host for
-/// this QEMU binary.
+/// this QEMU binary. Under TCG the threading is [`tcg::decide`]'s; its
+/// override is checked whatever the accelerator, so a wrong one is an
+/// error on every host.
 pub fn decide(
     choice: AccelChoice,
     qemu: &Path,
     kernel: &Kernel,
     memo: &Memo,
-) -> Result<Decision, KvmUnusable> {
+) -> Result<Decision, Error> {
+    tcg::check_override()?;
+    let tcg_decision = |verdict, foreign| -> Result<Decision, Error> {
+        let mode = tcg::decide(qemu)?;
+        Ok(Decision {
+            accel: Accel::Tcg(mode.threading),
+            verdict,
+            foreign,
+            tcg_reason: Some(mode.reason),
+        })
+    };
     let foreign = (kernel.arch != Arch::host()).then_some(kernel.arch);
     match (choice, foreign) {
         (AccelChoice::Kvm, Some(guest)) => {
@@ -116,15 +151,10 @@ pub fn decide(
                     Arch::host(),
                     Arch::host()
                 ),
-            });
+            }
+            .into());
         }
-        (_, Some(_)) | (AccelChoice::Tcg, None) => {
-            return Ok(Decision {
-                accel: Accel::Tcg,
-                verdict: None,
-                foreign,
-            });
-        }
+        (_, Some(_)) | (AccelChoice::Tcg, None) => return tcg_decision(None, foreign),
         _ => {}
     }
     let verdict = memo.recall(qemu).unwrap_or_else(|| {
@@ -140,12 +170,9 @@ pub fn decide(
             accel: Accel::Kvm,
             verdict: Some(verdict),
             foreign: None,
+            tcg_reason: None,
         }),
-        (Err(_), AccelChoice::Auto) => Ok(Decision {
-            accel: Accel::Tcg,
-            verdict: Some(verdict),
-            foreign: None,
-        }),
+        (Err(_), AccelChoice::Auto) => tcg_decision(Some(verdict), None),
         (Err(reason), _) => Err(KvmUnusable {
             reason: match &verdict.remembered_from {
                 Some(path) => format!(
@@ -154,7 +181,8 @@ pub fn decide(
                 ),
                 None => reason.clone(),
             },
-        }),
+        }
+        .into()),
     }
 }
 
@@ -180,8 +208,14 @@ mod tests {
             .unwrap()
     }
 
+    /// The stand-in QEMU's TCG mode: its version cannot be read, unless
+    /// the override in this test's environment says otherwise.
+    fn nonexistent_qemus_mode() -> tcg::Mode {
+        tcg::decide(Path::new("/nonexistent")).unwrap()
+    }
+
     #[test]
-    fn tcg_needs_no_probe() {
+    fn tcg_needs_no_probe_and_says_how_it_threads() {
         let decision = decide(
             AccelChoice::Tcg,
             Path::new("/nonexistent"),
@@ -189,8 +223,12 @@ mod tests {
             &Memo::disabled(),
         )
         .unwrap();
-        assert_eq!(decision.accel, Accel::Tcg);
-        assert_eq!(decision.to_string(), "TCG (asked for, KVM not probed)");
+        let mode = nonexistent_qemus_mode();
+        assert_eq!(decision.accel, Accel::Tcg(mode.threading));
+        assert_eq!(
+            decision.to_string(),
+            format!("TCG (asked for, KVM not probed); {mode}")
+        );
     }
 
     #[test]
@@ -203,11 +241,16 @@ mod tests {
                 &Memo::disabled(),
             )
             .unwrap();
-            assert_eq!(decision.accel, Accel::Tcg);
+            let mode = nonexistent_qemus_mode();
+            assert_eq!(decision.accel, Accel::Tcg(mode.threading));
             assert_eq!(decision.verdict, None);
             assert_eq!(
                 decision.to_string(),
-                format!("TCG ({} guest on an {} host)", other(), Arch::host())
+                format!(
+                    "TCG ({} guest on an {} host); {mode}",
+                    other(),
+                    Arch::host()
+                )
             );
         }
     }
@@ -235,17 +278,19 @@ mod tests {
     #[test]
     fn report_line_says_whether_the_verdict_was_remembered() {
         let remembered = Decision {
-            accel: Accel::Tcg,
+            accel: Accel::Tcg(Threading::Multi),
             verdict: Some(Verdict {
                 kvm: Err("no kernel banner within 5s under KVM".into()),
                 remembered_from: Some("/c/kvm-probe/qemu-system-x86_64".into()),
             }),
             foreign: None,
+            tcg_reason: Some(tcg::Reason::Forced),
         };
         assert_eq!(
             remembered.to_string(),
             "TCG (KVM unusable: no kernel banner within 5s under KVM; \
-             remembered from /c/kvm-probe/qemu-system-x86_64)"
+             remembered from /c/kvm-probe/qemu-system-x86_64); \
+             multi-threaded: forced by PORTRANGE_TCG_THREAD"
         );
         let probed = Decision {
             accel: Accel::Kvm,
@@ -254,6 +299,7 @@ mod tests {
                 remembered_from: None,
             }),
             foreign: None,
+            tcg_reason: None,
         };
         assert_eq!(
             probed.to_string(),

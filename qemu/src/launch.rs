@@ -20,7 +20,15 @@ use crate::process;
 
 /// Guest CPUs at most: enough for the cases' parallelism, few enough that
 /// TCG's per-vCPU threads do not oversubscribe a small host.
-const MAX_CPUS: u32 = 4;
+pub const MAX_CPUS: u32 = 4;
+
+/// The guest's vCPUs: one per host core, at most [`MAX_CPUS`].
+pub fn guest_cpus() -> u32 {
+    args::cpus_for(
+        std::thread::available_parallelism().map_or(1, usize::from),
+        MAX_CPUS,
+    )
+}
 
 /// How often the result file is read while QEMU runs.
 const POLL: Duration = Duration::from_millis(10);
@@ -244,10 +252,7 @@ pub fn boot(
         console: &console_path,
         results: &results_path,
         command_line,
-        cpus: args::cpus_for(
-            std::thread::available_parallelism().map_or(1, usize::from),
-            MAX_CPUS,
-        ),
+        cpus: guest_cpus(),
     };
     let spawn_error = |source| Error::Spawn {
         qemu: qemu.clone(),

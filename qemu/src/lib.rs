@@ -2,7 +2,7 @@
 //!
 //! Host side: [`kernel`] finds or fetches a kernel image, [`initramfs`] packs
 //! a program as `/init` with its libraries and kernel modules, [`accel`]
-//! decides between KVM and TCG, [`launch`] boots QEMU and collects the
+//! decides between KVM and TCG (and [`tcg`] TCG's threading), [`launch`] boots QEMU and collects the
 //! messages the guest sends on its result channel ([`frame`]), and [`fault`]
 //! reads the console for crashes. Guest side: [`guest`] is what the program
 //! calls when it runs as PID 1 inside the VM.
@@ -64,5 +64,6 @@ pub mod launch;
 mod layout;
 pub mod platform;
 mod process;
+pub mod tcg;
 
 pub use layout::{ModuleManifest, Unavailable};

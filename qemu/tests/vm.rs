@@ -244,7 +244,8 @@ fn kernel_crash_is_a_kernel_panic() {
 /// 12's) can keep a stale translation of the breakpoint, and the guest dies
 /// of "Oops: int3"; with it this test failed 4 of 6 runs. Plain boots hit
 /// the same at "sched_clock: Marking stable", once in CI. This holds the
-/// emulator set-up (`-accel tcg,thread=single`) to a guest that survives.
+/// emulator set-up (TCG's threading from `qemu::tcg::decide`: one thread
+/// on QEMU 7.2, one per vCPU from 10.0 on) to a guest that survives.
 #[test]
 fn kernel_code_patching_on_busy_cpus_does_not_crash_the_guest() {
     let (kernel, init) = match prepare("debian-6.12") {
@@ -458,7 +459,7 @@ fn explicit_kvm_agrees_with_auto() {
         accel::decide(AccelChoice::Kvm, &qemu, &kernel, &memo),
     ) {
         (accel::Accel::Kvm, Ok(explicit)) if explicit.accel == accel::Accel::Kvm => {}
-        (accel::Accel::Tcg, Err(error)) => {
+        (accel::Accel::Tcg(_), Err(error)) => {
             println!("explicit KVM: {error}");
             assert!(error.to_string().contains("--accel tcg"), "{error}");
         }
@@ -486,7 +487,7 @@ fn the_probe_verdict_is_remembered_and_says_so() {
         .expect("the second decision is remembered");
     assert!(file.starts_with(cache.path()), "{}", file.display());
     assert!(
-        line.ends_with(&format!("; remembered from {})", file.display())),
+        line.contains(&format!("; remembered from {})", file.display())),
         "{line}"
     );
 }

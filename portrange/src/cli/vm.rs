@@ -55,7 +55,8 @@ pub enum AccelArg {
     Auto,
     /// KVM, or an error.
     Kvm,
-    /// Software emulation.
+    /// Software emulation: a host thread per vCPU on QEMU 10.0 and later,
+    /// one for all before ($PORTRANGE_TCG_THREAD=single|multi forces).
     Tcg,
 }
 

@@ -134,11 +134,22 @@ pub fn run_suite(
     let (kernel, decision) = prepare(request)?;
     let arch = kernel.arch;
     let release = kernel.release.clone().unwrap_or_else(|| "unknown".into());
-    let target = format!("vm {} under {:?}", kernel.name, decision.accel);
+    let accel = match decision.accel {
+        Accel::Kvm => "Kvm",
+        Accel::Tcg(_) => "Tcg",
+    };
+    let target = format!("vm {} under {accel}", kernel.name);
     let mut config = config(request, kernel, decision.accel)?;
     config.guest_args = suite_args(cases, options);
     let mut probes = None;
-    let mut notes = vec![format!("vm: accelerator {decision}")];
+    let mut notes = vec![
+        format!("vm: accelerator {decision}"),
+        format!(
+            "vm: {} vCPU(s), one per host core (at most {})",
+            qemu::launch::guest_cpus(),
+            qemu::launch::MAX_CPUS
+        ),
+    ];
     let mut phases = Phases::default();
     let mut received = BTreeMap::new();
     let run = qemu::launch::run(&config, &mut |message| match message {

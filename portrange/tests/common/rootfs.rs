@@ -216,21 +216,25 @@ impl Drop for Killed {
     }
 }
 
-/// Boots `kernel` with `initramfs` in QEMU for `arch` under TCG (one
-/// thread, as the project's VMs), the console on QEMU's stdout, until the
-/// guest reboots or powers off (`-no-reboot`: either ends QEMU); gives the
-/// console with line ends as `\n`. Panics with
-/// the console so far after `timeout`. QEMU dies with the calling thread
-/// and is killed on every way out.
+/// Boots `kernel` with `initramfs` in QEMU for `arch` under TCG (threaded
+/// as the project's VMs: `qemu::tcg::decide`, with as many vCPUs), the
+/// console on QEMU's stdout, until the guest reboots or powers off
+/// (`-no-reboot`: either ends QEMU); gives the console with line ends as
+/// `\n`. Panics with the console so far after `timeout`. QEMU dies with the
+/// calling thread and is killed on every way out.
 pub fn boot(arch: Arch, kernel: &Path, initramfs: &Path, timeout: Duration) -> String {
     let platform = qemu::platform::platform(arch);
-    let mut command = Command::new(platform.qemu);
+    let binary = qemu::binary::locate_for(arch).unwrap_or_else(|e| panic!("{e}"));
+    let tcg = qemu::tcg::decide(&binary).unwrap_or_else(|e| panic!("{e}"));
+    let mut command = Command::new(&binary);
     command.args(platform.machine);
     if let Some(cpu) = platform.tcg_cpu {
         command.args(["-cpu", cpu]);
     }
     command
-        .args(["-accel", "tcg,thread=single", "-m", "1024", "-smp", "2"])
+        .args(["-accel", tcg.threading.accel_option(), "-m", "1024"])
+        .arg("-smp")
+        .arg(qemu::launch::guest_cpus().to_string())
         .args(["-nic", "none", "-display", "none", "-monitor", "none"])
         .args(["-serial", "stdio", "-no-reboot", "-kernel"])
         .arg(kernel)
@@ -249,7 +253,7 @@ pub fn boot(arch: Arch, kernel: &Path, initramfs: &Path, timeout: Duration) -> S
     let mut qemu = Killed(
         child_lifetime::bind_to_this_thread(&mut command)
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", platform.qemu)),
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display())),
     );
     let mut stdout = qemu.0.stdout.take().unwrap();
     let mut stderr = qemu.0.stderr.take().unwrap();

@@ -65,10 +65,11 @@ fn machine(platform: &Platform) -> Vec<String> {
     args
 }
 
-/// Guest CPUs. Under KVM each is a host thread; under TCG they take turns
-/// on one (see [`accelerator`]), and a second vCPU still pays: the cases'
-/// waits overlap (full suite on debian-6.12, medians of four runs: 9.6 s
-/// with one vCPU, 8.7 s with two).
+/// Guest CPUs. Under KVM, and under multi-threaded TCG, each is a host
+/// thread; under single-threaded TCG they take turns on one
+/// ([`crate::tcg`]), and a second vCPU still pays: the cases' waits overlap
+/// (full suite on debian-6.12, medians of four runs: 9.6 s with one vCPU,
+/// 8.7 s with two).
 fn cpus(count: u32) -> Vec<String> {
     vec!["-smp".to_string(), count.max(1).to_string()]
 }
@@ -78,23 +79,15 @@ pub fn cpus_for(host_cores: usize, limit: u32) -> u32 {
     u32::try_from(host_cores).unwrap_or(limit).clamp(1, limit)
 }
 
-/// KVM with the host's CPU model, or TCG with all vCPUs on one host thread
-/// and `tcg_cpu` (QEMU's default when `None`).
-///
-/// Multi-threaded TCG (QEMU's default with `-smp` above 1) is faster, but in
-/// QEMU 7.2 (Debian 12's) it can keep running a stale translation of code
-/// another vCPU just rewrote. The kernel rewrites its own code whenever a
-/// static key flips (an int3 first, then the new bytes, with IPIs between),
-/// and a vCPU that still runs the int3 afterwards dies of "Oops: int3".
-/// Measured here on debian-6.12, three VMs at once on two cores: 3 of 150
-/// boots died at "sched_clock: Marking stable", against none of 150 with
-/// `thread=single`. The single thread costs the full suite 1.3-2 s (8.3 s
-/// against 6.3 s on debian-6.12); the boot is as fast.
+/// KVM with the host's CPU model, or TCG with its threading
+/// ([`crate::tcg::decide`]) and `tcg_cpu` (QEMU's default when `None`).
 fn accelerator(accel: Accel, tcg_cpu: Option<&str>) -> Vec<String> {
     match (accel, tcg_cpu) {
         (Accel::Kvm, _) => words(&["-accel", "kvm", "-cpu", "host"]),
-        (Accel::Tcg, None) => words(&["-accel", "tcg,thread=single"]),
-        (Accel::Tcg, Some(cpu)) => words(&["-accel", "tcg,thread=single", "-cpu", cpu]),
+        (Accel::Tcg(threading), None) => words(&["-accel", threading.accel_option()]),
+        (Accel::Tcg(threading), Some(cpu)) => {
+            words(&["-accel", threading.accel_option(), "-cpu", cpu])
+        }
     }
 }
 
@@ -172,6 +165,7 @@ pub fn memory_for(requested_mib: u32, initramfs_bytes: u64) -> u32 {
 mod tests {
     use super::*;
     use crate::platform::platform;
+    use crate::tcg::Threading;
     use arch::Arch;
 
     fn x86() -> &'static Platform {
@@ -201,21 +195,27 @@ mod tests {
 
     #[test]
     fn accelerators() {
+        for platform in [x86(), arm()] {
+            assert_eq!(
+                accelerator(Accel::Kvm, platform.tcg_cpu),
+                ["-accel", "kvm", "-cpu", "host"]
+            );
+        }
         assert_eq!(
-            accelerator(Accel::Kvm, x86().tcg_cpu),
-            ["-accel", "kvm", "-cpu", "host"]
-        );
-        assert_eq!(
-            accelerator(Accel::Tcg, x86().tcg_cpu),
+            accelerator(Accel::Tcg(Threading::Single), x86().tcg_cpu),
             ["-accel", "tcg,thread=single"]
         );
         assert_eq!(
-            accelerator(Accel::Kvm, arm().tcg_cpu),
-            ["-accel", "kvm", "-cpu", "host"]
+            accelerator(Accel::Tcg(Threading::Multi), x86().tcg_cpu),
+            ["-accel", "tcg,thread=multi"]
         );
         assert_eq!(
-            accelerator(Accel::Tcg, arm().tcg_cpu),
+            accelerator(Accel::Tcg(Threading::Single), arm().tcg_cpu),
             ["-accel", "tcg,thread=single", "-cpu", "cortex-a57"]
+        );
+        assert_eq!(
+            accelerator(Accel::Tcg(Threading::Multi), arm().tcg_cpu),
+            ["-accel", "tcg,thread=multi", "-cpu", "cortex-a57"]
         );
     }
 
@@ -318,7 +318,7 @@ mod tests {
             tcg_cpu: arm().tcg_cpu_for(Some(crate::kernel::PageSize::K16)),
             kernel_image: Path::new("/k/Image"),
             initramfs: Path::new("/i"),
-            accel: Accel::Tcg,
+            accel: Accel::Tcg(Threading::Multi),
             memory_mib: 256,
             console: Path::new("/c"),
             results: Path::new("/r"),
@@ -343,7 +343,7 @@ mod tests {
             tcg_cpu: x86().tcg_cpu,
             kernel_image: Path::new("/k"),
             initramfs: Path::new("/i"),
-            accel: Accel::Tcg,
+            accel: Accel::Tcg(Threading::Multi),
             memory_mib: 256,
             console: Path::new("/c"),
             results: Path::new("/r"),
@@ -355,6 +355,15 @@ mod tests {
             .map(|a| a.into_string().unwrap())
             .collect();
         assert_eq!(args[0], "-nodefaults");
+        assert!(
+            args.windows(2)
+                .any(|pair| pair == ["-accel", "tcg,thread=multi"]),
+            "{args:?}"
+        );
+        assert!(
+            args.windows(2).any(|pair| pair == ["-smp", "2"]),
+            "{args:?}"
+        );
         assert_eq!(
             args.last().unwrap(),
             "console=ttyS0 panic=-1 quiet loglevel=5 no_timer_check"
