@@ -88,7 +88,10 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
     };
     let init = match &request.guest_binary {
         Some(path) => path.clone(),
-        None => qemu::guest_program::running_for(kernel.arch, &PORTRANGE).with_context(|| {
+        None => qemu::guest_program::running_for(kernel.arch, &PORTRANGE, &mut |step| {
+            eprintln!("portrange: {step}");
+        })
+        .with_context(|| {
             format!(
                 "finding /init for the {} guest (or pass --guest-binary PATH)",
                 kernel.arch
