@@ -44,7 +44,7 @@ pub struct Program<'a> {
 
 /// The program has not been built for the wanted architecture.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no {arch} build of {name} at {}{}: {remedy}", path.display(), not_built_here.as_ref().map(|why| format!(" (not built here: {why})")).unwrap_or_default())]
+#[error("no {arch} build of {name} at {}{}: {remedy}", path.display(), why_not_here(not_built_here))]
 pub struct NotBuilt {
     /// The architecture wanted.
     pub arch: Arch,
@@ -57,6 +57,14 @@ pub struct NotBuilt {
     pub not_built_here: Option<NoCheckout>,
     /// The commands that build it.
     pub remedy: String,
+}
+
+/// " (not built here: WHY)" when building was tried, else nothing.
+fn why_not_here(not_built_here: &Option<NoCheckout>) -> String {
+    not_built_here
+        .as_ref()
+        .map(|why| format!(" (not built here: {why})"))
+        .unwrap_or_default()
 }
 
 /// No guest program: not built, or building it failed.
@@ -87,7 +95,7 @@ pub enum Error {
         status: ExitStatus,
     },
     /// cargo succeeded and the program is still not where it was looked for.
-    #[error("`{command}` succeeded but left no {}: is CARGO_TARGET_DIR or build.target-dir pointing elsewhere?", path.display())]
+    #[error("`{command}` succeeded but left nothing at {}, where the running program's target directory and profile put it", path.display())]
     Misplaced {
         /// The build command.
         command: String,
@@ -125,7 +133,8 @@ pub fn locate_or_build(
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let layout = Layout::of(&std::env::current_exe().unwrap_or_default());
-    if let Ok(path) = layout.find(arch, program, None) {
+    let path = layout.path(arch, program);
+    if path.is_file() {
         return Ok(path);
     }
     let target = rust_target(arch);
@@ -136,7 +145,7 @@ pub fn locate_or_build(
         path_var.as_deref(),
         &target,
         |cargo, workspace, target| {
-            target_installed(&cargo.with_file_name("rustc"), workspace, target)
+            target_installed(&cargo.with_file_name("rustc"), workspace, target) == Some(true)
         },
     );
     let checkout = match checkout {
@@ -246,12 +255,16 @@ impl Layout {
         let build = format!("cargo {}", args.join(" "));
         let remedy = if arch == Arch::host() {
             format!("build it{place} with `{build}`")
-        } else if target_installed(Path::new("rustc"), Path::new("."), &target) {
-            format!("cross-build it{place} with `{build}`")
         } else {
-            format!(
-                "add the Rust target with `rustup target add {target}`, then cross-build it{place} with `{build}`"
-            )
+            match target_installed(Path::new("rustc"), Path::new("."), &target) {
+                Some(true) => format!("cross-build it{place} with `{build}`"),
+                Some(false) => format!(
+                    "add the Rust target with `rustup target add {target}`, then cross-build it{place} with `{build}`"
+                ),
+                None => format!(
+                    "cross-build it{place} with `{build}` (the Rust target first, if missing: `rustup target add {target}`)"
+                ),
+            }
         };
         Err(NotBuilt {
             arch,
@@ -299,16 +312,16 @@ pub fn build_args(arch: Arch, program: &Program<'_>) -> Vec<String> {
 }
 
 /// Whether the standard library for `target` is in `rustc`'s sysroot, run
-/// in `dir` (where a rust-toolchain file would pick the toolchain).
-fn target_installed(rustc: &Path, dir: &Path, target: &str) -> bool {
-    Command::new(rustc)
+/// in `dir` (where a rust-toolchain file would pick the toolchain); `None`
+/// when `rustc` does not run.
+fn target_installed(rustc: &Path, dir: &Path, target: &str) -> Option<bool> {
+    let output = Command::new(rustc)
         .args(["--print", "target-libdir", "--target", target])
         .current_dir(dir)
         .output()
-        .is_ok_and(|output| {
-            output.status.success()
-                && Path::new(String::from_utf8_lossy(&output.stdout).trim()).is_dir()
-        })
+        .ok()
+        .filter(|output| output.status.success())?;
+    Some(Path::new(String::from_utf8_lossy(&output.stdout).trim()).is_dir())
 }
 
 #[cfg(test)]

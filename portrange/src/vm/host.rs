@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use arch::Arch;
-use qemu::accel::{Accel, AccelChoice, Decision, Memo};
+use qemu::accel::{AccelChoice, Decision, Memo};
 use qemu::frame::Stream;
 use qemu::guest_program::{Artifact, Program};
 use qemu::kernel::Kernel;
@@ -70,16 +70,12 @@ fn prepare(request: &VmRequest) -> anyhow::Result<(Kernel, Decision)> {
         &kernel,
         &Memo::in_cache(&request.cache),
     )?;
-    eprintln!(
-        "portrange: booting {} ({}, {}) under {decision}",
-        kernel.name,
-        kernel.arch,
-        kernel.release.as_deref().unwrap_or("unknown release")
-    );
     Ok((kernel, decision))
 }
 
-fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<VmConfig> {
+/// The VM to boot: the guest program found (or built) first, then the
+/// line saying what boots.
+fn config(request: &VmRequest, kernel: Kernel, decision: &Decision) -> anyhow::Result<VmConfig> {
     // A kernel without a modules directory (a custom build) has what it
     // has built in; the probes say what is missing.
     let modules = match kernel.modules {
@@ -98,9 +94,15 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
             )
         })?,
     };
+    eprintln!(
+        "portrange: booting {} ({}, {}) under {decision}",
+        kernel.name,
+        kernel.arch,
+        kernel.release.as_deref().unwrap_or("unknown release")
+    );
     Ok(VmConfig {
         kernel,
-        accel,
+        accel: decision.accel,
         append: request.append.clone(),
         timeout: request.timeout,
         memory_mib: request.memory_mib,
@@ -138,7 +140,7 @@ pub fn run_suite(
     let arch = kernel.arch;
     let release = kernel.release.clone().unwrap_or_else(|| "unknown".into());
     let target = format!("vm {} under {:?}", kernel.name, decision.accel);
-    let mut config = config(request, kernel, decision.accel)?;
+    let mut config = config(request, kernel, &decision)?;
     config.guest_args = suite_args(cases, options);
     let mut probes = None;
     let mut notes = vec![format!("vm: accelerator {decision}")];
@@ -271,7 +273,7 @@ pub fn run_exec(
         eprintln!("portrange: {note}");
     }
     let gathered = runner::gather(program, sharing)?;
-    let mut config = config(request, kernel, decision.accel)?;
+    let mut config = config(request, kernel, &decision)?;
     config.payload = Some(gathered.payload.clone());
     config.guest_args = ["exec".to_owned()]
         .into_iter()

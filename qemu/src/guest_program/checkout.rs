@@ -411,7 +411,7 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string().starts_with(&format!(
-                "`{command}` succeeded but left no {}: ",
+                "`{command}` succeeded but left nothing at {}, ",
                 fixture
                     .workspace
                     .join(format!("target/{target}/release/portrange"))
