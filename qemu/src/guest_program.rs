@@ -1,5 +1,7 @@
 //! Finding a program of this workspace built for a guest's architecture,
-//! among cargo's build outputs next to the running program.
+//! among cargo's build outputs next to the running program, and building
+//! it there when it is missing and the running program runs from a
+//! checkout with cargo at hand ([`checkout`] decides).
 //!
 //! For the host's architecture that is the running program's own target
 //! directory (`target/<profile>/`): the host build, whose shared libraries
@@ -11,10 +13,16 @@
 //! workspace's `.cargo/config.toml` links aarch64 musl programs with
 //! rust-lld, which comes with the toolchain.
 
+mod checkout;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
+use std::sync::Mutex;
 
 use arch::Arch;
+
+use checkout::Checkout;
+pub use checkout::NoCheckout;
 
 /// Which build output of a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +44,7 @@ pub struct Program<'a> {
 
 /// The program has not been built for the wanted architecture.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no {arch} build of {name} at {}: {remedy}", path.display())]
+#[error("no {arch} build of {name} at {}{}: {remedy}", path.display(), why_not_here(not_built_here))]
 pub struct NotBuilt {
     /// The architecture wanted.
     pub arch: Arch,
@@ -44,8 +52,56 @@ pub struct NotBuilt {
     pub name: String,
     /// Where it was looked for.
     pub path: PathBuf,
+    /// Why the running program did not build it itself, when it was asked
+    /// to ([`locate_or_build`]).
+    pub not_built_here: Option<NoCheckout>,
     /// The commands that build it.
     pub remedy: String,
+}
+
+/// " (not built here: WHY)" when building was tried, else nothing.
+fn why_not_here(not_built_here: &Option<NoCheckout>) -> String {
+    not_built_here
+        .as_ref()
+        .map(|why| format!(" (not built here: {why})"))
+        .unwrap_or_default()
+}
+
+/// No guest program: not built, or building it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// It is not there, and the running program did not build it.
+    #[error(transparent)]
+    NotBuilt(#[from] NotBuilt),
+    /// cargo could not be started.
+    #[error("starting `{command}` in {}: {source}", workspace.display())]
+    Spawn {
+        /// The build command.
+        command: String,
+        /// Where it was run.
+        workspace: PathBuf,
+        /// What starting it returned.
+        #[source]
+        source: std::io::Error,
+    },
+    /// cargo failed; its errors went to stderr before this.
+    #[error("`{command}` in {} failed ({status}); cargo's errors are above", workspace.display())]
+    BuildFailed {
+        /// The build command.
+        command: String,
+        /// Where it was run.
+        workspace: PathBuf,
+        /// How cargo ended.
+        status: ExitStatus,
+    },
+    /// cargo succeeded and the program is still not where it was looked for.
+    #[error("`{command}` succeeded but left nothing at {}, where the running program's target directory and profile put it", path.display())]
+    Misplaced {
+        /// The build command.
+        command: String,
+        /// Where the program was looked for.
+        path: PathBuf,
+    },
 }
 
 /// The Rust target guest programs are cross-built for: `<arch>-unknown-linux-musl`.
@@ -56,38 +112,60 @@ pub fn rust_target(arch: Arch) -> String {
 /// Finds `program` built for `arch` next to the running program (see the
 /// module documentation), or says which commands build it.
 pub fn locate(arch: Arch, program: &Program<'_>) -> Result<PathBuf, NotBuilt> {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let layout = Layout::of(&exe);
-    let path = layout.path(arch, program);
-    if path.is_file() {
-        return Ok(path);
-    }
+    let layout = Layout::of(&std::env::current_exe().unwrap_or_default());
+    layout.find(arch, program, None)
+}
+
+/// Finds `program` built for another architecture than the host's. When
+/// the running program runs from a checkout with cargo at hand
+/// ([`checkout`]), cargo builds it first with [`build_args`] into the
+/// running program's own target directory, after telling `progress`
+/// (cargo's output goes to stderr): the first time that is the whole
+/// build, later a check that the build is no older than the source (under
+/// a second when it is), so the guest never runs another version of the
+/// program than the host. Elsewhere an existing build is used as it is, as
+/// [`locate`] finds it, and [`Error::NotBuilt`] says which condition of a
+/// checkout failed and what to type.
+pub fn locate_or_build(
+    arch: Arch,
+    program: &Program<'_>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf, Error> {
+    // Two guests of one run (a matrix) wait for the one build.
+    static BUILDING: Mutex<()> = Mutex::new(());
+    let _one = BUILDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let layout = Layout::of(&std::env::current_exe().unwrap_or_default());
+    let built = layout.path(arch, program).is_file();
     let target = rust_target(arch);
-    let build = format!("cargo {}", layout.build_args(arch, program).join(" "));
-    let remedy = if arch == Arch::host() {
-        format!("build it with `{build}`")
-    } else if target_installed(&target) {
-        format!("cross-build it with `{build}`")
-    } else {
-        format!(
-            "add the Rust target with `rustup target add {target}`, then cross-build it with `{build}`"
-        )
-    };
-    Err(NotBuilt {
-        arch,
-        name: program.name().to_string(),
-        path,
-        remedy,
-    })
+    let path_var = std::env::var_os("PATH");
+    let checkout = Checkout::find(
+        &layout,
+        checkout::built_from(),
+        path_var.as_deref(),
+        &target,
+        |cargo, workspace, target| {
+            target_installed(&cargo.with_file_name("rustc"), workspace, target) == Some(true)
+        },
+    );
+    match checkout {
+        Ok(checkout) => checkout.build(&layout, arch, program, built, progress),
+        Err(why) => layout.find(arch, program, Some(why)).map_err(Error::from),
+    }
 }
 
 /// The guest program that is the running program itself: this very
 /// executable when `arch` is the host's, else its build for `arch` as
-/// [`locate`] finds it (or says how to make it).
-pub fn running_for(arch: Arch, program: &Program<'_>) -> Result<PathBuf, NotBuilt> {
+/// [`locate_or_build`] finds or builds it (or says how to make it).
+pub fn running_for(
+    arch: Arch,
+    program: &Program<'_>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf, Error> {
     match std::env::current_exe() {
         Ok(exe) if arch == Arch::host() => Ok(exe),
-        _ => locate(arch, program),
+        _ => locate_or_build(arch, program, progress),
     }
 }
 
@@ -148,6 +226,55 @@ impl Layout {
         }
     }
 
+    /// `program` for `arch` where it belongs in this layout, or what to
+    /// type to build it there (`not_built_here`: why it was not built
+    /// automatically, if that was tried).
+    fn find(
+        &self,
+        arch: Arch,
+        program: &Program<'_>,
+        not_built_here: Option<NoCheckout>,
+    ) -> Result<PathBuf, NotBuilt> {
+        let path = self.path(arch, program);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let target = rust_target(arch);
+        // An installed program's directory is no profile: a checkout's
+        // release build is what to make.
+        let (args, place) = match not_built_here {
+            Some(NoCheckout::NotInTargetDir(_)) => {
+                let release = Layout {
+                    profile: "release".to_string(),
+                    ..self.clone()
+                };
+                (release.build_args(arch, program), " in a checkout")
+            }
+            _ => (self.build_args(arch, program), ""),
+        };
+        let build = format!("cargo {}", args.join(" "));
+        let remedy = if arch == Arch::host() {
+            format!("build it{place} with `{build}`")
+        } else {
+            match target_installed(Path::new("rustc"), Path::new("."), &target) {
+                Some(true) => format!("cross-build it{place} with `{build}`"),
+                Some(false) => format!(
+                    "add the Rust target with `rustup target add {target}`, then cross-build it{place} with `{build}`"
+                ),
+                None => format!(
+                    "cross-build it{place} with `{build}` (the Rust target first, if missing: `rustup target add {target}`)"
+                ),
+            }
+        };
+        Err(NotBuilt {
+            arch,
+            name: program.name().to_string(),
+            path,
+            not_built_here,
+            remedy,
+        })
+    }
+
     /// Where `program` for `arch` is.
     fn path(&self, arch: Arch, program: &Program<'_>) -> PathBuf {
         let dir = if arch == Arch::host() {
@@ -184,15 +311,17 @@ pub fn build_args(arch: Arch, program: &Program<'_>) -> Vec<String> {
     Layout::of(&std::env::current_exe().unwrap_or_default()).build_args(arch, program)
 }
 
-/// Whether rustup has installed the standard library for `target`.
-fn target_installed(target: &str) -> bool {
-    Command::new("rustc")
+/// Whether the standard library for `target` is in `rustc`'s sysroot, run
+/// in `dir` (where a rust-toolchain file would pick the toolchain); `None`
+/// when `rustc` does not run.
+fn target_installed(rustc: &Path, dir: &Path, target: &str) -> Option<bool> {
+    let output = Command::new(rustc)
         .args(["--print", "target-libdir", "--target", target])
+        .current_dir(dir)
         .output()
-        .is_ok_and(|output| {
-            output.status.success()
-                && Path::new(String::from_utf8_lossy(&output.stdout).trim()).is_dir()
-        })
+        .ok()
+        .filter(|output| output.status.success())?;
+    Some(Path::new(String::from_utf8_lossy(&output.stdout).trim()).is_dir())
 }
 
 #[cfg(test)]
@@ -273,21 +402,61 @@ mod tests {
     }
 
     #[test]
-    fn the_running_program_is_itself_on_the_host_and_its_cross_build_elsewhere() {
+    fn the_running_program_is_itself_on_the_host() {
         let program = Program {
             package: "qemu",
             artifact: Artifact::Bin("no_such_program"),
         };
+        let mut progress = |step: &str| panic!("nothing to build, yet {step}");
         assert_eq!(
-            running_for(Arch::host(), &program),
-            Ok(std::env::current_exe().unwrap())
+            running_for(Arch::host(), &program, &mut progress).unwrap(),
+            std::env::current_exe().unwrap()
         );
-        let err = running_for(other(), &program).unwrap_err();
-        assert_eq!(err.arch, other());
+    }
+
+    #[test]
+    fn a_program_not_built_here_says_why_and_what_to_type() {
+        let target = rust_target(other());
+        let installed = Layout::of(Path::new("/usr/local/bin/portrange"));
+        let err = installed
+            .find(
+                other(),
+                &PORTRANGE,
+                Some(NoCheckout::NotInTargetDir("/usr/local".into())),
+            )
+            .unwrap_err();
+        let text = err.to_string();
         assert!(
-            err.path
-                .starts_with(Layout::of(&std::env::current_exe().unwrap()).target_dir),
-            "{err}"
+            text.starts_with(&format!(
+                "no {} build of portrange at /usr/local/{target}/bin/portrange \
+                 (not built here: the running program is not in a cargo target directory \
+                 (/usr/local has no CACHEDIR.TAG)): ",
+                other()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                "cross-build it in a checkout with \
+                 `cargo build --release --target {target} -p portrange --bin portrange`"
+            )),
+            "{text}"
+        );
+
+        let checkout = Layout::of(Path::new("/w/target/debug/portrange"));
+        let text = checkout
+            .find(other(), &PORTRANGE, Some(NoCheckout::NoCargo))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("/portrange (not built here: cargo is not on PATH): "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                "cross-build it with `cargo build --target {target} -p portrange --bin portrange`"
+            )),
+            "{text}"
         );
     }
 

@@ -10,9 +10,10 @@
 //! `skipped: <reason>` and passes when QEMU, apt or the Rust target is
 //! missing, or when the example was not built (`cargo test -p qemu` builds
 //! it; `--test vm` alone does not); with `PORTRANGE_REQUIRE=vm` it fails
-//! instead.
+//! instead. One test builds its programs into a target directory of its
+//! own under `target/tmp/guest-build` (the first run takes minutes).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -83,6 +84,11 @@ fn prepare(name: &str) -> Result<(Kernel, PathBuf), String> {
 fn prepare_for(name: &str, arch: Arch) -> Result<(Kernel, PathBuf), String> {
     qemu::binary::locate_for(arch).map_err(|e| e.to_string())?;
     let init = echo_binary(arch)?;
+    Ok((kernel_for(name, arch)?, init))
+}
+
+/// The prebuilt kernel `name` for `arch`, or the reason to skip.
+fn kernel_for(name: &str, arch: Arch) -> Result<Kernel, String> {
     let mut progress = |step: &str| println!("{step}");
     let kernel = match kernel::resolve_for(
         name,
@@ -99,7 +105,7 @@ fn prepare_for(name: &str, arch: Arch) -> Result<(Kernel, PathBuf), String> {
         Err(error) => panic!("resolving {name} for {arch}: {error}"),
     };
     assert_eq!(kernel.arch, arch);
-    Ok((kernel, init))
+    Ok(kernel)
 }
 
 fn config(kernel: Kernel, init: PathBuf, guest_args: &[&str]) -> VmConfig {
@@ -526,4 +532,87 @@ fn panicking_callback_leaves_no_qemu_behind() {
     });
     assert!(outcome.is_err(), "the callback's panic propagates");
     assert_eq!(qemu_children(), Vec::<String>::new());
+}
+
+/// `portrange vm --arch` run from a checkout that lacks the guest's build:
+/// the running program builds it where it then looks (cargo's output on its
+/// stderr, after one progress line), the next run reuses it, and it boots.
+/// A small program through the same code path stands in for portrange
+/// (`echo_guest_for`, finding guest_echo), in a target directory of its
+/// own under CARGO_TARGET_TMPDIR so the workspace's is left alone: the
+/// first run builds qemu's dependencies there (minutes), later ones only
+/// link guest_echo again.
+#[test]
+fn a_missing_guest_build_is_built_from_a_checkout_and_boots() {
+    let arch = Arch::ALL
+        .into_iter()
+        .find(|arch| *arch != Arch::host())
+        .expect("two architectures");
+    if let Err(missing) = qemu::binary::locate_for(arch) {
+        return skip(&missing.to_string());
+    }
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-build");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "-p", "qemu", "--example", "echo_guest_for"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(workspace)
+        .status()
+        .expect("run cargo");
+    assert!(built.success(), "building echo_guest_for: {built}");
+    let guest = target_dir
+        .join(guest_program::rust_target(arch))
+        .join("debug/examples/guest_echo");
+    match std::fs::remove_file(&guest) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => panic!("removing {}: {error}", guest.display()),
+    }
+    let find = || {
+        let output = Command::new(target_dir.join("debug/examples/echo_guest_for"))
+            .arg(arch.to_string())
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("run echo_guest_for");
+        let stderr = String::from_utf8(output.stderr).expect("utf-8 stderr");
+        let stdout = String::from_utf8(output.stdout).expect("utf-8 stdout");
+        (output.status, stdout, stderr)
+    };
+
+    let (status, stdout, stderr) = find();
+    let target = guest_program::rust_target(arch);
+    if stderr.contains(&format!("the Rust target {target} is not installed")) {
+        return skip(stderr.trim());
+    }
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stdout.trim_end(), guest.to_str().unwrap(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "echo_guest_for: building guest_echo for {arch} \
+             (`cargo build --target {target} -p qemu --example guest_echo` in {}), \
+             once: later runs only check it\n",
+            workspace.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Finished"), "cargo's own output: {stderr}");
+
+    let (status, again, stderr) = find();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(again, stdout);
+    assert!(
+        stderr.starts_with(&format!(
+            "echo_guest_for: checking that guest_echo's {arch} build is no older than the source"
+        )) && !stderr.contains("Compiling"),
+        "the second time only checks, nothing is compiled: {stderr}"
+    );
+
+    let kernel = match kernel_for("debian-6.12", arch) {
+        Ok(kernel) => kernel,
+        Err(reason) => return skip(&reason),
+    };
+    let run = boot(&config(kernel, guest, &["hello", "exit=3"]));
+    assert_eq!(run.fault, None, "console:\n{}", run.console);
+    assert_eq!(run.messages, ["hello"]);
+    assert_eq!(run.exit_code, Some(3));
 }

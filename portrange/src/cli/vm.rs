@@ -27,7 +27,8 @@ pub struct BootArgs {
     pub arch: Option<Arch>,
     /// The portrange executable to run as the guest's /init, built for the
     /// guest's architecture (default: this one, or for another
-    /// architecture its static musl build beside this one's target directory).
+    /// architecture its static musl build beside this one's target
+    /// directory, which a portrange run from a checkout builds there first).
     #[arg(long, value_name = "PATH")]
     pub guest_binary: Option<PathBuf>,
     /// Accelerator: KVM when it really works (probed), else TCG.

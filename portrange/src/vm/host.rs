@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use arch::Arch;
-use qemu::accel::{Accel, AccelChoice, Decision, Memo};
+use qemu::accel::{AccelChoice, Decision, Memo};
 use qemu::frame::Stream;
 use qemu::guest_program::{Artifact, Program};
 use qemu::kernel::Kernel;
@@ -70,16 +70,12 @@ fn prepare(request: &VmRequest) -> anyhow::Result<(Kernel, Decision)> {
         &kernel,
         &Memo::in_cache(&request.cache),
     )?;
-    eprintln!(
-        "portrange: booting {} ({}, {}) under {decision}",
-        kernel.name,
-        kernel.arch,
-        kernel.release.as_deref().unwrap_or("unknown release")
-    );
     Ok((kernel, decision))
 }
 
-fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<VmConfig> {
+/// The VM to boot: the guest program found (or built) first, then the
+/// line saying what boots.
+fn config(request: &VmRequest, kernel: Kernel, decision: &Decision) -> anyhow::Result<VmConfig> {
     // A kernel without a modules directory (a custom build) has what it
     // has built in; the probes say what is missing.
     let modules = match kernel.modules {
@@ -88,16 +84,25 @@ fn config(request: &VmRequest, kernel: Kernel, accel: Accel) -> anyhow::Result<V
     };
     let init = match &request.guest_binary {
         Some(path) => path.clone(),
-        None => qemu::guest_program::running_for(kernel.arch, &PORTRANGE).with_context(|| {
+        None => qemu::guest_program::running_for(kernel.arch, &PORTRANGE, &mut |step| {
+            eprintln!("portrange: {step}");
+        })
+        .with_context(|| {
             format!(
                 "finding /init for the {} guest (or pass --guest-binary PATH)",
                 kernel.arch
             )
         })?,
     };
+    eprintln!(
+        "portrange: booting {} ({}, {}) under {decision}",
+        kernel.name,
+        kernel.arch,
+        kernel.release.as_deref().unwrap_or("unknown release")
+    );
     Ok(VmConfig {
         kernel,
-        accel,
+        accel: decision.accel,
         append: request.append.clone(),
         timeout: request.timeout,
         memory_mib: request.memory_mib,
@@ -139,7 +144,7 @@ pub fn run_suite(
         Accel::Tcg(_) => "Tcg",
     };
     let target = format!("vm {} under {accel}", kernel.name);
-    let mut config = config(request, kernel, decision.accel)?;
+    let mut config = config(request, kernel, &decision)?;
     config.guest_args = suite_args(cases, options);
     let mut probes = None;
     let mut notes = vec![
@@ -279,7 +284,7 @@ pub fn run_exec(
         eprintln!("portrange: {note}");
     }
     let gathered = runner::gather(program, sharing)?;
-    let mut config = config(request, kernel, decision.accel)?;
+    let mut config = config(request, kernel, &decision)?;
     config.payload = Some(gathered.payload.clone());
     config.guest_args = ["exec".to_owned()]
         .into_iter()
