@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use arch::Arch;
-use qemu::accel::{AccelChoice, Decision, Memo};
+use qemu::accel::{Accel, AccelChoice, Decision, Memo};
 use qemu::frame::Stream;
 use qemu::guest_program::{Artifact, Program};
 use qemu::kernel::Kernel;
