@@ -28,6 +28,9 @@ pub struct KernelArch {
     pub fragment: &'static str,
     /// The shipped minimal build.config for the architecture.
     pub minimal: &'static str,
+    /// The shipped build.config of the minimal kernel with GKI's run-time
+    /// traits for the architecture.
+    pub gki_traits: &'static str,
 }
 
 /// x86_64: QEMU's pc machine boots bzImage.
@@ -40,6 +43,7 @@ const X86_64: KernelArch = KernelArch {
     cross_package: "gcc-x86-64-linux-gnu",
     fragment: include_str!("../fragments/portrange.x86_64.config"),
     minimal: "build.config.portrange.minimal.x86_64",
+    gki_traits: "build.config.portrange.gki-traits.x86_64",
 };
 
 /// arm64: QEMU's virt machine boots the uncompressed Image.
@@ -52,6 +56,7 @@ const ARM64: KernelArch = KernelArch {
     cross_package: "gcc-aarch64-linux-gnu",
     fragment: include_str!("../fragments/portrange.arm64.config"),
     minimal: "build.config.portrange.minimal.aarch64",
+    gki_traits: "build.config.portrange.gki-traits.aarch64",
 };
 
 /// The kernel build for `arch`.
@@ -109,11 +114,10 @@ mod tests {
                     .starts_with(&format!("arch/{}/", arch.source_dir()))
             );
             assert!(build.cross_compile.starts_with(arch.gnu_name()));
-            assert!(
-                crate::shipped::config(build.minimal).is_file(),
-                "{}",
-                build.minimal
-            );
+            for shipped in [build.minimal, build.gki_traits] {
+                assert!(crate::shipped::config(shipped).is_file(), "{shipped}");
+                assert!(shipped.ends_with(arch.gnu_name()), "{shipped}");
+            }
         }
     }
 }

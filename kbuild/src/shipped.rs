@@ -16,10 +16,11 @@ pub const MINIMAL: &str = "build.config.portrange.minimal.x86_64";
 /// for comparing VM runners on one kernel.
 pub const MINIMAL_PEERS: &str = "build.config.portrange.minimal-peers.x86_64";
 
-/// The minimal configuration with the run-time traits of Android's GKI
-/// configuration (built-in command line, panic on oops with an immediate
-/// reboot, lockdep, UBSAN in trap mode, modules) and LKDTM, built with
-/// clang: for checking that the tool judges such a kernel right.
+/// The minimal x86_64 configuration with the run-time traits of Android's
+/// GKI configuration (built-in command line, panic on oops with an
+/// immediate reboot, lockdep, UBSAN in trap mode, modules) and LKDTM, built
+/// with clang: for checking that the tool judges such a kernel right
+/// ([`gki_traits`] for any architecture).
 pub const GKI_TRAITS: &str = "build.config.portrange.gki-traits.x86_64";
 
 /// The fuller configuration: x86_64_defconfig plus the portrange fragment.
@@ -42,6 +43,12 @@ pub fn fragment(arch: Arch) -> String {
 /// The minimal configuration for `arch`: tinyconfig plus the project fragment.
 pub fn minimal(arch: Arch) -> &'static str {
     kernel_arch(arch).minimal
+}
+
+/// The minimal configuration with GKI's run-time traits for `arch`
+/// ([`GKI_TRAITS`] on x86_64).
+pub fn gki_traits(arch: Arch) -> &'static str {
+    kernel_arch(arch).gki_traits
 }
 
 /// The directory of the shipped build.config files (`kbuild/configs`).
@@ -76,6 +83,15 @@ mod tests {
         assert_eq!(
             minimal(Arch::Arm64),
             "build.config.portrange.minimal.aarch64"
+        );
+    }
+
+    #[test]
+    fn gki_traits_configs_are_shipped_for_every_arch() {
+        assert_eq!(gki_traits(Arch::X86_64), GKI_TRAITS);
+        assert_eq!(
+            gki_traits(Arch::Arm64),
+            "build.config.portrange.gki-traits.aarch64"
         );
     }
 }

@@ -192,7 +192,7 @@ fn sample_tests_run_as_natively_on_debian_6_12() {
 
 #[test]
 fn sample_tests_run_as_natively_on_the_minimal_gki_traits_kernel() {
-    let Some(kernel) = common::gki_traits_kernel() else {
+    let Some(kernel) = common::gki_traits_kernel(arch::Arch::X86_64) else {
         return;
     };
     runs_as_natively(&kernel.to_string_lossy());

@@ -985,22 +985,42 @@ asked to die\r
         );
     }
 
-    /// arm64's UBSAN trap is a BRK whose handler dies with the check's name.
+    /// arm64's UBSAN trap is a BRK whose handler dies with the check's
+    /// name: the console of the GKI-traits arm64 kernel (Debian's 6.12.118
+    /// built with clang 16) after LKDTM's ARRAY_BOUNDS, as it came.
     const ARM64_UBSAN_TRAP: &str = "\
-[   21.004412] lkdtm: Performing direct entry ARRAY_BOUNDS\r
-[   21.004871] lkdtm: Array access beyond bounds ...\r
-[   21.005390] Internal error: UBSAN: array index out of bounds: 00000000f2005512 [#1] PREEMPT SMP\r
-[   21.005911] Modules linked in:\r
-[   21.006320] CPU: 0 UID: 0 PID: 70 Comm: payload Not tainted 6.12.30-android16-5 #1\r
-[   21.006802] Hardware name: linux,dummy-virt (DT)\r
-[   21.007233] pc : lkdtm_ARRAY_BOUNDS+0x100/0x108\r
-[   21.007651] lr : lkdtm_ARRAY_BOUNDS+0x80/0x108\r
-[   21.008070] Call trace:\r
-[   21.008390]  lkdtm_ARRAY_BOUNDS+0x100/0x108\r
-[   21.008802]  lkdtm_do_action+0x24/0x58\r
-[   21.009210]  direct_entry+0x12c/0x150\r
-[   21.009954] Code: 39000128 b94027e8 11000508 b90027e8 (d42aa240)\r
-[   21.010380] ---[ end trace 0000000000000000 ]---\r
+Internal error: UBSAN: array index out of bounds: 00000000f2005512 [#1] SMP\r
+Modules linked in:\r
+CPU: 1 UID: 0 PID: 39 Comm: busybox Not tainted 6.12.118 #1 \r
+Hardware name: linux,dummy-virt (DT)\r
+pstate: 20000005 (nzCv daif -PAN -UAO -TCO -DIT -SSBS BTYPE=--)\r
+pc : lkdtm_ARRAY_BOUNDS+0x184/0x18c\r
+lr : lkdtm_ARRAY_BOUNDS+0x110/0x18c\r
+sp : ffff000001a8bc90\r
+x29: ffff000001a8bca0 x28: ffff000006c64000 x27: 0000000000000000\r
+x26: 0000000000000000 x25: 0000000000000000 x24: ffff000006c5cea0\r
+x23: ffff000006c5cd80 x22: ffff8000807787b0 x21: ffff000006cea000\r
+x20: ffff000001b92680 x19: ffff000001cdf140 x18: 0000000000000000\r
+x17: 0000000000000000 x16: ffff80008087f198 x15: 0000000000000188\r
+x14: 0000000000000003 x13: 0000000000000004 x12: 0000000000000001\r
+x11: c0000000ffffefff x10: ffff8000806dc650 x9 : 0000000000000008\r
+x8 : 0000000000000042 x7 : ffff800080475914 x6 : 0000000000000000\r
+x5 : 0000000000000001 x4 : 0000000000000000 x3 : ffff000001a8ba08\r
+x2 : ffff000001a8b9d8 x1 : 00000000ffffefff x0 : 0000000000000025\r
+Call trace:\r
+ lkdtm_ARRAY_BOUNDS+0x184/0x18c\r
+ lkdtm_do_action+0x18/0x30\r
+ direct_entry+0xf4/0x118\r
+ full_proxy_write+0x68/0x94\r
+ vfs_write+0xc4/0x184\r
+ ksys_write+0x68/0xb8\r
+ __arm64_sys_write+0x18/0x20\r
+ do_el0_svc+0x88/0xd0\r
+ el0_svc+0x44/0x98\r
+ el0t_64_sync_handler+0x40/0xfc\r
+ el0t_64_sync+0x14c/0x150\r
+Code: 91209000 f946cd01 9407f5d3 17ffffb7 (d42aa240) \r
+---[ end trace 0000000000000000 ]---\r
 ";
 
     #[test]
@@ -1009,17 +1029,88 @@ asked to die\r
         assert!(matches!(fault, Fault::Ubsan { .. }), "{fault:?}");
         assert_eq!(
             fault.to_string(),
-            "undefined behaviour: UBSAN: array index out of bounds: 00000000f2005512 [#1] PREEMPT SMP"
+            "undefined behaviour: UBSAN: array index out of bounds: 00000000f2005512 [#1] SMP"
         );
         let panicking = format!(
-            "{ARM64_UBSAN_TRAP}[   21.010800] Kernel panic - not syncing: \
-             UBSAN: array index out of bounds: Fatal exception\r\n"
+            "{ARM64_UBSAN_TRAP}Kernel panic - not syncing: UBSAN: array index out of bounds: Fatal exception\r\n"
         );
         let fault = judge(&panicking, &Decoded::default(), None).unwrap();
         assert_eq!(
             fault.to_string(),
             "kernel panic: UBSAN: array index out of bounds: Fatal exception (after Internal \
-             error: UBSAN: array index out of bounds: 00000000f2005512 [#1] PREEMPT SMP)"
+             error: UBSAN: array index out of bounds: 00000000f2005512 [#1] SMP)"
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line == " lkdtm_ARRAY_BOUNDS+0x184/0x18c"),
+            "{fault:?}"
+        );
+    }
+
+    /// A spinlock held into user space on arm64 (LKDTM's SPINLOCKUP on the
+    /// GKI-traits arm64 kernel, as it came): lockdep reports it, then the
+    /// task's next page fault, taken in atomic context, is an oops, and
+    /// with panic on oops a panic.
+    const ARM64_LOCK_HELD_INTO_USER_SPACE: &str = "\
+================================================\r
+WARNING: lock held when returning to user space!\r
+6.12.118 #1 Not tainted\r
+------------------------------------------------\r
+busybox/39 is leaving the kernel with locks still held!\r
+1 lock held by busybox/39:\r
+ #0: ffff800080778870 (lock_me_up){+.+.}-{2:2}, at: lkdtm_SPINLOCKUP+0x14/0x1c\r
+Unable to handle kernel paging request at virtual address 00000000005d4890\r
+Mem abort info:\r
+  ESR = 0x000000009200004f\r
+  EC = 0x24: DABT (lower EL), IL = 32 bits\r
+  SET = 0, FnV = 0\r
+  EA = 0, S1PTW = 0\r
+  FSC = 0x0f: level 3 permission fault\r
+Data abort info:\r
+  ISV = 0, ISS = 0x0000004f, ISS2 = 0x00000000\r
+  CM = 0, WnR = 1, TnD = 0, TagAccess = 0\r
+  GCS = 0, Overlay = 0, DirtyBit = 0, Xs = 0\r
+user pgtable: 4k pages, 48-bit VAs, pgdp=0000000041d14000\r
+[00000000005d4890] pgd=0800000041fcf003, p4d=0800000041fcf003, pud=0800000041ff0003, pmd=0800000041ff1003, pte=00e000004edcefc3\r
+Internal error: Oops: 000000009200004f [#1] SMP\r
+Modules linked in:\r
+CPU: 0 UID: 0 PID: 39 Comm: busybox Not tainted 6.12.118 #1 \r
+Hardware name: linux,dummy-virt (DT)\r
+pstate: 60000000 (nZCv daif -PAN -UAO -TCO -DIT -SSBS BTYPE=--)\r
+pc : 00000000004afdc8\r
+lr : 000000000041da50\r
+sp : 0000ffffc819a0f0\r
+x29: 0000ffffc819a120 x28: 0000000000000000 x27: 0000000000000001\r
+x26: 0000000000000000 x25: 000000003fb5d000 x24: 0000ffffc819a0f8\r
+x23: 0000000000000000 x22: 0000000000000001 x21: 00000000005cf000\r
+x20: 00000000005d4000 x19: 00000000005d4890 x18: 0000000000000001\r
+x17: 0000000000402f40 x16: 0000000000000000 x15: 0000000000000000\r
+x14: 0000000000000001 x13: 0000000000002140 x12: 00000000005ceb90\r
+x11: 0000000000000000 x10: 0000000000000000 x9 : 3c00000000001001\r
+x8 : 00000000000a5055 x7 : 37cfbc0e39cbd07b x6 : 000000003fb60320\r
+x5 : 0000000000000007 x4 : 0000000000000000 x3 : 0000000000000000\r
+x2 : 00000000005d4890 x1 : 0000000000000001 x0 : 0000000000000000\r
+---[ end trace 0000000000000000 ]---\r
+Kernel panic - not syncing: Oops: Fatal exception\r
+";
+
+    #[test]
+    fn arm64_lock_held_into_user_space_panics_naming_the_lockdep_report() {
+        let fault = judge(ARM64_LOCK_HELD_INTO_USER_SPACE, &Decoded::default(), None).unwrap();
+        assert!(matches!(fault, Fault::KernelPanic { .. }), "{fault:?}");
+        assert_eq!(
+            fault.to_string(),
+            "kernel panic: Oops: Fatal exception (after WARNING: lock held when returning to \
+             user space!)"
+        );
+        assert!(
+            fault
+                .splat()
+                .iter()
+                .any(|line| line.contains("at: lkdtm_SPINLOCKUP+0x14/0x1c")),
+            "{fault:?}"
         );
     }
 

@@ -183,14 +183,15 @@ fn shipped_peers_config_is_found_by_bare_name_and_adds_its_fragment() {
     );
 }
 
-#[test]
-fn shipped_gki_traits_config_is_the_minimal_one_with_clang_and_its_fragment() {
+/// The GKI-traits config of `arch`: the minimal one of the arch with clang,
+/// the common GKI-traits fragment and the arch's layer of it.
+fn assert_gki_traits_config_layers(arch: arch::Arch, layer: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("linux-source-6.12");
     std::fs::create_dir(&source).unwrap();
-    let name = kbuild::shipped::GKI_TRAITS;
+    let name = kbuild::shipped::gki_traits(arch);
     let cfg = config::evaluate(&Location::from_source(&source).unwrap(), Path::new(name)).unwrap();
-    assert_eq!(cfg.arch(), "x86_64");
+    assert_eq!(cfg.arch().parse(), Ok(arch));
     assert_eq!(cfg.defconfig(), Some("tinyconfig"));
     assert_eq!(cfg.var("LLVM"), Some("1"));
     let dir = kbuild::shipped::configs_dir();
@@ -198,9 +199,20 @@ fn shipped_gki_traits_config_is_the_minimal_one_with_clang_and_its_fragment() {
         cfg.fragments(),
         [
             dir.join("portrange.minimal.fragment"),
-            dir.join("portrange.gki-traits.fragment")
+            dir.join("portrange.gki-traits.fragment"),
+            dir.join(layer)
         ]
     );
+}
+
+#[test]
+fn shipped_gki_traits_config_is_the_minimal_one_with_clang_and_its_fragments() {
+    assert_gki_traits_config_layers(arch::Arch::X86_64, "portrange.gki-traits.x86_64.fragment");
+}
+
+#[test]
+fn shipped_gki_traits_aarch64_config_is_the_minimal_one_with_clang_and_its_fragments() {
+    assert_gki_traits_config_layers(arch::Arch::Arm64, "portrange.gki-traits.arm64.fragment");
 }
 
 #[test]

@@ -138,33 +138,34 @@ pub fn one_build() -> Flock<File> {
         .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", path.display()))
 }
 
-/// The kernel of the shipped GKI-traits configuration
-/// (`kbuild::shipped::GKI_TRAITS` on Debian's linux-source-6.12: the
+/// The kernel of the shipped GKI-traits configuration for `arch`
+/// (`kbuild::shipped::gki_traits` on Debian's linux-source-6.12: the
 /// minimal kernel with GKI's built-in command line, panic on oops, lockdep,
-/// UBSAN traps and LKDTM), built by `portrange build` once per test binary
-/// under [`one_build`]: an incremental rebuild, seconds of make, when
-/// check.rs's x86_64 test built it already (same output directory under
-/// the cache). `None` when QEMU or the build tools are missing (said as
-/// [`qemu_missing`] and [`kbuild_missing`] say it).
-pub fn gki_traits_kernel() -> Option<PathBuf> {
-    if qemu_missing() || kbuild_missing() {
+/// UBSAN traps and LKDTM, built with clang), built by `portrange build`
+/// once per test binary and architecture under [`one_build`]: an
+/// incremental rebuild, seconds of make, when check.rs's test of the
+/// architecture built it already (same output directory under the cache).
+/// `None` when QEMU (for arm64 also the cross-built guest portrange) or the
+/// build tools are missing (said as [`qemu_missing`], [`vm_missing_for`]
+/// and [`kbuild_missing`] say it).
+pub fn gki_traits_kernel(arch: arch::Arch) -> Option<PathBuf> {
+    static X86_64: OnceLock<PathBuf> = OnceLock::new();
+    static ARM64: OnceLock<PathBuf> = OnceLock::new();
+    let (vm_missing, built) = match arch {
+        arch::Arch::X86_64 => (qemu_missing(), &X86_64),
+        arch::Arch::Arm64 => (vm_missing_for(arch), &ARM64),
+    };
+    if vm_missing || kbuild_missing() {
         return None;
     }
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let image = BUILT.get_or_init(|| {
+    let config = kbuild::shipped::gki_traits(arch);
+    let image = built.get_or_init(|| {
         let _one = one_build();
-        let output = portrange(&[
-            "build",
-            "--debian",
-            "6.12",
-            "--build-config",
-            kbuild::shipped::GKI_TRAITS,
-        ]);
+        let output = portrange(&["build", "--debian", "6.12", "--build-config", config]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
-            "portrange build --build-config {} failed:\n{stdout}\n{}",
-            kbuild::shipped::GKI_TRAITS,
+            "portrange build --build-config {config} failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         PathBuf::from(stdout.trim())
