@@ -401,9 +401,20 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
                 return false;
             };
             let ppid = rest.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok());
-            comm.ends_with(name) && ppid == Some(pid)
+            comm.ends_with(name) && ppid == Some(pid) && runs_for_real(*child)
         })
         .collect()
+}
+
+/// Whether process `pid` is alive with its own command line and is not
+/// only asking a program its version (`qemu-system-* --version`, which
+/// portrange runs before a boot to choose TCG's threading, and which may
+/// already be a zombie with an empty command line): the children these
+/// tests wait for are the others.
+fn runs_for_real(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+        !raw.is_empty() && raw.split(|&b| b == 0).nth(1) != Some(b"--version".as_slice())
+    })
 }
 
 /// The first child of `pid` named `name`, waited for up to 30 s.
