@@ -28,17 +28,38 @@ fn quietly(program: &Path, args: &[&str], dir: &Path, path: &OsStr) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// How many structs the probe declares: enough DWARF that objcopy's zstd
+/// output is smaller than the input. objcopy leaves a section uncompressed
+/// when compressing would not shrink it, and a one-struct object's
+/// `.debug_info` (95 bytes with gcc 12) stays plain, so a probe on it tests
+/// nothing.
+const PROBE_STRUCTS: usize = 64;
+
+/// The probe's C source: [`PROBE_STRUCTS`] distinct structs, each defined
+/// once, so the object carries that many type entries.
+fn probe_source() -> String {
+    (0..PROBE_STRUCTS)
+        .map(|i| {
+            format!("struct portrange_probe_{i} {{ int a; long b; char c[{len}]; }} portrange_probe_{i};\n", len = i + 1)
+        })
+        .collect()
+}
+
+/// The size of the file at `path`, if it can be read.
+fn size(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.len())
+}
+
 /// Whether `pahole` encodes BTF from an object with zstd-compressed
 /// DWARF, the object made by the host's `cc` and `objcopy` (binutils
-/// 2.40 and later compress with zstd). `None` when any of the three is
-/// missing from `path` or the object cannot be made: no verdict.
+/// 2.40 and later compress with zstd). pahole's exit status is not the
+/// answer: Debian 12's pahole 1.24 exits 0 on such an object and writes no
+/// `.BTF`, so the answer is whether a non-empty `.BTF` section is there
+/// afterwards. `None` when any of the three is missing from `path` or the
+/// object cannot be made compressed: no verdict.
 pub fn reads_zstd_dwarf(pahole: &Path, path: &OsStr) -> Option<bool> {
     let dir = tempfile::tempdir().ok()?;
-    std::fs::write(
-        dir.path().join("probe.c"),
-        "struct portrange_probe { int a; long b; } portrange_probe;\n",
-    )
-    .ok()?;
+    std::fs::write(dir.path().join("probe.c"), probe_source()).ok()?;
     let cc = find_program("cc", path)?;
     let objcopy = find_program("objcopy", path)?;
     let made = quietly(
@@ -52,7 +73,18 @@ pub fn reads_zstd_dwarf(pahole: &Path, path: &OsStr) -> Option<bool> {
         dir.path(),
         path,
     );
-    made.then(|| quietly(pahole, &["-J", "zstd.o"], dir.path(), path))
+    let compressed = size(&dir.path().join("zstd.o")) < size(&dir.path().join("plain.o"));
+    if !made || !compressed {
+        return None;
+    }
+    let encoded = quietly(pahole, &["-J", "zstd.o"], dir.path(), path)
+        && quietly(
+            &objcopy,
+            &["--dump-section", ".BTF=btf.bin", "zstd.o", "dumped.o"],
+            dir.path(),
+            path,
+        );
+    Some(encoded && size(&dir.path().join("btf.bin")).is_some_and(|n| n > 0))
 }
 
 /// Refuses a configuration whose BTF step would fail: `.config` options
@@ -87,17 +119,33 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// What a stand-in pahole (tests only) does with `-J OBJECT`.
+    #[derive(Clone, Copy)]
+    enum FakePahole {
+        /// Exits 1.
+        Fails,
+        /// Exits 0 and writes nothing: Debian 12's pahole 1.24 on
+        /// zstd-compressed DWARF.
+        ExitsZeroWithoutBtf,
+        /// Adds a `.BTF` section to the object (with the host's objcopy)
+        /// and exits 0.
+        WritesBtf,
+    }
+
     /// A PATH with the host's tools and a stand-in pahole (tests only)
-    /// that exits with `code`.
-    fn with_fake_pahole(dir: &Path, code: i32) -> std::ffi::OsString {
+    /// behaving as `fake` says.
+    fn with_fake_pahole(dir: &Path, fake: FakePahole) -> std::ffi::OsString {
         use std::os::unix::fs::PermissionsExt;
-        let fake = dir.join("pahole");
-        std::fs::write(
-            &fake,
-            format!("#!/bin/sh\n# fake (tests only)\nexit {code}\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let body = match fake {
+            FakePahole::Fails => "exit 1",
+            FakePahole::ExitsZeroWithoutBtf => "exit 0",
+            FakePahole::WritesBtf => {
+                "printf 'btf' > fake-btf.bin && exec objcopy --add-section .BTF=fake-btf.bin \"$2\""
+            }
+        };
+        let script = dir.join("pahole");
+        std::fs::write(&script, format!("#!/bin/sh\n# fake (tests only)\n{body}\n")).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         let host = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![dir.to_owned()];
         dirs.extend(std::env::split_paths(&host));
@@ -116,22 +164,78 @@ mod tests {
         ("CONFIG_DEBUG_INFO_COMPRESSED_ZSTD", "y"),
     ];
 
-    #[test]
-    fn a_pahole_that_fails_on_zstd_dwarf_refuses_btf_with_zstd() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = with_fake_pahole(dir.path(), 1);
-        if reads_zstd_dwarf(&dir.path().join("pahole"), &path).is_none() {
+    /// Whether the host can make the probe's compressed object at all (cc,
+    /// and objcopy from binutils 2.40 or later); prints why a test skips.
+    fn host_can_probe(dir: &Path) -> bool {
+        let path = with_fake_pahole(dir, FakePahole::WritesBtf);
+        let can = reads_zstd_dwarf(&dir.join("pahole"), &path).is_some();
+        if !can {
             eprintln!(
                 "skipped: cc or objcopy (binutils 2.40+) cannot make a zstd-compressed object here"
             );
+        }
+        can
+    }
+
+    #[test]
+    fn a_pahole_that_fails_on_zstd_dwarf_refuses_btf_with_zstd() {
+        let dir = tempfile::tempdir().unwrap();
+        if !host_can_probe(dir.path()) {
             return;
         }
+        let path = with_fake_pahole(dir.path(), FakePahole::Fails);
         let err = check(&config(&BTF_ZSTD), &path).unwrap_err();
         assert!(
             err.to_string()
                 .contains("CONFIG_DEBUG_INFO_COMPRESSED_NONE=y"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_pahole_that_exits_zero_without_writing_btf_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        if !host_can_probe(dir.path()) {
+            return;
+        }
+        let path = with_fake_pahole(dir.path(), FakePahole::ExitsZeroWithoutBtf);
+        assert_eq!(
+            reads_zstd_dwarf(&dir.path().join("pahole"), &path),
+            Some(false)
+        );
+        let err = check(&config(&BTF_ZSTD), &path).unwrap_err();
+        assert!(
+            matches!(err, BuildError::PaholeCannotReadZstd { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_probe_object_is_really_compressed() {
+        let dir = tempfile::tempdir().unwrap();
+        if !host_can_probe(dir.path()) {
+            return;
+        }
+        let work = tempfile::tempdir().unwrap();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::fs::write(work.path().join("probe.c"), probe_source()).unwrap();
+        let cc = find_program("cc", &path).unwrap();
+        let objcopy = find_program("objcopy", &path).unwrap();
+        assert!(quietly(
+            &cc,
+            &["-g", "-c", "probe.c", "-o", "plain.o"],
+            work.path(),
+            &path
+        ));
+        assert!(quietly(
+            &objcopy,
+            &["--compress-debug-sections=zstd", "plain.o", "zstd.o"],
+            work.path(),
+            &path
+        ));
+        let plain = size(&work.path().join("plain.o")).unwrap();
+        let zstd = size(&work.path().join("zstd.o")).unwrap();
+        assert!(zstd < plain, "zstd.o {zstd} bytes, plain.o {plain} bytes");
     }
 
     #[test]
@@ -148,8 +252,12 @@ mod tests {
     #[test]
     fn a_pahole_that_reads_it_or_a_config_without_both_options_passes() {
         let dir = tempfile::tempdir().unwrap();
-        check(&config(&BTF_ZSTD), &with_fake_pahole(dir.path(), 0)).unwrap();
-        let failing = with_fake_pahole(dir.path(), 1);
+        check(
+            &config(&BTF_ZSTD),
+            &with_fake_pahole(dir.path(), FakePahole::WritesBtf),
+        )
+        .unwrap();
+        let failing = with_fake_pahole(dir.path(), FakePahole::Fails);
         check(&config(&BTF_ZSTD[..1]), &failing).unwrap();
         check(
             &config(&[("CONFIG_DEBUG_INFO_COMPRESSED_ZSTD", "y")]),
