@@ -3,8 +3,10 @@
 //! [`Namespaces::Reuse`](super::Namespaces::Reuse): the keeper thread
 //! keeps a bounded queue of fresh spares (one per worker and one more),
 //! each made as a case's own would be, so that no case waits for one while
-//! a CPU is free. A spare goes to one case. With `Ahead` it is released after that case, as a namespace
-//! made on the case's path is. With `Reuse` a case's namespace is used
+//! a CPU is free. A spare goes to one case. With `Ahead` it is released
+//! after that case, as a namespace made on the case's path is (measured
+//! slower than `Fresh` when every CPU already runs a case:
+//! docs/benchmarks.md). With `Reuse` a case's namespace is used
 //! again only after a check has proven it back to a fresh one's state
 //! ([`Netns::residue`]); anything else is dropped. Spares no case took are
 //! released when the pool stops ([`Pool::finish`], or dropping the pool
