@@ -196,21 +196,28 @@ fn the_case_after_each_residue_gets_a_fresh_namespace() {
     }
 }
 
-#[test]
-fn clean_cases_share_namespaces() {
+/// Runs 30 cases that each log their namespace's cookie into `log`, on
+/// `threads` threads with `namespaces`; every case must pass. Gives the
+/// run and how many distinct namespaces the cases saw.
+fn distinct_namespaces(
+    prefix: &str,
+    log: &'static Log,
+    threads: usize,
+    namespaces: Namespaces,
+) -> Option<(harness::runner::Ran, usize)> {
     let Ok(probes) = Probes::setup() else {
         require::skip_or_fail(require::Requirement::Root, "no namespaces here");
-        return;
+        return None;
     };
     let defs: Vec<_> = (0..30)
         .map(|i| {
-            let name: &'static str = Box::leak(format!("share/{i}").into_boxed_str());
-            case(name, Role::Fresh, &SHARE_LOG)
+            let name: &'static str = Box::leak(format!("{prefix}/{i}").into_boxed_str());
+            case(name, Role::Fresh, log)
         })
         .collect();
     let options = RunOptions {
-        threads: Some(1),
-        namespaces: Namespaces::Reuse,
+        threads: Some(threads),
+        namespaces,
         ..RunOptions::default()
     };
     let ran = run_all(&expand(&defs), &probes, &options, |_| {});
@@ -219,44 +226,32 @@ fn clean_cases_share_namespaces() {
         "{:?}",
         ran.results
     );
-    let mut cookies: Vec<u64> = SHARE_LOG.lock().unwrap().iter().map(|(_, c)| *c).collect();
+    let mut cookies: Vec<u64> = log.lock().unwrap().iter().map(|(_, c)| *c).collect();
     cookies.sort_unstable();
     cookies.dedup();
+    Some((ran, cookies.len()))
+}
+
+#[test]
+fn clean_cases_share_namespaces() {
+    let Some((ran, distinct)) = distinct_namespaces("share", &SHARE_LOG, 1, Namespaces::Reuse)
+    else {
+        return;
+    };
     assert!(
-        cookies.len() < defs.len(),
-        "30 cases ran in {} namespaces: none reused ({:?})",
-        cookies.len(),
+        distinct < 30,
+        "30 cases ran in {distinct} namespaces: none reused ({:?})",
         ran.notes
     );
 }
 
 #[test]
 fn namespaces_made_ahead_go_to_one_case_each() {
-    let Ok(probes) = Probes::setup() else {
-        require::skip_or_fail(require::Requirement::Root, "no namespaces here");
+    let Some((ran, distinct)) = distinct_namespaces("ahead", &AHEAD_LOG, 2, Namespaces::Ahead)
+    else {
         return;
     };
-    let defs: Vec<_> = (0..30)
-        .map(|i| {
-            let name: &'static str = Box::leak(format!("ahead/{i}").into_boxed_str());
-            case(name, Role::Fresh, &AHEAD_LOG)
-        })
-        .collect();
-    let options = RunOptions {
-        threads: Some(2),
-        namespaces: Namespaces::Ahead,
-        ..RunOptions::default()
-    };
-    let ran = run_all(&expand(&defs), &probes, &options, |_| {});
-    assert!(
-        ran.results.iter().all(|r| r.outcome == Outcome::Pass),
-        "{:?}",
-        ran.results
-    );
-    let mut cookies: Vec<u64> = AHEAD_LOG.lock().unwrap().iter().map(|(_, c)| *c).collect();
-    cookies.sort_unstable();
-    cookies.dedup();
-    assert_eq!(cookies.len(), defs.len(), "{:?}", ran.notes);
+    assert_eq!(distinct, 30, "{:?}", ran.notes);
     assert!(
         ran.notes
             .iter()
