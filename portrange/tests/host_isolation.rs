@@ -31,6 +31,23 @@ fn exit_code(args: &[&str]) -> i32 {
     code
 }
 
+/// The exit code of a run with namespaces from a pool (`--isolation
+/// isolation`) of a case that hangs, one that panics and one that passes.
+fn faults_beside_a_good_case(isolation: &str) -> i32 {
+    exit_code(&[
+        "run",
+        "--isolation",
+        isolation,
+        "--include-harness-faults",
+        "--exact",
+        "--case-timeout",
+        "1",
+        "tcp4/harness_fault/hangs",
+        "tcp4/harness_fault/panics",
+        "tcp4/sockopt/round_trip",
+    ])
+}
+
 #[test]
 fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
     let before = host();
@@ -47,33 +64,11 @@ fn every_kind_of_run_leaves_the_host_namespace_unchanged() {
     let ahead = exit_code(&["run", "--isolation", "ahead"]);
     // A case that times out and one that panics never give their
     // namespaces made ahead back; the spares left are released at the end.
-    let ahead_failing = exit_code(&[
-        "run",
-        "--isolation",
-        "ahead",
-        "--include-harness-faults",
-        "--exact",
-        "--case-timeout",
-        "1",
-        "tcp4/harness_fault/hangs",
-        "tcp4/harness_fault/panics",
-        "tcp4/sockopt/round_trip",
-    ]);
+    let ahead_failing = faults_beside_a_good_case("ahead");
     let reused = exit_code(&["run", "--isolation", "reuse"]);
     // A case that times out and one that panics keep their pooled
     // namespaces from coming back.
-    let reused_failing = exit_code(&[
-        "run",
-        "--isolation",
-        "reuse",
-        "--include-harness-faults",
-        "--exact",
-        "--case-timeout",
-        "1",
-        "tcp4/harness_fault/hangs",
-        "tcp4/harness_fault/panics",
-        "tcp4/sockopt/round_trip",
-    ]);
+    let reused_failing = faults_beside_a_good_case("reuse");
     let scenario = exit_code(&["scenario", "egress", "--hosts", "2", "--slice", "8"]);
     if full == 4 {
         eprintln!(
