@@ -2,15 +2,50 @@
 //! `kernel_build` (an architecture, a defconfig and `defconfig_fragments`)
 //! as a [`BuildConfig`], with the variables a build.config would set.
 //! Kleaf always builds with clang, so `LLVM=1` is set as ACK's
-//! build.config.common sets it.
+//! build.config.common sets it. A Kleaf `kernel_build` still sources its
+//! tree's build config for the environment, so on a tree laid out as ACK's
+//! (a `build.config.common` in it) the compiler's variables come from that
+//! file: its KCFLAGS (`-D__ANDROID_COMMON_KERNEL__`) and prebuilt paths
+//! then match the build.config form's, and one output directory serves
+//! both forms without recompiling.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use arch::Arch;
 
-use super::{BuildConfig, Location};
+use super::{BuildConfig, Location, Sourced};
 use crate::error::ConfigError;
+
+/// The file whose compiler variables the Kleaf form takes, in the kernel
+/// tree: every ACK branch's build configs source it.
+const COMMON_CONFIG: &str = "build.config.common";
+
+/// The variables of [`COMMON_CONFIG`] the Kleaf form keeps: the compiler
+/// and its prebuilt paths, not what chooses the configuration or the goals.
+const COMPILER_VARIABLES: [&str; 7] = [
+    "LLVM",
+    "CC",
+    "LD",
+    "CROSS_COMPILE",
+    "KCFLAGS",
+    "BUILDTOOLS_PREBUILT_BIN",
+    "CLANG_PREBUILT_BIN",
+];
+
+/// The compiler variables of the tree's [`COMMON_CONFIG`], with what
+/// sourcing it printed and skipped; nothing when the tree has none.
+fn common_compiler_variables(location: &Location) -> Result<Sourced, ConfigError> {
+    let file = location.source_dir().join(COMMON_CONFIG);
+    if !file.is_file() {
+        return Ok(Sourced::default());
+    }
+    let mut sourced = super::source(location, &file)?;
+    sourced
+        .vars
+        .retain(|name, _| COMPILER_VARIABLES.contains(&name.as_str()));
+    Ok(sourced)
+}
 
 /// The defconfig's name and file: `name` may be a bare name
 /// (`gki_defconfig`, looked up in `arch/<arch>/configs/`) or that file's
@@ -72,8 +107,9 @@ fn fragment_files(location: &Location, fragments: &[PathBuf]) -> Result<Vec<Path
 
 /// The Kleaf form as a build.config: ARCH from `arch`, DEFCONFIG the
 /// defconfig's name, FRAGMENT_CONFIG the fragments (absolute), `LLVM=1`,
-/// KERNEL_DIR the tree's. MAKE_GOALS stays unset, so the architecture's
-/// image is built.
+/// KERNEL_DIR the tree's, and the compiler variables of the tree's
+/// `build.config.common` when it has one. MAKE_GOALS stays unset, so the
+/// architecture's image is built.
 pub fn kleaf(
     location: &Location,
     arch: Arch,
@@ -86,7 +122,8 @@ pub fn kleaf(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut vars = BTreeMap::new();
+    let common = common_compiler_variables(location)?;
+    let mut vars: BTreeMap<String, String> = common.vars;
     vars.insert("ARCH".to_owned(), arch.kernel_name().to_owned());
     vars.insert("DEFCONFIG".to_owned(), name);
     let joined: Vec<String> = fragments
@@ -104,8 +141,8 @@ pub fn kleaf(
         file,
         kleaf_fragments: fragments,
         vars,
-        skipped: Vec::new(),
-        log: String::new(),
+        skipped: common.skipped,
+        log: common.log,
     })
 }
 
@@ -148,6 +185,40 @@ mod tests {
         assert_eq!(config.kleaf_fragments, config.fragments());
         assert!(config.make_goals().is_empty());
         assert!(config.file.ends_with("arch/arm64/configs/gki_defconfig"));
+    }
+
+    #[test]
+    fn an_ack_trees_build_config_common_gives_the_compiler_variables_only() {
+        let (tmp, location) = tree();
+        std::fs::write(
+            tmp.path().join("common/build.config.constants"),
+            "CLANG_VERSION=r487747c\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("common/build.config.common"),
+            ". ${ROOT_DIR}/${KERNEL_DIR}/build.config.constants\n\
+             KCFLAGS=\"${KCFLAGS} -D__ANDROID_COMMON_KERNEL__\"\n\
+             CLANG_PREBUILT_BIN=prebuilts/clang/host/linux-x86/clang-${CLANG_VERSION}/bin\n\
+             DEFCONFIG=other_defconfig\nMAKE_GOALS=vmlinux\nPOST_DEFCONFIG_CMDS=check_defconfig\n",
+        )
+        .unwrap();
+        let config = kleaf(&location, Arch::Arm64, Path::new("gki_defconfig"), &[]).unwrap();
+        assert_eq!(config.var("KCFLAGS"), Some(" -D__ANDROID_COMMON_KERNEL__"));
+        assert_eq!(
+            config.var("CLANG_PREBUILT_BIN"),
+            Some("prebuilts/clang/host/linux-x86/clang-r487747c/bin")
+        );
+        assert_eq!(config.defconfig(), Some("gki_defconfig"));
+        assert!(config.make_goals().is_empty());
+        assert_eq!(config.post_defconfig_cmds(), None);
+    }
+
+    #[test]
+    fn a_tree_without_build_config_common_sets_no_kcflags() {
+        let (_tmp, location) = tree();
+        let config = kleaf(&location, Arch::Arm64, Path::new("gki_defconfig"), &[]).unwrap();
+        assert_eq!(config.var("KCFLAGS"), None);
     }
 
     #[test]

@@ -142,13 +142,44 @@ pub fn locate(location: &Location, file: &Path) -> Result<PathBuf, ConfigError> 
 /// reads [`VARIABLES`] back.
 pub fn evaluate(location: &Location, file: &Path) -> Result<BuildConfig, ConfigError> {
     let file = locate(location, file)?;
+    let sourced = source(location, &file)?;
+    if sourced.vars.get("ARCH").is_none_or(String::is_empty) {
+        return Err(ConfigError::ArchUnset { file });
+    }
+    let kernel_dir = sourced
+        .vars
+        .get("KERNEL_DIR")
+        .filter(|k| !k.is_empty())
+        .map_or_else(|| location.kernel_dir.clone(), PathBuf::from);
+    Ok(BuildConfig {
+        location: Location::new(location.root_dir.clone(), kernel_dir),
+        file,
+        kleaf_fragments: Vec::new(),
+        vars: sourced.vars,
+        skipped: sourced.skipped,
+        log: sourced.log,
+    })
+}
+
+/// What sourcing one file with bash gave: [`BuildConfig`]'s `vars`,
+/// `skipped` and `log`.
+#[derive(Default)]
+struct Sourced {
+    vars: BTreeMap<String, String>,
+    skipped: Vec<String>,
+    log: String,
+}
+
+/// Sources `file` (absolute) with bash in build.sh's clean environment for
+/// `location` and reads [`VARIABLES`] back, whatever they are.
+fn source(location: &Location, file: &Path) -> Result<Sourced, ConfigError> {
     let warnings = tempfile::NamedTempFile::new().map_err(|e| ConfigError::Io {
         what: "create a temporary file for skipped commands".into(),
         source: e,
     })?;
     let mut bash = session::command(
         location,
-        &file,
+        file,
         &Action::Print(&VARIABLES),
         &session::host_path(),
         warnings.path(),
@@ -156,22 +187,15 @@ pub fn evaluate(location: &Location, file: &Path) -> Result<BuildConfig, ConfigE
     let output = child_lifetime::bind_to_this_thread(&mut bash)
         .output()
         .map_err(|e| ConfigError::Spawn { source: e })?;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
     if !output.status.success() {
         return Err(ConfigError::Bash {
-            file,
+            file: file.to_owned(),
             status: output.status,
-            stderr,
+            stderr: log,
         });
     }
     let vars = readback::parse(&output.stdout)?;
-    if vars.get("ARCH").is_none_or(String::is_empty) {
-        return Err(ConfigError::ArchUnset { file });
-    }
-    let kernel_dir = vars
-        .get("KERNEL_DIR")
-        .filter(|k| !k.is_empty())
-        .map_or_else(|| location.kernel_dir.clone(), PathBuf::from);
     let skipped = session::skipped(warnings.path()).map_err(|e| ConfigError::Io {
         what: format!(
             "read the skipped-commands file {}",
@@ -179,14 +203,7 @@ pub fn evaluate(location: &Location, file: &Path) -> Result<BuildConfig, ConfigE
         ),
         source: e,
     })?;
-    Ok(BuildConfig {
-        location: Location::new(location.root_dir.clone(), kernel_dir),
-        file,
-        kleaf_fragments: Vec::new(),
-        vars,
-        skipped,
-        log: stderr,
-    })
+    Ok(Sourced { vars, skipped, log })
 }
 
 /// The `--print-config` text: one `NAME=value` per variable of

@@ -39,7 +39,9 @@ pub struct SourceArgs {
     /// The Kleaf form instead of a build.config (android14 and later ACK
     /// branches, as BUILD.bazel's `kernel_build` has it): this defconfig
     /// from `arch/<ARCH>/configs/` (`gki_defconfig`), built with clang
-    /// (LLVM=1) for `--arch`.
+    /// (LLVM=1) for `--arch`; on a tree with ACK's `build.config.common`,
+    /// with its compiler variables (KCFLAGS, prebuilt paths) as Kleaf has
+    /// them.
     #[arg(long, value_name = "NAME", conflicts_with = "build_config")]
     defconfig: Option<PathBuf>,
     /// With `--defconfig`: a config fragment merged after it (Kleaf's
