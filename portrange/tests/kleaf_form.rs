@@ -6,8 +6,10 @@ mod common;
 
 use std::path::Path;
 
-/// A tree with a defconfig and a fragment, and a build.config saying what
-/// the Kleaf form says.
+/// A tree laid out as ACK's (`common/` in a root, with a
+/// `build.config.common` giving the compiler's KCFLAGS) with a defconfig
+/// and a fragment, and a build.config that sources the common file and
+/// says what the Kleaf form says.
 fn tree(root: &Path) -> std::path::PathBuf {
     let common = root.join("common");
     std::fs::create_dir_all(common.join("arch/x86/configs")).unwrap();
@@ -17,11 +19,17 @@ fn tree(root: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     std::fs::write(common.join("extra.fragment"), "CONFIG_IP_SCTP=y\n").unwrap();
+    std::fs::write(
+        common.join("build.config.common"),
+        "KCFLAGS=\"${KCFLAGS} -D__ANDROID_COMMON_KERNEL__\"\nLLVM=1\nMAKE_GOALS=vmlinux\n",
+    )
+    .unwrap();
     let fragment = common.join("extra.fragment");
     std::fs::write(
         common.join("build.config.same"),
         format!(
-            "ARCH=x86_64\nDEFCONFIG=gki_defconfig\nFRAGMENT_CONFIG={}\nLLVM=1\n",
+            ". ${{ROOT_DIR}}/${{KERNEL_DIR}}/build.config.common\nunset MAKE_GOALS\n\
+             ARCH=x86_64\nDEFCONFIG=gki_defconfig\nFRAGMENT_CONFIG={}\n",
             fragment.display()
         ),
     )
@@ -66,6 +74,10 @@ fn kleaf_form_resolves_to_the_same_variables_as_the_build_config() {
     ]);
     assert_eq!(kleaf, build_config);
     assert!(kleaf.contains("LLVM=1\n"), "{kleaf}");
+    assert!(
+        kleaf.contains("KCFLAGS= -D__ANDROID_COMMON_KERNEL__\n"),
+        "{kleaf}"
+    );
 }
 
 #[test]
