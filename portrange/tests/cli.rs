@@ -73,6 +73,20 @@ fn list_prints_every_case_name_once() {
 }
 
 #[test]
+fn a_listing_whose_reader_has_gone_ends_without_an_error() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = command(&["list"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
 fn unknown_option_is_a_usage_error() {
     let output = portrange(&["run", "--no-such-option"]);
     assert_eq!(output.status.code(), Some(2));

@@ -182,8 +182,14 @@ fn dispatch(cli: Cli, cases: Vec<Case>) -> anyhow::Result<ExitCode> {
 /// Prints each case's name on a line of its own.
 fn print_names(cases: impl IntoIterator<Item = Case>) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    for case in cases {
-        writeln!(out, "{}", case.name)?;
+    let written = cases
+        .into_iter()
+        .try_for_each(|case| writeln!(out, "{}", case.name))
+        .and_then(|()| out.flush());
+    match written {
+        // A reader that stopped early (`| head`) read correct names: the
+        // listing ends there, as it would for any filter of its output.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => Ok(other.map(|()| ExitCode::SUCCESS)?),
     }
-    Ok(ExitCode::SUCCESS)
 }
