@@ -128,7 +128,16 @@ pub struct Configured {
     /// defconfig and the config's own fragments, as `CONFIG_X=y (was n)`:
     /// what a GKI configuration turns off that the cases need.
     pub overridden: Vec<String>,
+    /// The options the defconfig and the config's own fragments set that
+    /// the final `.config` has otherwise, as `CONFIG_X=asked (got v)`:
+    /// what Kconfig dropped on this tree ([`DROPPED_NAME`] lists them).
+    pub dropped: Vec<String>,
 }
+
+/// The file in the output directory listing [`Configured::dropped`], one
+/// option a line (rewritten by every configuration, empty of options when
+/// nothing was dropped).
+pub const DROPPED_NAME: &str = "portrange-dropped-options.txt";
 
 /// Refuses a directory that is not a kernel tree for `arch` before make
 /// (and the output directory) get involved.
@@ -229,6 +238,25 @@ pub fn configure(
     make.run(&["olddefconfig"])?;
     let options = check_options(&out_dir.join(".config"), arch)?;
     progress("every option of the portrange fragment is set");
+    let dropped = dropped(config, arch, &theirs, &options)?;
+    let list = out_dir.join(DROPPED_NAME);
+    write_dropped(&list, defconfig, &dropped)?;
+    if !dropped.is_empty() {
+        const SHOWN: usize = 8;
+        let more = if dropped.len() > SHOWN { ", ..." } else { "" };
+        progress(&format!(
+            "{} option(s) that {defconfig}{} set are not in the final .config (Kconfig dropped \
+             them: no such symbol in this tree, or its dependencies unmet), all listed in {}: {}{more}",
+            dropped.len(),
+            if theirs.is_empty() {
+                ""
+            } else {
+                " and its fragments"
+            },
+            list.display(),
+            dropped[..dropped.len().min(SHOWN)].join(", "),
+        ));
+    }
     pahole::check(&options, make.path)?;
     Ok(Configured {
         arch,
@@ -236,6 +264,7 @@ pub fn configure(
         toolchain,
         skipped,
         overridden,
+        dropped,
     })
 }
 
@@ -328,6 +357,59 @@ fn overridden(dot_config: &Path, arch: Arch) -> Result<Vec<String>, BuildError> 
         .collect())
 }
 
+/// The options that DEFCONFIG's file (when it names one in
+/// `arch/<arch>/configs/`, not a make target such as `tinyconfig`) and
+/// `fragments` set, the later value winning, that the final `.config`
+/// (`options`) has otherwise, as `CONFIG_X=asked (got v)`; the portrange
+/// fragment's own options are left out (they are reported as overridden).
+fn dropped(
+    config: &BuildConfig,
+    arch: Arch,
+    fragments: &[PathBuf],
+    options: &BTreeMap<String, String>,
+) -> Result<Vec<String>, BuildError> {
+    let defconfig = config.defconfig().map(|name| {
+        config
+            .source_dir()
+            .join("arch")
+            .join(arch.source_dir())
+            .join("configs")
+            .join(name)
+    });
+    let mut asked = String::new();
+    for file in defconfig.iter().filter(|f| f.is_file()).chain(fragments) {
+        asked.push_str(&fs::read_to_string(file).map_err(|e| BuildError::Io {
+            what: format!("read {}", file.display()),
+            source: e,
+        })?);
+        asked.push('\n');
+    }
+    let ours = kconfig::parse(&shipped::fragment(arch));
+    let required = kconfig::requirements(&asked);
+    Ok(kconfig::unmet(&required, options)
+        .iter()
+        .filter(|(r, _)| !ours.contains_key(&r.name))
+        .map(|(r, got)| format!("{}={} (got {got})", r.name, r.value))
+        .collect())
+}
+
+/// Writes [`DROPPED_NAME`]: a comment naming what was compared, then one
+/// dropped option a line.
+fn write_dropped(file: &Path, defconfig: &str, dropped: &[String]) -> Result<(), BuildError> {
+    let mut text = format!(
+        "# Options {defconfig} and the config's fragments set that the final .config has otherwise ({})\n",
+        dropped.len()
+    );
+    for line in dropped {
+        text.push_str(line);
+        text.push('\n');
+    }
+    fs::write(file, text).map_err(|e| BuildError::Io {
+        what: format!("write {}", file.display()),
+        source: e,
+    })
+}
+
 /// Merges `fragments` into `<out_dir>/.config` with the tree's own
 /// scripts/kconfig/merge_config.sh (merge only; olddefconfig follows).
 fn merge(
@@ -385,4 +467,65 @@ fn check_options(dot_config: &Path, arch: Arch) -> Result<BTreeMap<String, Strin
         config: dot_config.to_owned(),
         missing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Location, kleaf};
+
+    #[test]
+    fn dropped_names_what_the_defconfig_and_fragments_asked_for_and_did_not_get() {
+        let tmp = tempfile::tempdir().unwrap();
+        let common = tmp.path().join("common");
+        let configs = common.join("arch/arm64/configs");
+        fs::create_dir_all(&configs).unwrap();
+        fs::write(
+            configs.join("gki_defconfig"),
+            "CONFIG_NET=y\nCONFIG_ANDROID_ONLY=y\nCONFIG_DEVTMPFS=n\nCONFIG_NR_CPUS=32\n",
+        )
+        .unwrap();
+        fs::write(
+            common.join("extra.fragment"),
+            "CONFIG_NR_CPUS=8\n# CONFIG_KASAN is not set\n",
+        )
+        .unwrap();
+        let location = Location::from_source(&common).unwrap();
+        let config = kleaf(
+            &location,
+            Arch::Arm64,
+            Path::new("gki_defconfig"),
+            &[PathBuf::from("extra.fragment")],
+        )
+        .unwrap();
+        // DEVTMPFS is the portrange fragment's (overridden, not dropped);
+        // the fragment's NR_CPUS=8 wins over the defconfig's 32.
+        let final_config =
+            kconfig::parse("CONFIG_NET=y\nCONFIG_DEVTMPFS=y\nCONFIG_NR_CPUS=4\nCONFIG_KASAN=y\n");
+        let got = dropped(&config, Arch::Arm64, &config.fragments(), &final_config).unwrap();
+        assert_eq!(
+            got,
+            [
+                "CONFIG_ANDROID_ONLY=y (got n)",
+                "CONFIG_NR_CPUS=8 (got 4)",
+                "CONFIG_KASAN=n (got y)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_defconfig_that_is_a_make_target_adds_nothing_to_compare() {
+        let tmp = tempfile::tempdir().unwrap();
+        let common = tmp.path().join("common");
+        fs::create_dir_all(common.join("arch/x86/configs")).unwrap();
+        fs::write(
+            common.join("build.config.tiny"),
+            "ARCH=x86_64\nDEFCONFIG=tinyconfig\n",
+        )
+        .unwrap();
+        let location = Location::from_source(&common).unwrap();
+        let config = crate::config::evaluate(&location, Path::new("build.config.tiny")).unwrap();
+        let got = dropped(&config, Arch::X86_64, &[], &kconfig::parse("")).unwrap();
+        assert!(got.is_empty(), "{got:?}");
+    }
 }
