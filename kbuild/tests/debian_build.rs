@@ -115,7 +115,9 @@ fn minimal_arm64_kernel_configures_from_debian_6_12() {
 
 /// The Kleaf form on a real tree: a defconfig and a fragment that turns off
 /// what the cases need, configured (seconds once the tree is cached); the
-/// portrange fragment turns those back on and says which it changed.
+/// portrange fragment turns those back on and says which it changed, and
+/// the fragment's Android-only option, which Debian's tree has no symbol
+/// for, is reported as dropped by Kconfig.
 #[test]
 fn kleaf_form_configures_and_reports_what_the_portrange_fragment_turned_back_on() {
     if kbuild_missing() {
@@ -127,7 +129,7 @@ fn kleaf_form_configures_and_reports_what_the_portrange_fragment_turned_back_on(
     let fragment = scratch.path().join("gki-like.fragment");
     std::fs::write(
         &fragment,
-        "# CONFIG_IP_SCTP is not set\nCONFIG_SERIAL_8250_RUNTIME_UARTS=0\n",
+        "# CONFIG_IP_SCTP is not set\nCONFIG_SERIAL_8250_RUNTIME_UARTS=0\nCONFIG_ANDROID_VENDOR_HOOKS=y\n",
     )
     .unwrap();
     let config = kbuild::config::kleaf(
@@ -164,4 +166,24 @@ fn kleaf_form_configures_and_reports_what_the_portrange_fragment_turned_back_on(
     let options =
         kconfig::parse(&std::fs::read_to_string(configured.out_dir.join(".config")).unwrap());
     assert_eq!(options["CONFIG_IP_SCTP"], "y");
+    assert!(
+        configured
+            .dropped
+            .iter()
+            .any(|d| d == "CONFIG_ANDROID_VENDOR_HOOKS=y (got n)"),
+        "{:?}",
+        configured.dropped
+    );
+    let listed =
+        std::fs::read_to_string(configured.out_dir.join(kbuild::build::DROPPED_NAME)).unwrap();
+    assert!(
+        listed.contains("\nCONFIG_ANDROID_VENDOR_HOOKS=y (got n)\n"),
+        "{listed}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("not in the final .config") && l.contains("ANDROID_VENDOR_HOOKS")),
+        "{lines:#?}"
+    );
 }
