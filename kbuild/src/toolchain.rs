@@ -24,6 +24,14 @@ const ACK_CLANG_DIR: &str = "prebuilts/clang/host/linux-x86";
 /// those names, so that directory goes first on PATH.
 pub const DEBIAN_LLVM_ROOT: &str = "/usr/lib";
 
+/// The config's variables that go to make as variables (adjusted to the
+/// toolchain found).
+pub const MAKE_VARIABLES: [&str; 5] = ["LLVM", "CC", "LD", "CROSS_COMPILE", "KCFLAGS"];
+
+/// The config's variables naming ACK's prebuilt directories, put first on
+/// make's PATH when they exist.
+pub const PREBUILT_VARIABLES: [&str; 2] = ["CLANG_PREBUILT_BIN", "BUILDTOOLS_PREBUILT_BIN"];
+
 /// The toolchain a build uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Toolchain {
@@ -130,7 +138,7 @@ pub fn select(
     entries.extend(std::env::split_paths(host_path));
     let path = std::env::join_paths(entries).unwrap_or_else(|_| host_path.to_owned());
     let have_clang = find_program("clang", &path).is_some();
-    let mut vars: Vec<(&str, String)> = ["LLVM", "CC", "LD", "CROSS_COMPILE", "KCFLAGS"]
+    let mut vars: Vec<(&str, String)> = MAKE_VARIABLES
         .into_iter()
         .filter_map(|n| var(n).map(|v| (n, v.to_owned())))
         .collect();

@@ -16,22 +16,21 @@ use arch::Arch;
 
 use super::{BuildConfig, Location, Sourced};
 use crate::error::ConfigError;
+use crate::toolchain;
 
 /// The file whose compiler variables the Kleaf form takes, in the kernel
 /// tree: every ACK branch's build configs source it.
 const COMMON_CONFIG: &str = "build.config.common";
 
-/// The variables of [`COMMON_CONFIG`] the Kleaf form keeps: the compiler
-/// and its prebuilt paths, not what chooses the configuration or the goals.
-const COMPILER_VARIABLES: [&str; 7] = [
-    "LLVM",
-    "CC",
-    "LD",
-    "CROSS_COMPILE",
-    "KCFLAGS",
-    "BUILDTOOLS_PREBUILT_BIN",
-    "CLANG_PREBUILT_BIN",
-];
+/// Whether the Kleaf form keeps `name` from [`COMMON_CONFIG`]: the
+/// compiler's make variables and its prebuilt paths, not what chooses the
+/// configuration or the goals.
+fn compiler_variable(name: &str) -> bool {
+    toolchain::MAKE_VARIABLES
+        .into_iter()
+        .chain(toolchain::PREBUILT_VARIABLES)
+        .any(|v| v == name)
+}
 
 /// The compiler variables of the tree's [`COMMON_CONFIG`], with what
 /// sourcing it printed and skipped; nothing when the tree has none.
@@ -41,9 +40,7 @@ fn common_compiler_variables(location: &Location) -> Result<Sourced, ConfigError
         return Ok(Sourced::default());
     }
     let mut sourced = super::source(location, &file)?;
-    sourced
-        .vars
-        .retain(|name, _| COMPILER_VARIABLES.contains(&name.as_str()));
+    sourced.vars.retain(|name, _| compiler_variable(name));
     Ok(sourced)
 }
 
