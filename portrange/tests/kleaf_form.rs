@@ -119,3 +119,39 @@ fn kleaf_form_problems_are_named() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn without_arch_the_kleaf_form_builds_for_the_architecture_holding_the_defconfig() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tree(tmp.path());
+    let arm64 = source.join("arch/arm64/configs");
+    std::fs::create_dir_all(&arm64).unwrap();
+    std::fs::write(arm64.join("arm64_only_defconfig"), "CONFIG_NET=y\n").unwrap();
+    std::fs::write(arm64.join("gki_defconfig"), "CONFIG_NET=y\n").unwrap();
+    let source = source.to_str().unwrap();
+    let config = print_config(&[
+        "build",
+        "--source",
+        source,
+        "--defconfig",
+        "arm64_only_defconfig",
+        "--print-config",
+    ]);
+    assert!(config.contains("ARCH=arm64\n"), "{config}");
+    // An ACK tree has a gki_defconfig for each architecture: say which.
+    let out = common::portrange(&[
+        "build",
+        "--source",
+        source,
+        "--defconfig",
+        "gki_defconfig",
+        "--print-config",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("gki_defconfig is a defconfig of x86_64 and arm64")
+            && stderr.contains("pass --arch"),
+        "{stderr}"
+    );
+}

@@ -84,6 +84,16 @@ fn defconfig_file(location: &Location, arch: Arch, name: &Path) -> Result<PathBu
     Ok(found)
 }
 
+/// The architectures whose `arch/<arch>/configs/` hold the defconfig
+/// `name` (a bare name or a path, as [`kleaf`] takes it): where no
+/// architecture is asked for, the one that holds it is the build's.
+pub fn defconfig_arches(location: &Location, name: &Path) -> Vec<Arch> {
+    Arch::ALL
+        .into_iter()
+        .filter(|&arch| defconfig_file(location, arch, name).is_ok())
+        .collect()
+}
+
 /// Each fragment as given when it exists, else relative to the kernel
 /// tree (Kleaf labels name them from there), made absolute.
 fn fragment_files(location: &Location, fragments: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
@@ -238,6 +248,25 @@ mod tests {
         assert!(err.to_string().contains("arch/x86/configs"), "{err}");
         let err = kleaf(&location, Arch::Arm64, Path::new("extra.fragment"), &[]).unwrap_err();
         assert!(err.to_string().contains("where make looks"), "{err}");
+    }
+
+    #[test]
+    fn the_architectures_holding_a_defconfig_are_found() {
+        let (tmp, location) = tree();
+        let name = Path::new("gki_defconfig");
+        assert_eq!(defconfig_arches(&location, name), [Arch::Arm64]);
+        let x86 = tmp.path().join("common/arch/x86/configs");
+        std::fs::create_dir_all(&x86).unwrap();
+        std::fs::write(x86.join("gki_defconfig"), "CONFIG_NET=y\n").unwrap();
+        assert_eq!(
+            defconfig_arches(&location, name),
+            [Arch::X86_64, Arch::Arm64]
+        );
+        assert_eq!(
+            defconfig_arches(&location, Path::new("arch/arm64/configs/gki_defconfig")),
+            [Arch::Arm64]
+        );
+        assert!(defconfig_arches(&location, Path::new("nope_defconfig")).is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 mod kleaf;
 pub mod readback;
 
-pub use kleaf::kleaf;
+pub use kleaf::{defconfig_arches, kleaf};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

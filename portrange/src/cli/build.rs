@@ -39,7 +39,8 @@ pub struct SourceArgs {
     /// The Kleaf form instead of a build.config (android14 and later ACK
     /// branches, as BUILD.bazel's `kernel_build` has it): this defconfig
     /// from `arch/<ARCH>/configs/` (`gki_defconfig`), built with clang
-    /// (LLVM=1) for `--arch`; on a tree with ACK's `build.config.common`,
+    /// (LLVM=1) for `--arch` (without it, for the architecture whose
+    /// configs hold it; refused when several do); on a tree with ACK's `build.config.common`,
     /// with its compiler variables (KCFLAGS, prebuilt paths) as Kleaf has
     /// them.
     #[arg(long, value_name = "NAME", conflicts_with = "build_config")]
@@ -65,7 +66,8 @@ pub struct BuildArgs {
     source: SourceArgs,
     /// The architecture to build for: `x86_64` or `arm64` (also `aarch64`).
     /// Chooses the default build.config; the build.config's ARCH must
-    /// agree (default: the build.config's ARCH, else the host's).
+    /// agree (default: the build.config's ARCH, or with `--defconfig` the
+    /// architecture whose configs hold it, else the host's).
     #[arg(long, value_name = "ARCH")]
     arch: Option<Arch>,
     /// Print the variables the build.config resolves to (as bash has them)
@@ -97,7 +99,10 @@ impl SourceArgs {
         let location = Location::from_source(&tree)
             .with_context(|| format!("kernel source {}", tree.display()))?;
         if let Some(defconfig) = &self.defconfig {
-            let arch = arch.unwrap_or_default();
+            let arch = match arch {
+                Some(arch) => arch,
+                None => kleaf_arch(&location, defconfig)?,
+            };
             return Ok(kbuild::config::kleaf(
                 &location,
                 arch,
@@ -131,6 +136,26 @@ impl SourceArgs {
         }
         let built = kbuild::build(&config, &options, &mut progress)?;
         Ok((built.image, built.arch, config.file))
+    }
+}
+
+/// The Kleaf form's architecture when `--arch` is not given: the one whose
+/// `arch/<ARCH>/configs/` holds the defconfig (an ACK tree has a
+/// `gki_defconfig` for each, so there it must be named); the default one
+/// when none does, which the Kleaf form then refuses, saying where it looked.
+fn kleaf_arch(location: &Location, defconfig: &Path) -> anyhow::Result<Arch> {
+    match kbuild::config::defconfig_arches(location, defconfig).as_slice() {
+        [] => Ok(Arch::default()),
+        [one] => Ok(*one),
+        several => {
+            let names: Vec<String> = several.iter().map(ToString::to_string).collect();
+            anyhow::bail!(
+                "{} is a defconfig of {} in {}: pass --arch to say which kernel to build",
+                defconfig.display(),
+                names.join(" and "),
+                location.source_dir().display()
+            )
+        }
     }
 }
 
