@@ -602,10 +602,11 @@ def write_results(rows, build, mach, loads_all, a, out, properties, console=None
               "runs through `bench/qemu-tcg` (it adds `-enable-kvm -cpu host` whenever "
               "/dev/kvm exists, which fails here); virtme-ng gets `--disable-kvm` and keeps its "
               "own defaults. All three boot 2 vCPUs here (portrange: one per host core); the "
-              "peers run them on multi-threaded TCG, and so does portrange from QEMU 10.0 on "
-              "(before 10.0 it keeps one host thread, `tcg,thread=single`, because QEMU 7.2 "
-              "killed the guest with \"Oops: int3\" when the kernel patched its own code; "
-              "qemu/src/tcg.rs, docs/vm.md).")
+              "peers run them on multi-threaded TCG; portrange runs an x86_64 guest on one "
+              "host thread (`tcg,thread=single`, on every QEMU: multi-threaded TCG killed the "
+              "guest with \"Oops: int3\" when the kernel patched its own code, 2 of 40 "
+              "code-patching runs on QEMU 10.0.2) and an arm64 guest multi-threaded from QEMU "
+              "10.0 on (qemu/src/tcg.rs, docs/vm.md); `--tcg-modes` runs both.")
     md.append(f"- {PEERS_KERNEL} is the minimal kernel plus what both need "
               "(`build.config.portrange.minimal-peers.x86_64`, kbuild/README.md): virtio PCI "
               "with MSI, virtio console (their virtio-serial ports), 9p over virtio, FUSE and "

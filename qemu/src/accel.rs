@@ -134,7 +134,7 @@ pub fn decide(
 ) -> Result<Decision, Error> {
     tcg::check_override()?;
     let tcg_decision = |verdict, foreign| -> Result<Decision, Error> {
-        let mode = tcg::decide(qemu)?;
+        let mode = tcg::decide(qemu, kernel.arch)?;
         Ok(Decision {
             accel: Accel::Tcg(mode.threading),
             verdict,
@@ -208,10 +208,11 @@ mod tests {
             .unwrap()
     }
 
-    /// The stand-in QEMU's TCG mode: its version cannot be read, unless
-    /// the override in this test's environment says otherwise.
-    fn nonexistent_qemus_mode() -> tcg::Mode {
-        tcg::decide(Path::new("/nonexistent")).unwrap()
+    /// The stand-in QEMU's TCG mode for an `arch` guest: its version
+    /// cannot be read, unless the override in this test's environment
+    /// says otherwise.
+    fn nonexistent_qemus_mode(arch: Arch) -> tcg::Mode {
+        tcg::decide(Path::new("/nonexistent"), arch).unwrap()
     }
 
     #[test]
@@ -223,7 +224,7 @@ mod tests {
             &Memo::disabled(),
         )
         .unwrap();
-        let mode = nonexistent_qemus_mode();
+        let mode = nonexistent_qemus_mode(Arch::host());
         assert_eq!(decision.accel, Accel::Tcg(mode.threading));
         assert_eq!(
             decision.to_string(),
@@ -241,7 +242,7 @@ mod tests {
                 &Memo::disabled(),
             )
             .unwrap();
-            let mode = nonexistent_qemus_mode();
+            let mode = nonexistent_qemus_mode(other());
             assert_eq!(decision.accel, Accel::Tcg(mode.threading));
             assert_eq!(decision.verdict, None);
             assert_eq!(

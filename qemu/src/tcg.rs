@@ -1,19 +1,23 @@
 //! TCG's threading: all vCPUs on one host thread, or one host thread each,
-//! decided from the QEMU binary's version.
+//! decided from the guest's architecture and the QEMU binary's version.
 //!
 //! Multi-threaded TCG is faster (bench/run of 2026-12-06: the full suite
-//! on the minimal kernel in 4.90 s against 7.57 s, on debian-6.12 in 7.76 s
-//! against 9.82 s), but QEMU 7.2's (Debian 12's) can keep running a stale
-//! translation of code another vCPU just rewrote. The kernel rewrites its
-//! own code whenever a static key flips (an int3 first, then the new bytes,
-//! with IPIs between), and a vCPU that still runs the int3 afterwards dies
-//! of "Oops: int3": 3 of 150 debian-6.12 boots died that way, three VMs at
-//! once on two cores (docs/vm.md). The same stress on QEMU 10.0.2 killed
-//! none of 150 boots, x86_64 or arm64 guests (docs/benchmarks.md). So
-//! versions from [`MEASURED_CLEAN`] on get multi-threaded TCG; older ones,
-//! and a binary whose version cannot be read, keep one thread.
-//! [`OVERRIDE`] forces either mode.
+//! on the minimal x86_64 kernel in 4.90 s against 7.57 s), but it can keep
+//! running a stale translation of code another vCPU just rewrote. An
+//! x86_64 kernel rewrites its own code whenever a static key flips (an
+//! int3 first, then the new bytes, with IPIs between), and a vCPU that
+//! still runs the int3 afterwards dies of "Oops: int3": QEMU 7.2 (Debian
+//! 12's) lost 3 of 150 debian-6.12 boots that way, and QEMU 10.0.2, which
+//! boots cleanly, still lost 2 of 40 runs of the code-patching stress
+//! (`qemu/tests/vm.rs`; docs/vm.md), and one in a CI run. So x86_64
+//! guests get one thread on every version. An arm64 kernel patches its
+//! code with every CPU stopped; the same stress on an arm64 guest under
+//! QEMU 10.0.2 lost none of 40 runs, nor did 150 boots: arm64 guests get
+//! multi-threaded TCG from [`MEASURED_CLEAN`] on; older versions, and a
+//! binary whose version cannot be read, keep one thread. [`OVERRIDE`]
+//! forces either mode.
 
+use arch::Arch;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,8 +27,8 @@ use std::sync::Mutex;
 /// The environment variable that forces the threading: `single` or `multi`.
 pub const OVERRIDE: &str = "PORTRANGE_TCG_THREAD";
 
-/// The oldest QEMU whose multi-threaded TCG was measured clean (the stress
-/// ran on 10.0.2).
+/// The oldest QEMU whose multi-threaded TCG was measured clean for arm64
+/// guests (the stress ran on 10.0.2).
 pub const MEASURED_CLEAN: Version = Version {
     major: 10,
     minor: 0,
@@ -81,6 +85,9 @@ impl fmt::Display for Version {
 pub enum Reason {
     /// [`OVERRIDE`] said so.
     Forced,
+    /// The guest is x86_64, whose code patching through int3 multi-threaded
+    /// TCG breaks on every version measured.
+    X86CodePatching,
     /// The version is [`MEASURED_CLEAN`] or newer.
     MeasuredClean(Version),
     /// The version is older than [`MEASURED_CLEAN`].
@@ -93,6 +100,12 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::Forced => write!(f, "forced by {OVERRIDE}"),
+            Reason::X86CodePatching => write!(
+                f,
+                "an x86_64 guest: multi-threaded TCG can run a stale int3 while the kernel \
+                 patches its code, and QEMU 10.0.2 lost 2 of 40 code-patching runs to \
+                 \"Oops: int3\" (docs/vm.md)"
+            ),
             Reason::MeasuredClean(version) => write!(
                 f,
                 "QEMU {version}, multi-threaded TCG measured clean from {}.{} on \
@@ -140,12 +153,17 @@ pub struct BadOverride {
     pub value: String,
 }
 
-/// The threading for `qemu`: [`OVERRIDE`] if set, else from the binary's
-/// version, which is read once per binary in this process.
-pub fn decide(qemu: &Path) -> Result<Mode, BadOverride> {
-    Ok(match forced()? {
-        Some(mode) => mode,
-        None => mode_for(version_of(qemu)),
+/// The threading for a `guest` kernel under `qemu`: [`OVERRIDE`] if set,
+/// else one thread for x86_64 guests, and for arm64 guests from the
+/// binary's version, which is read once per binary in this process.
+pub fn decide(qemu: &Path, guest: Arch) -> Result<Mode, BadOverride> {
+    Ok(match (forced()?, guest) {
+        (Some(mode), _) => mode,
+        (None, Arch::X86_64) => Mode {
+            threading: Threading::Single,
+            reason: Reason::X86CodePatching,
+        },
+        (None, Arch::Arm64) => mode_for(version_of(qemu)),
     })
 }
 
@@ -178,7 +196,8 @@ fn forced_mode(value: &str) -> Result<Mode, BadOverride> {
     })
 }
 
-/// The mode the measurements give `version` (or the reason it is unknown).
+/// The mode the measurements give an arm64 guest under `version` (or the
+/// reason it is unknown).
 fn mode_for(version: Result<Version, String>) -> Mode {
     match version {
         Ok(version) if version >= MEASURED_CLEAN => Mode {
@@ -329,6 +348,19 @@ mod tests {
             mode.to_string(),
             "single-threaded: QEMU's version unknown (running /x --version failed: gone); \
              multi-threaded TCG is measured clean only from 10.0 on"
+        );
+    }
+
+    #[test]
+    fn an_x86_64_guest_keeps_one_thread_on_any_qemu() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = decide(&dir.path().join("qemu-system-x86_64"), Arch::X86_64).unwrap();
+        assert_eq!(mode.threading, Threading::Single);
+        assert_eq!(
+            mode.to_string(),
+            "single-threaded: an x86_64 guest: multi-threaded TCG can run a stale int3 while \
+             the kernel patches its code, and QEMU 10.0.2 lost 2 of 40 code-patching runs to \
+             \"Oops: int3\" (docs/vm.md)"
         );
     }
 

@@ -225,7 +225,7 @@ impl Drop for Killed {
 pub fn boot(arch: Arch, kernel: &Path, initramfs: &Path, timeout: Duration) -> String {
     let platform = qemu::platform::platform(arch);
     let binary = qemu::binary::locate_for(arch).unwrap_or_else(|e| panic!("{e}"));
-    let tcg = qemu::tcg::decide(&binary).unwrap_or_else(|e| panic!("{e}"));
+    let tcg = qemu::tcg::decide(&binary, arch).unwrap_or_else(|e| panic!("{e}"));
     let mut command = Command::new(&binary);
     command.args(platform.machine);
     if let Some(cpu) = platform.tcg_cpu {
