@@ -56,8 +56,9 @@ pub enum AccelArg {
     Auto,
     /// KVM, or an error.
     Kvm,
-    /// Software emulation: a host thread per vCPU on QEMU 10.0 and later,
-    /// one for all before ($PORTRANGE_TCG_THREAD=single|multi forces).
+    /// Software emulation: one host thread for all vCPUs of an x86_64
+    /// guest; a thread per vCPU of an arm64 guest on QEMU 10.0 and later
+    /// ($PORTRANGE_TCG_THREAD=single|multi forces).
     Tcg,
 }
 
