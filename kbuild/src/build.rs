@@ -245,8 +245,9 @@ pub fn configure(
         const SHOWN: usize = 8;
         let more = if dropped.len() > SHOWN { ", ..." } else { "" };
         progress(&format!(
-            "{} option(s) that {defconfig}{} set are not in the final .config (Kconfig dropped \
-             them: no such symbol in this tree, or its dependencies unmet), all listed in {}: {}{more}",
+            "{} option(s) that {defconfig}{} set came out otherwise in the final .config \
+             (Kconfig: no such symbol in this tree, unmet dependencies, or set by another \
+             option), all listed in {}: {}{more}",
             dropped.len(),
             if theirs.is_empty() {
                 ""
